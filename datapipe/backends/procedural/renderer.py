@@ -1,0 +1,263 @@
+"""The offline renderer: a Pillow poster that knows its own ground truth.
+
+It stands in for Qwen-Image on a CPU: background from the style's palette and motif,
+a drawn subject for the entity, the copy text at the layout's slots. Because it drew
+everything itself it returns exactly where the text and the subject are, which the
+filters and task builders use where a real renderer would need OCR and SAM-2. It can
+also draw the failure modes of a diffusion model on purpose (garbled or missing text,
+no subject, a collapsed layout, a blank frame) so that the filters are tested on them.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from datapipe.backends.procedural.motifs import draw_background
+from datapipe.backends.procedural.subjects import draw_subject
+from datapipe.fonts import font
+from datapipe.libraries import Library, Style
+from datapipe.records import BoxInt, PromptSpec, RenderTruth, TextBox
+
+VERSION = "procedural-1"
+LUMA = np.array([0.299, 0.587, 0.114])
+BUSY_STD = 14.0
+"""Luminance std behind a line above which the pattern would disturb reading."""
+PANEL_ALPHA = 230
+VARIANTS = ("good", "wrong_text", "missing_text", "no_subject", "collapsed", "blank", "truncated")
+_ZH_POOL = (
+    "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动"
+    "同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自"
+    "二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日"
+)
+"""Common characters a garbled glyph is replaced with."""
+
+
+@dataclass
+class RenderResult:
+    image: Image.Image
+    subject_mask: np.ndarray
+    truth: RenderTruth
+
+
+def hex_rgb(value: str) -> tuple[int, int, int]:
+    return (int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16))
+
+
+def luminance(rgb: tuple[float, float, float]) -> float:
+    """WCAG relative luminance."""
+
+    def channel(c: float) -> float:
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def corrupt_text(text: str, rng: random.Random, rate: float = 0.35) -> str:
+    """Garble a share of the characters as a diffusion model garbles glyphs."""
+    chars = list(text)
+    positions = [i for i, c in enumerate(chars) if not c.isspace()]
+    count = max(1, math.ceil(len(positions) * rate))
+    for i in rng.sample(positions, min(count, len(positions))):
+        c = chars[i]
+        if c.isdigit():
+            pool = "0123456789".replace(c, "")
+        elif c.isascii() and c.isalpha():
+            pool = "QWXZJKVqwxzjkv".replace(c, "")
+        else:
+            pool = _ZH_POOL.replace(c, "")
+        chars[i] = rng.choice(pool)
+    return "".join(chars)
+
+
+def scale_box(box: tuple[float, float, float, float], width: int, height: int) -> BoxInt:
+    x0, y0, x1, y1 = box
+    return (round(x0 * width), round(y0 * height), round(x1 * width), round(y1 * height))
+
+
+class ProceduralRenderer:
+    """Deterministic from the spec: the same spec gives the same pixels."""
+
+    version = VERSION
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+
+    def render(self, spec: PromptSpec) -> RenderResult:
+        rng = random.Random(spec.seed)
+        style = self.library.style(spec.style_id)
+        layout = self.library.layout(spec.layout_id)
+        palette = {k: hex_rgb(v) for k, v in style.palette.model_dump().items()}
+        size = (spec.width, spec.height)
+        variant = spec.variant
+        empty_mask = np.zeros((spec.height, spec.width), dtype=bool)
+
+        if variant == "blank":
+            image = Image.new("RGB", size, palette["background"])
+            return RenderResult(image, empty_mask, RenderTruth([], None, {}))
+
+        motif = "plain" if variant == "collapsed" else style.motif
+        image = draw_background(motif, size, palette, rng)
+        boxes = {
+            "title": layout.title,
+            "body": layout.body,
+            "subject": layout.subject,
+        }
+        if variant == "collapsed":
+            boxes = self._collapse(boxes, rng)
+        px = {name: scale_box(box, *size) for name, box in boxes.items()}
+
+        mask = empty_mask
+        subject_box = None
+        if variant != "no_subject":
+            mask, subject_box = self._draw_subject(image, spec, px["subject"], palette, rng)
+
+        text_boxes: list[TextBox] = []
+        if variant != "missing_text":
+            lines = [
+                (line.role, corrupt_text(line.text, rng) if variant == "wrong_text" else line.text)
+                for line in spec.copy
+            ]
+            text_boxes = self._draw_text(image, lines, px, style, palette)
+        layout_boxes = dict(px)
+        return RenderResult(image, mask, RenderTruth(text_boxes, subject_box, layout_boxes))
+
+    @staticmethod
+    def _collapse(
+        boxes: dict[str, tuple[float, float, float, float]], rng: random.Random
+    ) -> dict[str, tuple[float, float, float, float]]:
+        """Squeeze every element into one small corner, overlapping, as a collapsed render."""
+        side = 0.3
+        ox, oy = rng.choice([(0.03, 0.03), (0.67, 0.03), (0.03, 0.67), (0.67, 0.67)])
+        return {
+            name: (ox + x0 * side, oy + y0 * side, ox + x1 * side, oy + y1 * side)
+            for name, (x0, y0, x1, y1) in boxes.items()
+        }
+
+    @staticmethod
+    def _draw_subject(
+        image: Image.Image,
+        spec: PromptSpec,
+        box: BoxInt,
+        palette: dict[str, tuple[int, int, int]],
+        rng: random.Random,
+    ) -> tuple[np.ndarray, BoxInt | None]:
+        x0, y0, x1, y1 = box
+        w, h = max(8, x1 - x0), max(8, y1 - y0)
+        accents = [palette["primary"], palette["secondary"], palette["accent"]]
+        drawn = draw_subject(spec.entity_shape, (w, h), hex_rgb(spec.entity_color), accents, rng)
+        alpha = drawn.getchannel("A")
+        image.paste(drawn.convert("RGB"), (x0, y0), alpha)
+        mask = np.zeros((image.height, image.width), dtype=bool)
+        local = np.asarray(alpha) > 0
+        region = mask[y0 : y0 + h, x0 : x0 + w]
+        region |= local[: region.shape[0], : region.shape[1]]
+        ys, xs = np.nonzero(mask)
+        if len(xs) == 0:
+            return mask, None
+        return mask, (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+
+    def _draw_text(
+        self,
+        image: Image.Image,
+        lines: list[tuple[str, str]],
+        px: dict[str, BoxInt],
+        style: Style,
+        palette: dict[str, tuple[int, int, int]],
+    ) -> list[TextBox]:
+        typography = style.typography
+        title_weight = "bold" if typography.weight == "bold" else "regular"
+        slots = [px["title"]]
+        body = lines[1:]
+        if body:
+            bx0, by0, bx1, by1 = px["body"]
+            step = (by1 - by0) / len(body)
+            slots += [
+                (bx0, round(by0 + i * step), bx1, round(by0 + (i + 1) * step))
+                for i in range(len(body))
+            ]
+        title_size = self._fit(lines[0][1], slots[0], title_weight, 0.78 * typography.title_scale)
+        body_sizes = [
+            self._fit(text, slot, "regular", 0.62)
+            for (_, text), slot in zip(body, slots[1:], strict=True)
+        ]
+        readable = max(12, round(0.03 * max(image.size)))
+        body_size = min([*body_sizes, max(readable, round(title_size * 0.75))]) if body_sizes else 0
+        draw = ImageDraw.Draw(image)
+        out = []
+        for i, ((role, text), slot) in enumerate(zip(lines, slots, strict=True)):
+            weight, size = (title_weight, title_size) if i == 0 else ("regular", body_size)
+            out.append(
+                self._draw_line(
+                    image, draw, role, text, slot, weight, size, typography.align, palette
+                )
+            )
+        return out
+
+    @staticmethod
+    def _fit(text: str, slot: BoxInt, weight: str, fill: float) -> int:
+        """The largest font size whose line fits the slot's width and `fill` of its height."""
+        x0, y0, x1, y1 = slot
+        width, height = max(1, x1 - x0), max(1, y1 - y0)
+        lo, hi = 6, max(6, int(height * min(fill, 0.95)))
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            left, _, right, _ = font(weight, mid).getbbox(text)
+            if right - left <= width * 0.96:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    @staticmethod
+    def _draw_line(
+        image: Image.Image,
+        draw: ImageDraw.ImageDraw,
+        role: str,
+        text: str,
+        slot: BoxInt,
+        weight: str,
+        size: int,
+        align: str,
+        palette: dict[str, tuple[int, int, int]],
+    ) -> TextBox:
+        face = font(weight, size)
+        x0, y0, x1, y1 = slot
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=face)
+        tw, th = right - left, bottom - top
+        x = x0 - left if align == "left" else (x0 + x1 - tw) / 2 - left
+        y = (y0 + y1 - th) / 2 - top
+        box = (round(x + left), round(y + top), round(x + right), round(y + bottom))
+        pad = max(2, size // 5)
+        around = (box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad)
+        region = np.asarray(image.crop(around)).reshape(-1, 3).astype(np.float64)
+        mean = tuple(region.mean(axis=0))
+        busy = float((region @ LUMA).std()) > BUSY_STD
+        choices = [palette["text"], palette["primary"], (255, 255, 255), (17, 17, 17)]
+        colour = palette["text"]
+        if contrast(colour, mean) < 4.5:
+            colour = max(choices, key=lambda c: contrast(c, mean))
+        if busy or contrast(colour, mean) < 4.5:
+            # A label behind the line, as designers do over a busy pattern.
+            panel = palette["background"]
+            if contrast(colour, panel) < 4.5:
+                panel = (255, 255, 255) if luminance(colour) < 0.4 else (17, 17, 17)
+            size_wh = (around[2] - around[0], around[3] - around[1])
+            label = Image.new("RGBA", size_wh, (0, 0, 0, 0))
+            ImageDraw.Draw(label).rounded_rectangle(
+                (0, 0, size_wh[0] - 1, size_wh[1] - 1), radius=pad, fill=(*panel, PANEL_ALPHA)
+            )
+            image.paste(label, around[:2], label)
+        draw.text((x, y), text, font=face, fill=colour)
+        return TextBox(role=role, text=text, box=box)

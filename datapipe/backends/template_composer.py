@@ -1,0 +1,195 @@
+"""The offline prompt composer: groups of PromptSpecs from the libraries and templates.
+
+All randomness comes from one `random.Random` seeded by the group id, so a group's
+specs depend on nothing but the recipe and the group's place in the plan. The copy
+text chosen here is what must appear on the poster, verbatim, in the sample language.
+"""
+
+from __future__ import annotations
+
+import random
+
+from datapipe.hashing import derive_seed
+from datapipe.libraries import Entity, Layout, Style
+from datapipe.recipe import LoadedRecipe
+from datapipe.records import CopyLine, Group, PromptSpec
+
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+PRICES = (9, 19, 29, 39, 49, 59, 69, 79, 99, 128, 199, 299)
+COPY_JOIN = {"zh": "、", "en": ", "}
+QUOTE = {"zh": ("“", "”"), "en": ('"', '"')}
+
+
+def orientation(ratio: str) -> str:
+    w, h = (int(x) for x in ratio.split(":"))
+    if h > w * 1.1:
+        return "portrait"
+    if w > h * 1.1:
+        return "landscape"
+    return "square"
+
+
+def apply_case(text: str, case: str, language: str) -> str:
+    """English case from the style's typography; Chinese has none."""
+    if language != "en" or case == "as_is":
+        return text
+    if case == "upper":
+        return text.upper()
+    return " ".join(word[:1].upper() + word[1:] for word in text.split(" "))
+
+
+def quote_copy(lines: list[CopyLine], language: str) -> str:
+    left, right = QUOTE[language]
+    return COPY_JOIN[language].join(f"{left}{line.text}{right}" for line in lines)
+
+
+class TemplateComposer:
+    """Composes the specs of one group at a time."""
+
+    def __init__(self, loaded: LoadedRecipe) -> None:
+        self.loaded = loaded
+        self.recipe = loaded.recipe
+        self.library = loaded.library
+
+    def compose(self, group: Group) -> list[PromptSpec]:
+        rng = random.Random(derive_seed(self.loaded.generation_hash, group.group_id, "compose"))
+        entities = self.library.entities_by_theme[group.theme]
+        styles = self.library.styles
+        ratios = self.recipe.image.aspect_ratios
+        kind = group.kind
+        if kind == "single":
+            ratio = rng.choice(ratios)
+            plans = [(rng.choice(entities), rng.choice(styles), self._layout(rng, ratio), ratio)]
+        elif kind == "rescale":
+            entity, style = rng.choice(entities), rng.choice(styles)
+            first, second = self._two_ratios(rng, ratios)
+            plans = [
+                (entity, style, self._layout(rng, first), first),
+                (entity, style, self._layout(rng, second), second),
+            ]
+        elif kind == "style":
+            style = rng.choice(styles)
+            members = rng.sample(entities, self.recipe.group_size.style)
+            member_ratios = [rng.choice(ratios) for _ in members]
+            plans = [
+                (e, style, self._layout(rng, r), r)
+                for e, r in zip(members, member_ratios, strict=True)
+            ]
+        elif kind == "layout":
+            ratio = rng.choice(ratios)
+            layout = self._layout(rng, ratio)
+            members = rng.sample(entities, self.recipe.group_size.layout)
+            chosen_styles = rng.sample(styles, len(members))
+            plans = [(e, s, layout, ratio) for e, s in zip(members, chosen_styles, strict=True)]
+        else:
+            raise ValueError(f"group {group.group_id}: unknown group kind {kind!r}")
+
+        shared_copy = (
+            self._copy(rng, group, plans[0][0], plans[0][1]) if kind == "rescale" else None
+        )
+        shared_seed = derive_seed(self.loaded.generation_hash, group.group_id, "render")
+        specs = []
+        for member, (entity, style, layout, ratio) in enumerate(plans):
+            copy = shared_copy or self._copy(rng, group, entity, style)
+            seed = (
+                shared_seed
+                if kind == "rescale"
+                else derive_seed(self.loaded.generation_hash, group.group_id, member)
+            )
+            specs.append(self._spec(group, member, entity, style, layout, ratio, copy, seed, rng))
+        return specs
+
+    def _layout(self, rng: random.Random, ratio: str) -> Layout:
+        shape = orientation(ratio)
+        return rng.choice([lay for lay in self.library.layouts if shape in lay.orientations])
+
+    @staticmethod
+    def _two_ratios(rng: random.Random, ratios: list[str]) -> tuple[str, str]:
+        """Two different ratios, preferring two different orientations."""
+        pairs = [(a, b) for a in ratios for b in ratios if a != b]
+        contrasting = [(a, b) for a, b in pairs if orientation(a) != orientation(b)]
+        return rng.choice(contrasting or pairs)
+
+    def _copy(
+        self, rng: random.Random, group: Group, entity: Entity, style: Style
+    ) -> list[CopyLine]:
+        lang = group.language
+        table = self.library.copy.themes[group.theme]
+        templates = getattr(table, lang)
+        year = rng.choice((2026, 2027))
+        month, day = rng.randint(1, 12), rng.randint(1, 28)
+        price = rng.choice(PRICES)
+        values = {
+            "name": getattr(entity, lang).name,
+            "year": str(year),
+            "date": f"{year}年{month}月{day}日"
+            if lang == "zh"
+            else f"{MONTHS_EN[month - 1]} {day}, {year}",
+            "price": str(price) if lang == "zh" else f"${price}",
+            "place": rng.choice(getattr(self.library.copy.values["place"], lang)),
+        }
+        lines = []
+        for role in table.roles:
+            text = rng.choice(templates[role]).format(**values)
+            lines.append(CopyLine(role=role, text=apply_case(text, style.typography.case, lang)))
+        return lines
+
+    def _spec(
+        self,
+        group: Group,
+        member: int,
+        entity: Entity,
+        style: Style,
+        layout: Layout,
+        ratio: str,
+        copy: list[CopyLine],
+        seed: int,
+        rng: random.Random,
+    ) -> PromptSpec:
+        lang = group.language
+        poster = self.library.poster
+        localized_style = getattr(style, lang)
+        width, height = self.recipe.image.size_for(ratio)
+        prompt = rng.choice(getattr(poster.prompt, lang)).format(
+            style=localized_style.name,
+            theme=poster.theme_names[lang][group.theme],
+            description=getattr(entity, lang).description,
+            style_descriptors=COPY_JOIN[lang].join(localized_style.descriptors),
+            typography=getattr(style.typography, lang),
+            copy=quote_copy(copy, lang),
+            layout=getattr(layout, lang),
+        )
+        return PromptSpec(
+            spec_id=f"{group.group_id}-{member}",
+            group_id=group.group_id,
+            group_kind=group.kind,
+            member=member,
+            language=lang,
+            theme=group.theme,
+            entity_id=entity.id,
+            entity_name=getattr(entity, lang).name,
+            entity_description=getattr(entity, lang).description,
+            entity_shape=entity.shape,
+            entity_color=entity.color,
+            style_id=style.id,
+            style_name=localized_style.name,
+            layout_id=layout.id,
+            aspect_ratio=ratio,
+            width=width,
+            height=height,
+            copy=copy,
+            prompt=prompt,
+            negative_prompt=poster.negative[lang],
+            seed=seed,
+            variant=self._variant(group, member),
+        )
+
+    def _variant(self, group: Group, member: int) -> str:
+        """A deliberately broken render for a share of specs, so rejects are exercised."""
+        faults = self.recipe.stages.render.faults
+        if faults.rate <= 0:
+            return "good"
+        rng = random.Random(
+            derive_seed(self.loaded.generation_hash, group.group_id, member, "fault")
+        )
+        return rng.choice(faults.kinds) if rng.random() < faults.rate else "good"

@@ -1,0 +1,46 @@
+"""The CJK-capable fonts the procedural renderer draws with.
+
+They come from PyPI wheels (Noto Sans CJK, Bold and Regular) so that a fresh machine
+renders Chinese copy with `pip install` alone, no system font package needed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from PIL import ImageFont
+
+from datapipe.errors import MissingDependencyError
+
+_PACKAGES = {
+    "bold": ("cvttf_NotoSansCJK_Bold", "NotoSansCJKtc-Bold.otf", "cvttf-NotoSansCJK-Bold"),
+    "regular": (
+        "cvttf_NotoSansCJK_Regular",
+        "NotoSansCJKtc-Regular.otf",
+        "cvttf-NotoSansCJK-Regular",
+    ),
+}
+
+
+@lru_cache(maxsize=2)
+def font_path(weight: str) -> Path:
+    package, filename, dist = _PACKAGES[weight]
+    try:
+        path = Path(str(resources.files(package) / filename))
+    except ModuleNotFoundError:
+        raise MissingDependencyError(
+            f"the {weight} CJK font package {dist} is not installed",
+            fix=f"pip install {dist} (it is a core dependency: reinstall datapipe)",
+        ) from None
+    if not path.is_file():
+        raise MissingDependencyError(
+            f"font file {path} is missing", fix=f"pip install --force-reinstall {dist}"
+        )
+    return path
+
+
+@lru_cache(maxsize=512)
+def font(weight: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(font_path(weight)), size)

@@ -1,0 +1,362 @@
+"""Entity, style, layout and prompt libraries: loaded, validated, hashed.
+
+Libraries are written by people, so the loader checks what a person gets wrong:
+duplicate ids or names, a missing language, empty fields, unknown drawing shapes or
+motifs, placeholders a template may not use. Each error names the file and field.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, Field, StringConstraints, ValidationError, model_validator
+
+from datapipe.errors import LibraryError
+from datapipe.hashing import digest
+from datapipe.recipe import ALL_THEMES, Libraries, Strict, Theme, read_yaml, validation_message
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
+Hex = Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")]
+Ident = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,40}$")]
+Box = tuple[float, float, float, float]
+Role = Literal["title", "subtitle", "slogan", "date", "price", "place", "cta"]
+Orientation = Literal["portrait", "square", "landscape"]
+
+INSTRUCTION_PLACEHOLDERS: dict[str, set[str]] = {
+    "extend_canvas": {"entity", "width", "height", "ratio"},
+    "extend_crop": {"entity", "width", "height", "ratio"},
+    "fill_subject": {"entity"},
+    "fill_text": {"text"},
+    "fill_freeform": {"entity"},
+    "rescale": {"width", "height", "ratio"},
+    "identity": {"entity", "style", "copy"},
+    "layout": {"entity", "copy", "style"},
+    "style": {"entity", "copy"},
+}
+POSTER_PLACEHOLDERS = {
+    "style",
+    "theme",
+    "description",
+    "style_descriptors",
+    "typography",
+    "copy",
+    "layout",
+}
+COPY_PLACEHOLDERS = {"name", "date", "price", "year", "place"}
+
+
+class EntityText(Strict):
+    name: Text
+    description: Text
+
+
+class Entity(Strict):
+    id: Ident
+    shape: str
+    color: Hex
+    zh: EntityText
+    en: EntityText
+
+
+class EntityFile(Strict):
+    theme: Theme
+    entities: list[Entity] = Field(min_length=1)
+
+
+class StyleText(Strict):
+    name: Text
+    descriptors: list[Text] = Field(min_length=1)
+
+
+class Palette(Strict):
+    background: Hex
+    primary: Hex
+    secondary: Hex
+    accent: Hex
+    text: Hex
+
+
+class Typography(Strict):
+    weight: Literal["bold", "regular"]
+    case: Literal["as_is", "upper", "title"]
+    align: Literal["left", "center"]
+    title_scale: float = Field(ge=0.5, le=2.0)
+    zh: Text
+    en: Text
+
+
+class Style(Strict):
+    id: Ident
+    zh: StyleText
+    en: StyleText
+    palette: Palette
+    motif: str
+    typography: Typography
+
+
+class StyleFile(Strict):
+    styles: list[Style] = Field(min_length=1)
+
+
+class Layout(Strict):
+    """Normalised boxes (x0, y0, x1, y1) in [0, 1]; body lines stack inside `body`."""
+
+    id: Ident
+    orientations: list[Orientation] = Field(min_length=1)
+    zh: Text
+    en: Text
+    subject: Box
+    title: Box
+    body: Box
+
+    @model_validator(mode="after")
+    def _boxes(self) -> Layout:
+        for name in ("subject", "title", "body"):
+            x0, y0, x1, y1 = getattr(self, name)
+            if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+                raise ValueError(f"{name} box {getattr(self, name)} is not inside [0, 1]")
+        return self
+
+
+class LayoutFile(Strict):
+    layouts: list[Layout] = Field(min_length=1)
+
+
+class Bilingual(Strict):
+    zh: list[Text] = Field(min_length=1)
+    en: list[Text] = Field(min_length=1)
+
+
+class CopyTheme(Strict):
+    roles: list[Role] = Field(min_length=1)
+    zh: dict[Role, list[Text]]
+    en: dict[Role, list[Text]]
+
+    @model_validator(mode="after")
+    def _roles(self) -> CopyTheme:
+        if self.roles[0] != "title":
+            raise ValueError("the first role must be title")
+        if len(set(self.roles)) != len(self.roles):
+            raise ValueError("roles repeat")
+        for lang in ("zh", "en"):
+            table = getattr(self, lang)
+            for role in self.roles:
+                if not table.get(role):
+                    raise ValueError(f"{lang}.{role}: no templates for a role listed in roles")
+        return self
+
+
+class CopyFile(Strict):
+    values: dict[Literal["place"], Bilingual]
+    themes: dict[Theme, CopyTheme]
+
+
+class PosterFile(Strict):
+    prompt: Bilingual
+    negative: dict[Literal["zh", "en"], Text]
+    theme_names: dict[Literal["zh", "en"], dict[Theme, Text]]
+
+
+class InstructionFile(BaseModel):
+    model_config = {"extra": "forbid", "frozen": True}
+
+    extend_canvas: Bilingual
+    extend_crop: Bilingual
+    fill_subject: Bilingual
+    fill_text: Bilingual
+    fill_freeform: Bilingual
+    rescale: Bilingual
+    identity: Bilingual
+    layout: Bilingual
+    style: Bilingual
+
+
+@dataclass(frozen=True)
+class Library:
+    """Everything the composer and renderer draw from, with one digest for the recipe hash."""
+
+    entities_by_theme: dict[str, list[Entity]]
+    styles: list[Style]
+    layouts: list[Layout]
+    copy: CopyFile
+    instructions: InstructionFile
+    poster: PosterFile
+    digest: str
+
+    def style(self, style_id: str) -> Style:
+        return self._styles_by_id()[style_id]
+
+    def layout(self, layout_id: str) -> Layout:
+        return next(layout for layout in self.layouts if layout.id == layout_id)
+
+    def entity(self, entity_id: str) -> Entity:
+        for entities in self.entities_by_theme.values():
+            for entity in entities:
+                if entity.id == entity_id:
+                    return entity
+        raise KeyError(entity_id)
+
+    def _styles_by_id(self) -> dict[str, Style]:
+        return {style.id: style for style in self.styles}
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(model: type[M], path: Path) -> M:
+    data = read_yaml(path, LibraryError)
+    if not isinstance(data, dict):
+        raise LibraryError(
+            f"{path}: expected a mapping at the top level, got {type(data).__name__}"
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise LibraryError(validation_message(path, exc)) from None
+
+
+def _placeholders(template: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"template {template!r} has unbalanced braces ({exc})") from None
+
+
+def _check_templates(path: Path, where: str, templates: list[str], allowed: set[str]) -> None:
+    for i, template in enumerate(templates):
+        try:
+            used = _placeholders(template)
+        except ValueError as exc:
+            raise LibraryError(f"{path}: {where}[{i}]: {exc}") from None
+        unknown = used - allowed
+        if unknown:
+            raise LibraryError(
+                f"{path}: {where}[{i}]: placeholder {{{sorted(unknown)[0]}}} is not allowed here",
+                fix=f"use only {', '.join('{' + a + '}' for a in sorted(allowed))}",
+            )
+
+
+def _check_unique(path: Path, where: str, values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for i, value in enumerate(values):
+        key = value.casefold()
+        if key in seen:
+            raise LibraryError(f"{path}: {where}[{i}]: duplicate {what} {value!r}")
+        seen.add(key)
+
+
+def load_entities(folder: Path) -> dict[str, list[Entity]]:
+    from datapipe.backends.procedural.subjects import SHAPES
+
+    files = sorted(folder.glob("*.yaml"))
+    if not files:
+        raise LibraryError(f"{folder}: no entity library (*.yaml) found")
+    by_theme: dict[str, list[Entity]] = {}
+    owner: dict[str, Path] = {}
+    for path in files:
+        parsed = _parse(EntityFile, path)
+        if path.stem != parsed.theme:
+            raise LibraryError(f"{path}: theme: {parsed.theme!r} does not match the file name")
+        for i, entity in enumerate(parsed.entities):
+            if entity.shape not in SHAPES:
+                raise LibraryError(
+                    f"{path}: entities[{i}].shape: unknown shape {entity.shape!r}",
+                    fix=f"use one of {', '.join(SHAPES)}",
+                )
+            if entity.id in owner:
+                raise LibraryError(
+                    f"{path}: entities[{i}].id: {entity.id!r} is already used in {owner[entity.id]}"
+                )
+            owner[entity.id] = path
+        for lang in ("zh", "en"):
+            names = [getattr(e, lang).name for e in parsed.entities]
+            _check_unique(path, f"entities[*].{lang}.name", names, "name")
+        by_theme[parsed.theme] = list(parsed.entities)
+    return by_theme
+
+
+def load_styles(folder: Path) -> tuple[list[Style], list[Layout]]:
+    from datapipe.backends.procedural.motifs import MOTIFS
+
+    path = folder / "styles.yaml"
+    styles = _parse(StyleFile, path).styles
+    _check_unique(path, "styles[*].id", [s.id for s in styles], "id")
+    for lang in ("zh", "en"):
+        _check_unique(
+            path, f"styles[*].{lang}.name", [getattr(s, lang).name for s in styles], "name"
+        )
+    for i, style in enumerate(styles):
+        if style.motif not in MOTIFS:
+            raise LibraryError(
+                f"{path}: styles[{i}].motif: unknown motif {style.motif!r}",
+                fix=f"use one of {', '.join(MOTIFS)}",
+            )
+    layout_path = folder / "layouts.yaml"
+    layouts = _parse(LayoutFile, layout_path).layouts
+    _check_unique(layout_path, "layouts[*].id", [layout.id for layout in layouts], "id")
+    for orientation in ("portrait", "square", "landscape"):
+        if not any(orientation in layout.orientations for layout in layouts):
+            raise LibraryError(f"{layout_path}: layouts: none suits {orientation} posters")
+    return styles, layouts
+
+
+def load_prompts(folder: Path) -> tuple[CopyFile, InstructionFile, PosterFile]:
+    copy_path = folder / "copy.yaml"
+    copy = _parse(CopyFile, copy_path)
+    for theme, table in copy.themes.items():
+        for lang in ("zh", "en"):
+            for role, templates in getattr(table, lang).items():
+                where = f"themes.{theme}.{lang}.{role}"
+                _check_templates(copy_path, where, templates, COPY_PLACEHOLDERS)
+    instr_path = folder / "instructions.yaml"
+    instructions = _parse(InstructionFile, instr_path)
+    for key, allowed in INSTRUCTION_PLACEHOLDERS.items():
+        for lang in ("zh", "en"):
+            templates = getattr(getattr(instructions, key), lang)
+            _check_templates(instr_path, f"{key}.{lang}", templates, allowed)
+    poster_path = folder / "poster.yaml"
+    poster = _parse(PosterFile, poster_path)
+    for lang in ("zh", "en"):
+        _check_templates(
+            poster_path, f"prompt.{lang}", getattr(poster.prompt, lang), POSTER_PLACEHOLDERS
+        )
+        missing = set(ALL_THEMES) - set(poster.theme_names.get(lang, {}))
+        if missing:
+            raise LibraryError(
+                f"{poster_path}: theme_names.{lang}: no name for {sorted(missing)[0]}"
+            )
+    if set(poster.negative) != {"zh", "en"}:
+        raise LibraryError(f"{poster_path}: negative: needs both zh and en")
+    return copy, instructions, poster
+
+
+def load_libraries(paths: Libraries) -> Library:
+    """Load and validate every library the recipe names."""
+    entities = load_entities(paths.entities)
+    styles, layouts = load_styles(paths.styles)
+    copy, instructions, poster = load_prompts(paths.prompts)
+    for theme in entities:
+        if theme not in copy.themes:
+            raise LibraryError(
+                f"{paths.prompts / 'copy.yaml'}: themes: no copy templates for theme {theme!r}"
+            )
+    content: dict[str, Any] = {
+        "entities": {t: [e.model_dump() for e in es] for t, es in sorted(entities.items())},
+        "styles": [s.model_dump() for s in styles],
+        "layouts": [layout.model_dump() for layout in layouts],
+        "copy": copy.model_dump(),
+        "instructions": instructions.model_dump(),
+        "poster": poster.model_dump(),
+    }
+    return Library(
+        entities_by_theme=entities,
+        styles=styles,
+        layouts=layouts,
+        copy=copy,
+        instructions=instructions,
+        poster=poster,
+        digest=digest(content),
+    )

@@ -1,0 +1,76 @@
+"""Which group sits at which index: the plan every runner follows.
+
+Kinds, languages and themes are spread so that every prefix of the plan (a `--limit`
+run, the first blocks of a long job) already holds a balanced mix, and the plan is a
+pure function of the recipe, so a rerun or another worker sees the same one.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from datapipe.hashing import group_id
+from datapipe.recipe import GROUP_KINDS, LoadedRecipe
+from datapipe.records import Group
+
+
+@dataclass(frozen=True)
+class GroupSlot:
+    index: int
+    kind: str
+    language: str
+    theme: str
+    group_id: str
+    block: int
+
+    def to_group(self) -> Group:
+        return Group(
+            group_id=self.group_id,
+            kind=self.kind,
+            index=self.index,
+            block=self.block,
+            language=self.language,
+            theme=self.theme,
+        )
+
+
+def _by_deficit(weights: dict[str, float], n: int) -> list[str]:
+    """n labels in proportion to weights, interleaved (largest running deficit first)."""
+    total = sum(weights.values())
+    counts = dict.fromkeys(weights, 0)
+    out = []
+    for i in range(1, n + 1):
+        label = max(weights, key=lambda k: (weights[k] / total * i - counts[k], weights[k]))
+        counts[label] += 1
+        out.append(label)
+    return out
+
+
+def plan_groups(loaded: LoadedRecipe, limit: int | None = None) -> list[GroupSlot]:
+    """The ordered groups of a run; `limit` keeps a prefix (ids do not change)."""
+    recipe = loaded.recipe
+    counts = recipe.groups.model_dump()
+    total = sum(counts.values())
+    kinds = _by_deficit({k: counts[k] for k in GROUP_KINDS if counts[k]}, total)
+    themes = list(recipe.themes)
+    languages = {k: iter(_by_deficit(dict(recipe.languages), counts[k])) for k in GROUP_KINDS}
+    rng = random.Random(recipe.seed)
+    rng.shuffle(themes)
+    seen: dict[tuple[str, str, str], int] = {}
+    slots = []
+    for index, kind in enumerate(kinds):
+        language = next(languages[kind])
+        theme = min(themes, key=lambda t: (seen.get((kind, language, t), 0), themes.index(t)))
+        seen[(kind, language, theme)] = seen.get((kind, language, theme), 0) + 1
+        slots.append(
+            GroupSlot(
+                index=index,
+                kind=kind,
+                language=language,
+                theme=theme,
+                group_id=group_id(loaded.generation_hash, kind, index),
+                block=index // recipe.block_size,
+            )
+        )
+    return slots if limit is None else slots[:limit]

@@ -1,0 +1,418 @@
+"""Recipes: the YAML files in pipelines/ validated into typed, frozen objects.
+
+A recipe is data: every count, ratio, size, backend choice, threshold and shard limit
+lives in it, so a run is fully described by its file. Any mistake is reported as
+`FILE: field.path: message` with no traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from datapipe.errors import RecipeError
+from datapipe.hashing import digest
+
+if TYPE_CHECKING:
+    from datapipe.libraries import Library
+
+Language = Literal["zh", "en"]
+Theme = Literal["products", "food", "events", "nature", "education", "entertainment"]
+GroupKind = Literal["single", "rescale", "style", "layout"]
+TaskName = Literal["extend", "fill", "rescale", "identity", "layout", "style"]
+FaultKind = Literal["wrong_text", "missing_text", "no_subject", "collapsed", "blank", "truncated"]
+MaskKind = Literal["subject", "text", "freeform"]
+
+ALL_THEMES: tuple[str, ...] = Theme.__args__
+ALL_TASKS: tuple[str, ...] = TaskName.__args__
+GROUP_KINDS: tuple[str, ...] = GroupKind.__args__
+
+_RATIO = re.compile(r"^(\d{1,2}):(\d{1,2})$")
+_REASON = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]?i?B)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9}
+_SIZE_UNITS |= {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a misspelt threshold must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Libraries(Strict):
+    """Library folders, relative to the recipe file."""
+
+    entities: Path = Path("../entity_libraries")
+    styles: Path = Path("../style_libraries")
+    prompts: Path = Path("../prompts")
+
+
+class GroupCounts(Strict):
+    single: int = Field(0, ge=0, le=10_000_000)
+    rescale: int = Field(0, ge=0, le=10_000_000)
+    style: int = Field(0, ge=0, le=10_000_000)
+    layout: int = Field(0, ge=0, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> GroupCounts:
+        if sum(self.model_dump().values()) == 0:
+            raise ValueError(
+                "every group count is 0: set at least one of single, rescale, style, layout"
+            )
+        return self
+
+
+class GroupSizes(Strict):
+    """Members per style and layout group (a rescale group is always two renders)."""
+
+    style: int = Field(3, ge=2, le=8)
+    layout: int = Field(3, ge=2, le=8)
+
+
+class ImageConfig(Strict):
+    long_side: int = Field(512, ge=64, le=4096)
+    multiple_of: int = Field(16, ge=1, le=128)
+    aspect_ratios: list[str] = Field(default_factory=lambda: ["3:4", "1:1", "4:3"], min_length=1)
+
+    @field_validator("aspect_ratios")
+    @classmethod
+    def _ratios(cls, value: list[str]) -> list[str]:
+        for ratio in value:
+            match = _RATIO.match(ratio)
+            if not match or 0 in (int(match[1]), int(match[2])):
+                raise ValueError(
+                    f"aspect ratio {ratio!r} is not W:H with positive integers, e.g. '3:4'"
+                )
+            w, h = int(match[1]), int(match[2])
+            if max(w / h, h / w) > 4:
+                raise ValueError(f"aspect ratio {ratio!r} is more extreme than 4:1")
+        if len(set(value)) != len(value):
+            raise ValueError("aspect ratios repeat")
+        return value
+
+    def size_for(self, ratio: str) -> tuple[int, int]:
+        """(width, height) with the long side fixed and both sides a multiple of `multiple_of`."""
+        w, h = (int(x) for x in ratio.split(":"))
+        scale = self.long_side / max(w, h)
+        step = self.multiple_of
+        return (
+            max(step, round(w * scale / step) * step),
+            max(step, round(h * scale / step) * step),
+        )
+
+
+class PromptStageConfig(Strict):
+    backend: Literal["template"] = "template"
+
+
+class FaultConfig(Strict):
+    """Deliberately broken renders, so the filters are seen to work on every run."""
+
+    rate: Fraction = 0.0
+    kinds: list[FaultKind] = Field(
+        default_factory=lambda: ["wrong_text", "missing_text", "no_subject", "collapsed"]
+    )
+
+
+class RenderStageConfig(Strict):
+    backend: Literal["procedural"] = "procedural"
+    faults: FaultConfig = FaultConfig()
+    png_compress_level: int = Field(1, ge=0, le=9)
+
+
+class OcrStageConfig(Strict):
+    backend: Literal["rapidocr"] = "rapidocr"
+    threads: int = Field(0, ge=0, le=64, description="0: let onnxruntime decide")
+    match_floor: Fraction = Field(0.5, description="below this NED an expected line is missing")
+    min_confidence: Fraction = 0.5
+    det_limit_side_len: int = Field(
+        480, ge=64, le=4096, description="text detector input size; see det_limit_type"
+    )
+    det_limit_type: Literal["max", "min"] = Field(
+        "min", description="min: scale the short side to the limit; max: fit the long side"
+    )
+
+
+class ToggleStageConfig(Strict):
+    enabled: bool = True
+
+
+class SubjectStageConfig(Strict):
+    backend: Literal["renderer"] = "renderer"
+
+
+class StagesConfig(Strict):
+    prompt: PromptStageConfig = PromptStageConfig()
+    render: RenderStageConfig = RenderStageConfig()
+    image: ToggleStageConfig = ToggleStageConfig()
+    ocr: OcrStageConfig = OcrStageConfig()
+    quality: ToggleStageConfig = ToggleStageConfig()
+    subject: SubjectStageConfig = SubjectStageConfig()
+    phash: ToggleStageConfig = ToggleStageConfig()
+
+
+class Rule(Strict):
+    """One threshold: a candidate whose score is outside [min, max] gets the rule's reason."""
+
+    score: str = Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Rule:
+        if self.min is None and self.max is None:
+            raise ValueError("a rule needs min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class ExtendConfig(Strict):
+    enabled: bool = True
+    area: tuple[Fraction, Fraction] = (0.4, 0.8)
+    modes: list[Literal["canvas", "crop"]] = Field(
+        default_factory=lambda: ["canvas", "crop"], min_length=1
+    )
+    change_aspect: Fraction = Field(0.5, description="share of crops whose aspect ratio differs")
+
+    @field_validator("area")
+    @classmethod
+    def _area(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0.05 <= value[0] <= value[1] < 1.0:
+            raise ValueError("area must be [low, high] with 0.05 <= low <= high < 1")
+        return value
+
+
+class FillConfig(Strict):
+    enabled: bool = True
+    mask_kinds: list[MaskKind] = Field(
+        default_factory=lambda: ["subject", "text", "freeform"], min_length=1
+    )
+    dilate_px: int = Field(4, ge=0, le=64)
+    blank_value: int = Field(255, ge=0, le=255)
+
+
+class RescaleConfig(Strict):
+    enabled: bool = True
+    min_text_match: Fraction = 0.9
+    min_color_similarity: Fraction = 0.6
+
+
+class IdentityConfig(Strict):
+    enabled: bool = True
+    background: str = Field("#FFFFFF", pattern=r"^#[0-9A-Fa-f]{6}$")
+    padding: Fraction = 0.08
+
+
+class LayoutConfig(Strict):
+    enabled: bool = True
+    min_layout_match: Fraction = Field(
+        0.7,
+        description="mean share of the target's text and subject boxes in the reference's slots",
+    )
+
+
+class StyleConfig(Strict):
+    enabled: bool = True
+    min_color_similarity: Fraction = 0.5
+    min_phash_distance: int = Field(6, ge=0, le=64)
+
+
+class TasksConfig(Strict):
+    extend: ExtendConfig = ExtendConfig()
+    fill: FillConfig = FillConfig()
+    rescale: RescaleConfig = RescaleConfig()
+    identity: IdentityConfig = IdentityConfig()
+    layout: LayoutConfig = LayoutConfig()
+    style: StyleConfig = StyleConfig()
+
+    def enabled(self) -> list[str]:
+        return [name for name in ALL_TASKS if getattr(self, name).enabled]
+
+
+class ShardConfig(Strict):
+    max_samples: int = Field(1000, ge=1, le=1_000_000)
+    max_bytes: int = Field(1_000_000_000, ge=1_000_000)
+
+    @field_validator("max_bytes", mode="before")
+    @classmethod
+    def _bytes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = _SIZE.match(value)
+            unit = (match[2] or "").upper() if match else None
+            if not match or unit not in _SIZE_UNITS:
+                raise ValueError(f"{value!r} is not a size such as 512MB or 1GiB")
+            return int(float(match[1]) * _SIZE_UNITS[unit])
+        return value
+
+
+class Recipe(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    seed: int = Field(ge=0, le=2**31 - 1)
+    libraries: Libraries = Libraries()
+    languages: dict[Language, float] = Field(min_length=1)
+    themes: list[Theme] = Field(default_factory=lambda: list(ALL_THEMES), min_length=1)
+    groups: GroupCounts
+    group_size: GroupSizes = GroupSizes()
+    image: ImageConfig = ImageConfig()
+    block_size: int = Field(16, ge=1, le=100_000)
+    stages: StagesConfig = StagesConfig()
+    thresholds: dict[str, Rule] = Field(default_factory=dict)
+    tasks: TasksConfig = TasksConfig()
+    shards: ShardConfig = ShardConfig()
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: dict[str, float]) -> dict[str, float]:
+        for lang, weight in value.items():
+            if not 0 < weight <= 1000:
+                raise ValueError(f"weight of {lang!r} must be > 0 (got {weight})")
+        return value
+
+    @field_validator("themes")
+    @classmethod
+    def _themes(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("themes repeat")
+        return value
+
+    @field_validator("thresholds")
+    @classmethod
+    def _reasons(cls, value: dict[str, Rule]) -> dict[str, Rule]:
+        for reason in value:
+            if not _REASON.match(reason):
+                raise ValueError(
+                    f"reason {reason!r} must be lower_snake_case (it is stored and counted)"
+                )
+        return value
+
+    def generation_view(self) -> dict[str, Any]:
+        """What decides specs and pixels; thresholds, tasks and shards do not."""
+        data = self.model_dump(mode="json")
+        keys = ("seed", "languages", "themes", "groups", "group_size", "image", "block_size")
+        view = {k: data[k] for k in keys}
+        view["stages"] = {k: data["stages"][k] for k in ("prompt", "render")}
+        return view
+
+
+@dataclass(frozen=True)
+class LoadedRecipe:
+    """A validated recipe with its libraries, where it came from, and its hashes."""
+
+    recipe: Recipe
+    path: Path
+    library: Library
+
+    @property
+    def recipe_hash(self) -> str:
+        """Covers the whole resolved recipe and the library contents."""
+        return digest({"recipe": self.recipe.model_dump(mode="json"), "libs": self.library.digest})
+
+    @property
+    def generation_hash(self) -> str:
+        """Covers only what decides specs and pixels: ids and seeds derive from it."""
+        return digest({"gen": self.recipe.generation_view(), "libs": self.library.digest})
+
+
+def format_location(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def validation_message(path: Path, error: ValidationError) -> str:
+    """One line per problem: `field.path: message (got VALUE)`."""
+    lines = []
+    for item in error.errors():
+        loc = format_location(tuple(item["loc"]))
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling against the recipe reference in README.md)"
+        elif item["type"] == "missing":
+            msg = "required key is missing"
+        elif "input" in item and not isinstance(item["input"], dict | list):
+            shown = repr(item["input"])
+            msg += f" (got {shown[:60]})"
+        lines.append(f"{path}: {loc}: {msg}")
+    return "; ".join(lines)
+
+
+def read_yaml(path: Path, error: type[Exception]) -> Any:
+    """Parse YAML safely; syntax errors name the file, line and column."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"file not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise error(f"{where}: invalid YAML: {problem}") from None
+
+
+def parse_recipe(data: Any, path: Path) -> Recipe:
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe is a mapping of keys, got {type(data).__name__}")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(validation_message(path, exc)) from None
+
+
+def resolve_libraries(recipe: Recipe, path: Path) -> Libraries:
+    base = path.parent
+    resolved = {}
+    for field in ("entities", "styles", "prompts"):
+        folder = (base / getattr(recipe.libraries, field)).resolve()
+        if not folder.is_dir():
+            raise RecipeError(
+                f"{path}: libraries.{field}: folder {folder} does not exist",
+                fix="paths are relative to the recipe file",
+            )
+        resolved[field] = folder
+    return Libraries(**resolved)
+
+
+def load_recipe(path: str | Path) -> LoadedRecipe:
+    """Read, validate and hash a recipe together with the libraries it names."""
+    from datapipe.libraries import load_libraries
+
+    recipe_path = Path(path)
+    recipe = parse_recipe(read_yaml(recipe_path, RecipeError), recipe_path)
+    libs = resolve_libraries(recipe, recipe_path)
+    library = load_libraries(libs)
+    missing = [t for t in recipe.themes if t not in library.entities_by_theme]
+    if missing:
+        raise RecipeError(
+            f"{recipe_path}: themes: no entity library for {', '.join(missing)} in {libs.entities}",
+            fix=f"add {missing[0]}.yaml there or remove the theme from the recipe",
+        )
+    from datapipe.stages.registry import check_thresholds
+
+    check_thresholds(recipe, recipe_path)
+    return LoadedRecipe(recipe=recipe, path=recipe_path, library=library)

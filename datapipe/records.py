@@ -1,0 +1,169 @@
+"""The records that move through the pipeline.
+
+The unit of work is a `Group`: the specs that must be rendered and judged together.
+Stages add to it (specs, then renders, then scores, then verdicts, then samples) and
+never remove anything, so every render and every reason survives to the output.
+Scores live in one flat mapping per candidate (`stage.metric` -> number) rather than
+one field per filter, so a new annotator never changes these types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pydantic import TypeAdapter
+
+BoxInt = tuple[int, int, int, int]
+
+
+@dataclass
+class CopyLine:
+    """A line of copy text that must appear on the poster, verbatim."""
+
+    role: str
+    text: str
+
+
+@dataclass
+class PromptSpec:
+    spec_id: str
+    group_id: str
+    group_kind: str
+    member: int
+    language: str
+    theme: str
+    entity_id: str
+    entity_name: str
+    entity_description: str
+    entity_shape: str
+    entity_color: str
+    style_id: str
+    style_name: str
+    layout_id: str
+    aspect_ratio: str
+    width: int
+    height: int
+    copy: list[CopyLine]
+    prompt: str
+    negative_prompt: str
+    seed: int
+    variant: str = "good"
+    """"good", or the fault kind this render was deliberately broken with."""
+
+
+@dataclass
+class TextBox:
+    role: str
+    text: str
+    box: BoxInt
+
+
+@dataclass
+class RenderTruth:
+    """What the renderer knows it drew: the text it wrote where, the subject, the slots."""
+
+    text_boxes: list[TextBox]
+    subject_box: BoxInt | None
+    layout_boxes: dict[str, BoxInt]
+
+
+@dataclass
+class Verdict:
+    keep: bool
+    reasons: list[str]
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Candidate:
+    spec: PromptSpec
+    image: bytes = b""
+    """Encoded PNG as the renderer produced it (possibly broken: the stages check)."""
+    subject_mask: bytes | None = None
+    """PNG, mode L, 255 on the subject; None when no backend produced one."""
+    truth: RenderTruth | None = None
+    render: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, float | None] = field(default_factory=dict)
+    """`stage.metric` -> value; None means "not applicable here", never "not computed"."""
+    details: dict[str, Any] = field(default_factory=dict)
+    verdict: Verdict | None = None
+
+    @property
+    def key(self) -> str:
+        return self.spec.spec_id
+
+    @property
+    def kept(self) -> bool:
+        return self.verdict is not None and self.verdict.keep
+
+    def metadata(self) -> dict[str, Any]:
+        """Everything but the image bytes, as plain JSON-able data."""
+        data = asdict(self)
+        data.pop("image")
+        data.pop("subject_mask")
+        return data
+
+
+@dataclass
+class Sample:
+    """One training pair as it is written to a shard."""
+
+    key: str
+    task: str
+    split: str
+    language: str
+    theme: str
+    sources: list[bytes]
+    target: bytes
+    mask: bytes | None
+    instruction: str
+    meta: dict[str, Any]
+
+
+@dataclass
+class PairReject:
+    """A pair a task builder could not make, with the reason (never dropped silently)."""
+
+    task: str
+    candidate_key: str
+    reason: str
+    detail: str
+    scores: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass
+class Group:
+    group_id: str
+    kind: str
+    index: int
+    block: int
+    language: str
+    theme: str
+    candidates: list[Candidate] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    pair_rejects: list[PairReject] = field(default_factory=list)
+
+
+_CANDIDATE_META = TypeAdapter(dict[str, Any])
+_SPEC = TypeAdapter(PromptSpec)
+_TRUTH = TypeAdapter(RenderTruth)
+
+
+def candidate_from_metadata(
+    data: dict[str, Any], image: bytes, subject_mask: bytes | None
+) -> Candidate:
+    """Rebuild a candidate from the candidate store (metadata JSON plus its images)."""
+    meta = _CANDIDATE_META.validate_python(data)
+    truth = meta.get("truth")
+    verdict = meta.get("verdict")
+    return Candidate(
+        spec=_SPEC.validate_python(meta["spec"]),
+        image=image,
+        subject_mask=subject_mask,
+        truth=_TRUTH.validate_python(truth) if truth is not None else None,
+        render=meta.get("render", {}),
+        scores=meta.get("scores", {}),
+        details=meta.get("details", {}),
+        verdict=Verdict(**verdict) if verdict else None,
+    )

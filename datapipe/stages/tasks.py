@@ -1,0 +1,90 @@
+"""TaskStage: kept candidates and their groups -> samples for the six tasks.
+
+One render feeds every task it can: each kept poster gives extend, fill and identity
+samples whatever its group kind, and rescale, layout and style groups also give their
+pairs (every kept member is a target once, with the next kept member as reference,
+and a rescale pair is used in both directions). A pair that cannot be made is
+recorded with its reason; rejected candidates are already in the rejects table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
+
+from datapipe.records import Candidate, Group, PairReject, Sample
+from datapipe.stages.base import Resources, Stage
+from datapipe.tasks.common import TaskContext
+from datapipe.tasks.extend import build_extend
+from datapipe.tasks.fill import build_fill
+from datapipe.tasks.identity import build_identity
+from datapipe.tasks.layout import build_layout
+from datapipe.tasks.rescale import build_rescale
+from datapipe.tasks.style import build_style
+
+if TYPE_CHECKING:
+    from datapipe.recipe import LoadedRecipe
+
+PerPoster = Callable[[TaskContext, Group, Candidate], "Sample | PairReject"]
+PerPair = Callable[[TaskContext, Group, Candidate, Candidate], "Sample | PairReject"]
+
+PER_POSTER: dict[str, PerPoster] = {
+    "extend": build_extend,
+    "fill": build_fill,
+    "identity": build_identity,
+}
+PER_PAIR: dict[str, tuple[str, PerPair]] = {
+    "rescale": ("rescale", build_rescale),
+    "layout": ("layout", build_layout),
+    "style": ("style", build_style),
+}
+"""group kind -> (task, builder)."""
+
+
+class TaskStage(Stage):
+    name = "tasks"
+    resources: ClassVar[Resources] = Resources(cpus=1.0)
+    batch_size: ClassVar[int] = 8
+
+    def __init__(self, loaded: LoadedRecipe, split: str = "train") -> None:
+        super().__init__(loaded)
+        self.context = TaskContext(loaded, split)
+        self.enabled = set(loaded.recipe.tasks.enabled())
+
+    def process_batch(self, groups: list[Group]) -> list[Group]:
+        for group in groups:
+            group.samples, group.pair_rejects = [], []
+            kept = [c for c in group.candidates if c.kept]
+            for task, builder in PER_POSTER.items():
+                if task in self.enabled:
+                    for candidate in kept:
+                        self._add(group, builder(self.context, group, candidate))
+            if group.kind in PER_PAIR:
+                task, builder = PER_PAIR[group.kind]
+                if task in self.enabled:
+                    self._pairs(group, task, builder, kept)
+        return groups
+
+    def _pairs(self, group: Group, task: str, builder: PerPair, kept: list[Candidate]) -> None:
+        if len(kept) < 2:
+            for candidate in kept:
+                detail = (
+                    f"{len(kept)} of {len(group.candidates)} group members kept; a pair needs 2"
+                )
+                self._add(
+                    group, PairReject(task, candidate.key, f"{task}_group_incomplete", detail)
+                )
+            return
+        for i, target in enumerate(kept):
+            reference = kept[(i + 1) % len(kept)]
+            self._add(group, builder(self.context, group, reference, target))
+
+    @staticmethod
+    def _add(group: Group, result: Sample | PairReject) -> None:
+        if isinstance(result, Sample):
+            group.samples.append(result)
+        else:
+            group.pair_rejects.append(result)
+
+    def items(self, groups: list[Group]) -> int:
+        return sum(1 for g in groups for c in g.candidates if c.kept)

@@ -1,0 +1,172 @@
+"""What every task builder shares: context, instructions, metadata, image helpers."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+import datapipe
+from datapipe.backends.template_composer import quote_copy
+from datapipe.hashing import derive_seed
+from datapipe.recipe import LoadedRecipe
+from datapipe.records import Candidate, Group, PairReject, Sample
+
+SPLIT_TRAIN = "train"
+
+
+@dataclass
+class TaskContext:
+    loaded: LoadedRecipe
+    split: str = SPLIT_TRAIN
+
+    @property
+    def recipe(self):
+        return self.loaded.recipe
+
+    def rng(self, task: str, key: str) -> random.Random:
+        """One generator per (task, sample): samples never depend on build order."""
+        return random.Random(derive_seed(self.loaded.generation_hash, task, key))
+
+    def instruction(
+        self, template_key: str, language: str, rng: random.Random, **values: Any
+    ) -> str:
+        templates = getattr(getattr(self.loaded.library.instructions, template_key), language)
+        return rng.choice(templates).format(**values)
+
+
+def copy_text(candidate: Candidate) -> str:
+    return quote_copy(candidate.spec.copy, candidate.spec.language)
+
+
+def sample_meta(
+    ctx: TaskContext,
+    task: str,
+    group: Group,
+    target: Candidate,
+    sources: list[Candidate],
+    instruction: str,
+    params: dict[str, Any],
+    pair_scores: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    spec = target.spec
+    return {
+        "task": task,
+        "split": ctx.split,
+        "language": spec.language,
+        "theme": spec.theme,
+        "instruction": instruction,
+        "entity": {"id": spec.entity_id, "name": spec.entity_name},
+        "style": {"id": spec.style_id, "name": spec.style_name},
+        "layout": spec.layout_id,
+        "aspect_ratio": spec.aspect_ratio,
+        "prompt": spec.prompt,
+        "negative_prompt": spec.negative_prompt,
+        "copy": [{"role": line.role, "text": line.text} for line in spec.copy],
+        "seeds": {"target": spec.seed, "sources": [s.spec.seed for s in sources]},
+        "models": {
+            "renderer": target.render.get("model"),
+            "ocr": target.details.get("ocr", {}).get("backend"),
+            "subject": target.details.get("subject", {}).get("source"),
+        },
+        "scores": {
+            "target": target.scores,
+            "sources": [s.scores for s in sources],
+            "pair": pair_scores or {},
+        },
+        "params": params,
+        "lineage": {
+            "recipe_hash": ctx.loaded.recipe_hash,
+            "generation_hash": ctx.loaded.generation_hash,
+            "group_id": group.group_id,
+            "group_kind": group.kind,
+            "block": group.block,
+            "target": target.key,
+            "sources": [s.key for s in sources],
+            "datapipe_version": datapipe.__version__,
+        },
+    }
+
+
+def make_sample(
+    ctx: TaskContext,
+    task: str,
+    key: str,
+    target: Candidate,
+    sources: list[bytes],
+    mask: bytes | None,
+    instruction: str,
+    meta: dict[str, Any],
+) -> Sample:
+    return Sample(
+        key=key,
+        task=task,
+        split=ctx.split,
+        language=target.spec.language,
+        theme=target.spec.theme,
+        sources=sources,
+        target=target.image,
+        mask=mask,
+        instruction=instruction,
+        meta={"key": key, **meta},
+    )
+
+
+def reject(
+    task: str, candidate: Candidate, reason: str, detail: str, **scores: float
+) -> PairReject:
+    return PairReject(
+        task=task, candidate_key=candidate.key, reason=reason, detail=detail, scores=scores
+    )
+
+
+def color_similarity(a: Image.Image, b: Image.Image, bins: int = 4) -> float:
+    """Histogram intersection of coarse RGB histograms: 1.0 for the same palette use."""
+
+    def hist(image: Image.Image) -> np.ndarray:
+        small = np.asarray(image.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR))
+        q = (small // (256 // bins)).reshape(-1, 3).astype(np.int64)
+        idx = q[:, 0] * bins * bins + q[:, 1] * bins + q[:, 2]
+        counts = np.bincount(idx, minlength=bins**3).astype(np.float64)
+        return counts / counts.sum()
+
+    return round(float(np.minimum(hist(a), hist(b)).sum()), 4)
+
+
+def box_iou_inside(inner: tuple[float, ...], outer: tuple[float, ...]) -> float:
+    """Share of `inner`'s area that lies inside `outer`."""
+    x0, y0 = max(inner[0], outer[0]), max(inner[1], outer[1])
+    x1, y1 = min(inner[2], outer[2]), min(inner[3], outer[3])
+    area = max(0.0, inner[2] - inner[0]) * max(0.0, inner[3] - inner[1])
+    if area == 0:
+        return 0.0
+    return max(0.0, x1 - x0) * max(0.0, y1 - y0) / area
+
+
+def subject_box(candidate: Candidate) -> tuple[int, int, int, int] | None:
+    box = candidate.details.get("subject", {}).get("box")
+    return tuple(box) if box else None
+
+
+def reference_sample(
+    ctx: TaskContext,
+    task: str,
+    group: Group,
+    reference: Candidate,
+    target: Candidate,
+    scores: dict[str, float],
+) -> Sample:
+    """A pair whose source is another poster of the same group (layout, style)."""
+    spec = target.spec
+    key = f"{task}-{target.key}-from{reference.spec.member}"
+    rng = ctx.rng(task, key)
+    values = {"entity": spec.entity_name, "copy": copy_text(target)}
+    if task == "layout":
+        values["style"] = spec.style_name
+    instruction = ctx.instruction(task, spec.language, rng, **values)
+    params = {"reference": reference.key, "reference_entity": reference.spec.entity_id}
+    meta = sample_meta(ctx, task, group, target, [reference], instruction, params, scores)
+    return make_sample(ctx, task, key, target, [reference.image], None, instruction, meta)

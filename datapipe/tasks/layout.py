@@ -1,0 +1,58 @@
+"""layout: a reference poster from the same layout group -> a poster with that layout.
+
+The reference shares the layout spec but not the entity, copy or style; the pair is
+verified by checking that the target's detected text and subject boxes sit inside
+the reference's layout slots.
+"""
+
+from __future__ import annotations
+
+from datapipe.records import Candidate, Group, PairReject, Sample
+from datapipe.tasks.common import (
+    TaskContext,
+    box_iou_inside,
+    reference_sample,
+    reject,
+    subject_box,
+)
+
+
+def _normalised(box: tuple[int, ...], candidate: Candidate) -> tuple[float, ...]:
+    w, h = candidate.spec.width, candidate.spec.height
+    return (box[0] / w, box[1] / h, box[2] / w, box[3] / h)
+
+
+def layout_match(reference: Candidate, target: Candidate) -> float:
+    """Mean share of each detected target element inside the reference's matching slot."""
+    slots = reference.truth.layout_boxes if reference.truth else {}
+    if not slots:
+        return 0.0
+    shares = []
+    for i, row in enumerate(target.details.get("ocr", {}).get("lines", [])):
+        if not row["found"]:
+            shares.append(0.0)
+            continue
+        slot = slots["title"] if i == 0 else slots["body"]
+        shares.append(box_iou_inside(_normalised(row["box"], target), _normalised(slot, reference)))
+    box = subject_box(target)
+    shares.append(
+        box_iou_inside(_normalised(box, target), _normalised(slots["subject"], reference))
+        if box
+        else 0.0
+    )
+    return round(sum(shares) / len(shares), 4)
+
+
+def build_layout(
+    ctx: TaskContext, group: Group, reference: Candidate, target: Candidate
+) -> Sample | PairReject:
+    config = ctx.recipe.tasks.layout
+    if reference.spec.entity_id == target.spec.entity_id:
+        return reject("layout", target, "layout_same_entity", "reference shows the same entity")
+    if reference.spec.layout_id != target.spec.layout_id:
+        return reject("layout", target, "layout_spec_differs", "reference uses another layout")
+    scores = {"pair.layout_match": layout_match(reference, target)}
+    if scores["pair.layout_match"] < config.min_layout_match:
+        detail = f"layout match {scores['pair.layout_match']} < {config.min_layout_match}"
+        return reject("layout", target, "layout_mismatch", detail, **scores)
+    return reference_sample(ctx, "layout", group, reference, target, scores)

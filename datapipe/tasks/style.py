@@ -1,0 +1,39 @@
+"""style: a reference poster from the same style group -> a new poster in that style.
+
+The reference shares the style entry but not the entity or copy; the pair is verified
+by colour similarity (style) and a minimum perceptual-hash distance (not a copy).
+"""
+
+from __future__ import annotations
+
+from datapipe.images import load_rgb
+from datapipe.records import Candidate, Group, PairReject, Sample
+from datapipe.stages.phash import phash_distance
+from datapipe.tasks.common import TaskContext, color_similarity, reference_sample, reject
+
+
+def build_style(
+    ctx: TaskContext, group: Group, reference: Candidate, target: Candidate
+) -> Sample | PairReject:
+    config = ctx.recipe.tasks.style
+    if reference.spec.entity_id == target.spec.entity_id:
+        return reject("style", target, "style_same_entity", "reference shows the same entity")
+    if reference.spec.style_id != target.spec.style_id:
+        return reject("style", target, "style_spec_differs", "reference uses another style")
+    scores = {
+        "pair.color_similarity": color_similarity(
+            load_rgb(reference.image), load_rgb(target.image)
+        ),
+        "pair.phash_distance": float(
+            phash_distance(reference.details["phash"], target.details["phash"])
+        ),
+    }
+    if scores["pair.color_similarity"] < config.min_color_similarity:
+        detail = (
+            f"colour similarity {scores['pair.color_similarity']} < {config.min_color_similarity}"
+        )
+        return reject("style", target, "style_color_mismatch", detail, **scores)
+    if scores["pair.phash_distance"] < config.min_phash_distance:
+        detail = f"phash distance {scores['pair.phash_distance']:g} < {config.min_phash_distance}"
+        return reject("style", target, "style_near_duplicate", detail, **scores)
+    return reference_sample(ctx, "style", group, reference, target, scores)

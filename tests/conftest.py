@@ -1,0 +1,66 @@
+"""Shared fixtures: the quickstart recipe, recipe variants, and one full quickstart run.
+
+The full run is session-scoped: it is the dataset every invariant test walks over, so
+the suite pays for it once.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from datapipe.recipe import LoadedRecipe, load_recipe
+from datapipe.runner.local import run_local
+from datapipe.runner.summary import RunSummary
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART = ROOT / "pipelines" / "quickstart.yaml"
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def quickstart_data() -> dict[str, Any]:
+    data = yaml.safe_load(QUICKSTART.read_text(encoding="utf-8"))
+    data["libraries"] = {
+        "entities": str(ROOT / "entity_libraries"),
+        "styles": str(ROOT / "style_libraries"),
+        "prompts": str(ROOT / "prompts"),
+    }
+    return data
+
+
+def write_recipe(
+    folder: Path, override: dict[str, Any] | None = None, name: str = "recipe.yaml"
+) -> Path:
+    """The quickstart recipe with `override` merged in, written to `folder`."""
+    path = folder / name
+    path.write_text(
+        yaml.safe_dump(deep_merge(quickstart_data(), override or {}), allow_unicode=True)
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def quickstart() -> LoadedRecipe:
+    return load_recipe(QUICKSTART)
+
+
+@pytest.fixture(scope="session")
+def quickstart_run(
+    tmp_path_factory: pytest.TempPathFactory, quickstart: LoadedRecipe
+) -> tuple[Path, RunSummary]:
+    out = tmp_path_factory.mktemp("quickstart")
+    summary = run_local(quickstart, out)
+    return out, summary

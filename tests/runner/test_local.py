@@ -1,0 +1,71 @@
+"""The summary the run prints equals what it wrote."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import write_recipe
+
+from datapipe.errors import OutputError
+from datapipe.io.candidate_store import CandidateStore
+from datapipe.recipe import load_recipe
+from datapipe.runner.local import run_local
+
+
+def test_summary_counts_equal_the_files(quickstart_run, quickstart):
+    out, summary = quickstart_run
+    candidates = CandidateStore(out).read_table()
+    assert candidates.num_rows == summary.renders
+    assert len(set(candidates.column("group_id").to_pylist())) == summary.groups
+    assert summary.groups == sum(quickstart.recipe.groups.model_dump().values())
+
+    rejects = pq.read_table(out / "rejects.parquet").to_pylist()
+    filtered = [r for r in rejects if r["stage"] == "filter"]
+    assert len({r["candidate_key"] for r in filtered}) == summary.rejected
+    assert Counter(r["reason"] for r in filtered) == summary.reject_reasons
+    assert (
+        Counter(r["reason"] for r in rejects if r["stage"] == "tasks")
+        == summary.pair_reject_reasons
+    )
+    assert summary.kept == summary.renders - summary.rejected
+    assert summary.rejected > 0, "the quickstart injects faults: some must be rejected"
+
+    pairs = Counter()
+    for manifest in (out / "datasets" / "train").glob("*/*.parquet"):
+        table = pq.read_table(manifest, columns=["task", "language"])
+        pairs.update(
+            zip(table.column("task").to_pylist(), table.column("language").to_pylist(), strict=True)
+        )
+    assert pairs == summary.pairs
+
+    run = json.loads((out / "run.json").read_text())
+    assert run["recipe_hash"] == quickstart.recipe_hash
+    assert run["summary"]["pairs_by_task"] == summary.pairs_by_task()
+    assert run["summary"]["renders"] == summary.renders
+    assert set(run["summary"]["stages"]) >= {"render", "ocr", "tasks", "shards"}
+
+
+def test_injected_faults_are_all_rejected(quickstart_run):
+    out, _ = quickstart_run
+    table = CandidateStore(out).read_table()
+    rejected = {
+        r["candidate_key"]
+        for r in pq.read_table(out / "rejects.parquet").to_pylist()
+        if r["stage"] == "filter"
+    }
+    for key, variant in zip(
+        table.column("key").to_pylist(), table.column("variant").to_pylist(), strict=True
+    ):
+        if variant != "good":
+            assert key in rejected, (key, variant)
+
+
+def test_output_of_another_recipe_is_refused(tmp_path):
+    first = load_recipe(write_recipe(tmp_path, {"seed": 1}, name="a.yaml"))
+    second = load_recipe(write_recipe(tmp_path, {"seed": 2}, name="b.yaml"))
+    run_local(first, tmp_path / "out", limit=1)
+    with pytest.raises(OutputError, match="another recipe"):
+        run_local(second, tmp_path / "out", limit=1)

@@ -1,0 +1,128 @@
+"""Library files: the shipped ones are complete; mistakes name the file and field."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from datapipe.errors import LibraryError
+from datapipe.libraries import load_libraries
+from datapipe.recipe import ALL_THEMES, Libraries
+
+
+@pytest.fixture
+def libs(tmp_path: Path) -> Libraries:
+    for name in ("entity_libraries", "style_libraries", "prompts"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    return Libraries(
+        entities=tmp_path / "entity_libraries",
+        styles=tmp_path / "style_libraries",
+        prompts=tmp_path / "prompts",
+    )
+
+
+def edit(path: Path, change) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
+def test_shipped_libraries_meet_the_minimums(quickstart):
+    library = quickstart.library
+    assert set(library.entities_by_theme) == set(ALL_THEMES)
+    for theme, entities in library.entities_by_theme.items():
+        assert len(entities) >= 40, theme
+        for entity in entities:
+            assert (
+                entity.zh.name
+                and entity.en.name
+                and entity.zh.description
+                and entity.en.description
+            )
+    assert len(library.styles) >= 30
+    ids = {s.id for s in library.styles}
+    assert {"minimalist", "retro", "y2k"} <= ids
+
+
+def test_duplicate_entity_id_across_files(libs):
+    food = libs.entities / "food.yaml"
+    first_product = yaml.safe_load((libs.entities / "products.yaml").read_text())["entities"][0][
+        "id"
+    ]
+    edit(food, lambda d: d["entities"][1].update(id=first_product))
+    with pytest.raises(LibraryError) as info:
+        load_libraries(libs)
+    assert "food.yaml: entities[1].id" in str(info.value)
+    assert "already used" in str(info.value)
+
+
+def test_duplicate_name_in_one_theme(libs):
+    path = libs.entities / "nature.yaml"
+    edit(path, lambda d: d["entities"][2]["en"].update(name=d["entities"][0]["en"]["name"]))
+    with pytest.raises(
+        LibraryError, match=r"nature.yaml: entities\[\*\].en.name\[2\]: duplicate name"
+    ):
+        load_libraries(libs)
+
+
+def test_missing_language(libs):
+    edit(libs.entities / "events.yaml", lambda d: d["entities"][3].pop("zh"))
+    with pytest.raises(
+        LibraryError, match=r"events.yaml: entities\[3\].zh: required key is missing"
+    ):
+        load_libraries(libs)
+
+
+def test_empty_field(libs):
+    edit(libs.styles / "styles.yaml", lambda d: d["styles"][0]["en"].update(name="  "))
+    with pytest.raises(LibraryError, match=r"styles.yaml: styles\[0\].en.name"):
+        load_libraries(libs)
+
+
+def test_unknown_shape_lists_the_valid_ones(libs):
+    edit(libs.entities / "food.yaml", lambda d: d["entities"][0].update(shape="spaceship"))
+    with pytest.raises(LibraryError) as info:
+        load_libraries(libs)
+    assert "entities[0].shape: unknown shape 'spaceship'" in str(info.value)
+    assert "bottle" in str(info.value)
+
+
+def test_unknown_motif(libs):
+    edit(libs.styles / "styles.yaml", lambda d: d["styles"][4].update(motif="plaid"))
+    with pytest.raises(LibraryError, match=r"styles\[4\].motif: unknown motif 'plaid'"):
+        load_libraries(libs)
+
+
+def test_placeholder_not_allowed_in_an_instruction(libs):
+    edit(
+        libs.prompts / "instructions.yaml", lambda d: d["rescale"]["en"].append("Make it {entity}")
+    )
+    with pytest.raises(
+        LibraryError, match=r"instructions.yaml: rescale.en\[\d+\]: placeholder \{entity\}"
+    ):
+        load_libraries(libs)
+
+
+def test_copy_role_without_templates(libs):
+    edit(libs.prompts / "copy.yaml", lambda d: d["themes"]["food"]["zh"].pop("title"))
+    with pytest.raises(LibraryError, match=r"copy.yaml: themes.food: .*zh.title"):
+        load_libraries(libs)
+
+
+def test_layout_box_outside_the_poster(libs):
+    edit(libs.styles / "layouts.yaml", lambda d: d["layouts"][0].update(title=[0.1, 0.1, 1.2, 0.3]))
+    with pytest.raises(LibraryError, match=r"layouts.yaml: layouts\[0\]"):
+        load_libraries(libs)
+
+
+def test_library_digest_follows_content(libs, quickstart):
+    assert load_libraries(libs).digest == quickstart.library.digest
+    edit(
+        libs.entities / "food.yaml",
+        lambda d: d["entities"][0]["en"].update(description="a red thing"),
+    )
+    assert load_libraries(libs).digest != quickstart.library.digest
