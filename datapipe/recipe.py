@@ -301,6 +301,16 @@ class Recipe(Strict):
                 )
         return value
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Recipe:
+        if self.groups.rescale and len(self.image.aspect_ratios) < 2:
+            raise ValueError(
+                "groups.rescale needs at least two image.aspect_ratios to render a group at"
+            )
+        if self.tasks.style.enabled and not self.stages.phash.enabled:
+            raise ValueError("tasks.style checks near-duplicates: it needs stages.phash.enabled")
+        return self
+
     def generation_view(self) -> dict[str, Any]:
         """What decides specs and pixels; thresholds, tasks and shards do not."""
         data = self.model_dump(mode="json")
@@ -411,6 +421,13 @@ def load_recipe(path: str | Path) -> LoadedRecipe:
         raise RecipeError(
             f"{recipe_path}: themes: no entity library for {', '.join(missing)} in {libs.entities}",
             fix=f"add {missing[0]}.yaml there or remove the theme from the recipe",
+        )
+    smallest = min(len(library.entities_by_theme[t]) for t in recipe.themes)
+    largest_group = max(recipe.group_size.style, recipe.group_size.layout)
+    if largest_group > min(smallest, len(library.styles)):
+        raise RecipeError(
+            f"{recipe_path}: group_size: groups of {largest_group} need as many distinct entities "
+            f"per theme and styles (the libraries have {smallest} and {len(library.styles)})"
         )
     from datapipe.stages.registry import check_thresholds
 

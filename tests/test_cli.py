@@ -16,7 +16,7 @@ def test_run_prints_the_summary(tmp_path):
         app, ["run", str(recipe), "--out", str(tmp_path / "out"), "--limit", "3", "-q"]
     )
     assert result.exit_code == 0, result.output
-    assert "pairs per task and language" in result.output
+    assert "pairs by task" in result.output and "identity" in result.output
     assert "seconds per stage" in result.output
     assert (tmp_path / "out" / "run.json").is_file()
 

@@ -49,15 +49,13 @@ def test_shipped_libraries_meet_the_minimums(quickstart):
 
 
 def test_duplicate_entity_id_across_files(libs):
-    food = libs.entities / "food.yaml"
-    first_product = yaml.safe_load((libs.entities / "products.yaml").read_text())["entities"][0][
-        "id"
-    ]
-    edit(food, lambda d: d["entities"][1].update(id=first_product))
+    food_id = yaml.safe_load((libs.entities / "food.yaml").read_text())["entities"][0]["id"]
+    edit(libs.entities / "products.yaml", lambda d: d["entities"][1].update(id=food_id))
     with pytest.raises(LibraryError) as info:
         load_libraries(libs)
-    assert "food.yaml: entities[1].id" in str(info.value)
-    assert "already used" in str(info.value)
+    message = str(info.value)
+    assert "products.yaml: entities[1].id" in message
+    assert "already used in" in message and message.endswith("food.yaml")
 
 
 def test_duplicate_name_in_one_theme(libs):

@@ -72,8 +72,8 @@ def test_threshold_on_a_score_no_stage_writes(tmp_path):
 
 
 def test_threshold_without_bounds(tmp_path):
-    message = error_for(tmp_path, {"thresholds": {"blank": {"score": "quality.std"}}})
-    assert "thresholds.blank" in message
+    message = error_for(tmp_path, {"thresholds": {"dull": {"score": "quality.std"}}})
+    assert "thresholds.dull" in message and "min, max or both" in message
 
 
 def test_missing_required_key(tmp_path):
@@ -105,3 +105,20 @@ def test_sizes_keep_the_long_side_and_the_multiple():
     assert image.size_for("3:4") == (384, 512)
     assert image.size_for("16:9") == (512, 288)
     assert image.size_for("1:1") == (512, 512)
+
+
+def test_rescale_needs_two_ratios(tmp_path):
+    message = error_for(tmp_path, {"image": {"aspect_ratios": ["1:1"]}})
+    assert "groups.rescale" in message and "aspect_ratios" in message
+
+
+def test_style_task_needs_the_phash_stage(tmp_path):
+    message = error_for(tmp_path, {"stages": {"phash": {"enabled": False}}})
+    assert "stages.phash" in message
+
+
+def test_size_strings_for_shard_bytes(tmp_path):
+    loaded = load_recipe(write_recipe(tmp_path, {"shards": {"max_bytes": "2GiB"}}))
+    assert loaded.recipe.shards.max_bytes == 2 * 2**30
+    message = error_for(tmp_path, {"shards": {"max_bytes": "lots"}})
+    assert "shards.max_bytes" in message

@@ -97,7 +97,7 @@ class RunSummary:
         counts.add_row("pairs", str(sum(self.pairs.values())))
 
         languages = sorted({lang for _, lang in self.pairs})
-        pairs = Table(title="pairs per task and language")
+        pairs = Table(title="pairs by task")
         pairs.add_column("task")
         for lang in languages:
             pairs.add_column(lang, justify="right")

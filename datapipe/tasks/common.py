@@ -12,7 +12,7 @@ from PIL import Image
 import datapipe
 from datapipe.backends.template_composer import quote_copy
 from datapipe.hashing import derive_seed
-from datapipe.recipe import LoadedRecipe
+from datapipe.recipe import LoadedRecipe, Recipe
 from datapipe.records import Candidate, Group, PairReject, Sample
 
 SPLIT_TRAIN = "train"
@@ -24,7 +24,7 @@ class TaskContext:
     split: str = SPLIT_TRAIN
 
     @property
-    def recipe(self):
+    def recipe(self) -> Recipe:
         return self.loaded.recipe
 
     def rng(self, task: str, key: str) -> random.Random:
@@ -170,3 +170,14 @@ def reference_sample(
     params = {"reference": reference.key, "reference_entity": reference.spec.entity_id}
     meta = sample_meta(ctx, task, group, target, [reference], instruction, params, scores)
     return make_sample(ctx, task, key, target, [reference.image], None, instruction, meta)
+
+
+def reference_mismatch(
+    task: str, reference: Candidate, target: Candidate, shared: str
+) -> PairReject | None:
+    """A reference must share `shared` (layout_id or style_id) and show another entity."""
+    if reference.spec.entity_id == target.spec.entity_id:
+        return reject(task, target, f"{task}_same_entity", "reference shows the same entity")
+    if getattr(reference.spec, shared) != getattr(target.spec, shared):
+        return reject(task, target, f"{task}_spec_differs", f"reference has another {shared}")
+    return None

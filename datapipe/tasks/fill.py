@@ -7,6 +7,8 @@ target, pixel for pixel; inside it is one flat value. The mask is its own image.
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
@@ -24,7 +26,7 @@ def dilate(mask: np.ndarray, px: int) -> np.ndarray:
     return np.asarray(image.filter(ImageFilter.MaxFilter(2 * px + 1))) > 127
 
 
-def freeform_mask(width: int, height: int, rng) -> np.ndarray:
+def freeform_mask(width: int, height: int, rng: random.Random) -> np.ndarray:
     """A few thick brush strokes, as inpainting datasets draw them."""
     canvas = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(canvas)
@@ -46,7 +48,7 @@ def freeform_mask(width: int, height: int, rng) -> np.ndarray:
     return np.asarray(canvas) > 127
 
 
-def text_mask(target: Candidate, rng, pad: int) -> tuple[np.ndarray, str] | None:
+def text_mask(target: Candidate, rng: random.Random, pad: int) -> tuple[np.ndarray, str] | None:
     """The box of one copy line as OCR found it, padded."""
     lines = [row for row in target.details.get("ocr", {}).get("lines", []) if row["found"]]
     if not lines:

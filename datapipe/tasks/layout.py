@@ -11,6 +11,7 @@ from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.tasks.common import (
     TaskContext,
     box_iou_inside,
+    reference_mismatch,
     reference_sample,
     reject,
     subject_box,
@@ -47,10 +48,9 @@ def build_layout(
     ctx: TaskContext, group: Group, reference: Candidate, target: Candidate
 ) -> Sample | PairReject:
     config = ctx.recipe.tasks.layout
-    if reference.spec.entity_id == target.spec.entity_id:
-        return reject("layout", target, "layout_same_entity", "reference shows the same entity")
-    if reference.spec.layout_id != target.spec.layout_id:
-        return reject("layout", target, "layout_spec_differs", "reference uses another layout")
+    mismatch = reference_mismatch("layout", reference, target, "layout_id")
+    if mismatch:
+        return mismatch
     scores = {"pair.layout_match": layout_match(reference, target)}
     if scores["pair.layout_match"] < config.min_layout_match:
         detail = f"layout match {scores['pair.layout_match']} < {config.min_layout_match}"

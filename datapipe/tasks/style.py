@@ -9,17 +9,22 @@ from __future__ import annotations
 from datapipe.images import load_rgb
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.stages.phash import phash_distance
-from datapipe.tasks.common import TaskContext, color_similarity, reference_sample, reject
+from datapipe.tasks.common import (
+    TaskContext,
+    color_similarity,
+    reference_mismatch,
+    reference_sample,
+    reject,
+)
 
 
 def build_style(
     ctx: TaskContext, group: Group, reference: Candidate, target: Candidate
 ) -> Sample | PairReject:
     config = ctx.recipe.tasks.style
-    if reference.spec.entity_id == target.spec.entity_id:
-        return reject("style", target, "style_same_entity", "reference shows the same entity")
-    if reference.spec.style_id != target.spec.style_id:
-        return reject("style", target, "style_spec_differs", "reference uses another style")
+    mismatch = reference_mismatch("style", reference, target, "style_id")
+    if mismatch:
+        return mismatch
     scores = {
         "pair.color_similarity": color_similarity(
             load_rgb(reference.image), load_rgb(target.image)

@@ -94,7 +94,7 @@ def test_broken_variants(renderer, specs):
     xs = [v for t in collapsed.truth.text_boxes for v in (t.box[0], t.box[2])]
     assert max(xs) - min(xs) <= 0.35 * spec.width
     blank = renderer.render(dataclasses.replace(spec, variant="blank"))
-    assert np.asarray(blank.image).std() == 0
+    assert len(np.unique(np.asarray(blank.image).reshape(-1, 3), axis=0)) == 1
 
 
 def test_corrupt_text_keeps_length_and_changes_a_third():
