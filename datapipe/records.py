@@ -49,7 +49,7 @@ class PromptSpec:
     negative_prompt: str
     seed: int
     variant: str = "good"
-    """"good", or the fault kind this render was deliberately broken with."""
+    """Either good or the fault kind this render is deliberately broken with."""
 
 
 @dataclass
@@ -145,7 +145,6 @@ class Group:
     pair_rejects: list[PairReject] = field(default_factory=list)
 
 
-_CANDIDATE_META = TypeAdapter(dict[str, Any])
 _SPEC = TypeAdapter(PromptSpec)
 _TRUTH = TypeAdapter(RenderTruth)
 
@@ -154,16 +153,15 @@ def candidate_from_metadata(
     data: dict[str, Any], image: bytes, subject_mask: bytes | None
 ) -> Candidate:
     """Rebuild a candidate from the candidate store (metadata JSON plus its images)."""
-    meta = _CANDIDATE_META.validate_python(data)
-    truth = meta.get("truth")
-    verdict = meta.get("verdict")
+    truth = data.get("truth")
+    verdict = data.get("verdict")
     return Candidate(
-        spec=_SPEC.validate_python(meta["spec"]),
+        spec=_SPEC.validate_python(data["spec"]),
         image=image,
         subject_mask=subject_mask,
         truth=_TRUTH.validate_python(truth) if truth is not None else None,
-        render=meta.get("render", {}),
-        scores=meta.get("scores", {}),
-        details=meta.get("details", {}),
+        render=data.get("render", {}),
+        scores=data.get("scores", {}),
+        details=data.get("details", {}),
         verdict=Verdict(**verdict) if verdict else None,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from importlib import metadata
 
 import numpy as np
 from PIL import Image
@@ -30,7 +31,6 @@ class RapidOcrBackend:
 
     def load(self) -> None:
         try:
-            import rapidocr
             from rapidocr import RapidOCR
         except ImportError:
             raise MissingDependencyError(
@@ -43,7 +43,7 @@ class RapidOcrBackend:
             params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
         self.engine = RapidOCR(params=params)
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-        self.version = f"rapidocr-{getattr(rapidocr, '__version__', 'unknown')}"
+        self.version = f"rapidocr-{metadata.version('rapidocr')}"
 
     def read(self, image: Image.Image) -> list[OcrLine]:
         if self.engine is None:

@@ -89,7 +89,7 @@ class OcrStage(CandidateStage):
                     "ned": round(best_ned, 4),
                     "exact": normalize(best_text) == normalize(line.text),
                     "found": found,
-                    "box": _union([read[i].box for i in best_idx]) if found else None,
+                    "box": list(_union([read[i].box for i in best_idx])) if found else None,
                 }
             )
         unexpected = [
@@ -111,7 +111,8 @@ class OcrStage(CandidateStage):
             "backend": self.backend.version,
             "lines": rows,
             "recognized": [
-                {"text": r.text, "confidence": round(r.confidence, 4), "box": r.box} for r in read
+                {"text": r.text, "confidence": round(r.confidence, 4), "box": list(r.box)}
+                for r in read
             ],
             "unexpected": [u.text for u in unexpected],
         }

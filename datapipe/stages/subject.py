@@ -47,7 +47,7 @@ class SubjectStage(CandidateStage):
         box = None
         box_area = 0.0
         if len(xs):
-            box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+            box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
             box_area = (box[2] - box[0]) * (box[3] - box[1]) / mask.size
         s["subject.area"] = round(area, 5)
         s["subject.box_area"] = round(box_area, 5)

@@ -8,13 +8,12 @@ from datapipe.plan import plan_groups
 from datapipe.recipe import LoadedRecipe
 from datapipe.records import Candidate, Group
 from datapipe.stages.filter import FilterStage
+from datapipe.stages.prompt import PromptStage
 from datapipe.stages.registry import annotator_classes
 from datapipe.stages.render import RenderStage
 
 
 def first_group(loaded: LoadedRecipe, kind: str = "single") -> Group:
-    from datapipe.stages.prompt import PromptStage
-
     slot = next(s for s in plan_groups(loaded) if s.kind == kind)
     stage = PromptStage(loaded)
     stage.setup()
