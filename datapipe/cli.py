@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from datapipe.errors import DatapipeError
 from datapipe.recipe import load_recipe
@@ -38,8 +38,16 @@ def run(
     out: Path = typer.Option(..., "--out", "-o", help="Output directory"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Run only the first N groups"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line"),
+    use_ray: bool = typer.Option(False, "--ray", help="Run the stages as Ray Data actor pools"),
+    address: str | None = typer.Option(
+        None, "--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)"
+    ),
 ) -> None:
-    """Run a recipe end to end on this machine and print a summary."""
+    """Run a recipe end to end and print a summary; rerun the same command to resume.
+
+    Blocks a previous run committed are kept; the rest are finished. A directory holding
+    another recipe's output is refused.
+    """
     try:
         loaded = load_recipe(recipe)
         with Progress(
@@ -47,7 +55,6 @@ def run(
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[status]}"),
-            TimeRemainingColumn(),
             console=console,
             disable=quiet or not console.is_terminal,
         ) as bar:
@@ -64,7 +71,12 @@ def run(
                 if not console.is_terminal and not quiet:
                     console.print(f"groups {summary.groups}/{total}  {status}", highlight=False)
 
-            summary = run_local(loaded, out, limit=limit, progress=report)
+            if use_ray or address:
+                from datapipe.runner.ray_runner import run_ray
+
+                summary = run_ray(loaded, out, limit=limit, address=address, progress=report)
+            else:
+                summary = run_local(loaded, out, limit=limit, progress=report)
     except DatapipeError as error:
         fail(error)
         return
@@ -74,6 +86,36 @@ def run(
     output.print(
         f"wrote {out} in {summary.wall_seconds:.0f} s (recipe hash {loaded.recipe_hash[:12]})"
     )
+
+
+@app.command()
+def verify(out: Path = typer.Argument(..., help="Output directory of a run")) -> None:
+    """Check an output: manifests against tars, keys, stats, ledgers, pair invariants.
+
+    Prints a report and exits with status 1 on any fault.
+    """
+    from rich.table import Table
+
+    from datapipe.verify import MAX_LISTED
+    from datapipe.verify import verify as run_checks
+
+    checks = run_checks(out)
+    output = Console()
+    table = Table(title=f"verify {out}")
+    for column in ("check", "checked", "faults"):
+        table.add_column(column, justify="left" if column == "check" else "right")
+    for check in checks:
+        style = "red" if check.faults else "green"
+        table.add_row(check.name, str(check.checked), f"[{style}]{len(check.faults)}[/]")
+    output.print(table)
+    faults = [(c.name, f) for c in checks for f in c.faults[:MAX_LISTED]]
+    for name, fault in faults:
+        output.print(f"[red]{name}:[/] {fault}", highlight=False, soft_wrap=True)
+    total = sum(len(c.faults) for c in checks)
+    if total:
+        output.print(f"[bold red]{total} faults[/]")
+        raise typer.Exit(code=1)
+    output.print("[bold green]clean[/]")
 
 
 @app.command()

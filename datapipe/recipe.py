@@ -261,6 +261,21 @@ class ShardConfig(Strict):
         return value
 
 
+class StageExecution(Strict):
+    """How the Ray runner runs one stage; unset fields keep the stage's declared resources."""
+
+    cpus: float | None = Field(None, ge=0, le=256)
+    gpus: float | None = Field(None, ge=0, le=16)
+    workers: int = Field(1, ge=1, le=4096)
+    resources: dict[str, float] = Field(
+        default_factory=dict, description="custom Ray resources each worker holds"
+    )
+
+
+class ExecutionConfig(Strict):
+    stages: dict[str, StageExecution] = Field(default_factory=dict)
+
+
 class Recipe(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     seed: int = Field(ge=0, le=2**31 - 1)
@@ -275,6 +290,7 @@ class Recipe(Strict):
     thresholds: dict[str, Rule] = Field(default_factory=dict)
     tasks: TasksConfig = TasksConfig()
     shards: ShardConfig = ShardConfig()
+    execution: ExecutionConfig = ExecutionConfig()
 
     @field_validator("languages")
     @classmethod
@@ -330,8 +346,10 @@ class LoadedRecipe:
 
     @property
     def recipe_hash(self) -> str:
-        """Covers the whole resolved recipe and the library contents."""
-        return digest({"recipe": self.recipe.model_dump(mode="json"), "libs": self.library.digest})
+        """Covers the resolved recipe and the library contents, but not `execution`:
+        how many workers ran a stage never changes what it made."""
+        recipe = self.recipe.model_dump(mode="json", exclude={"execution"})
+        return digest({"recipe": recipe, "libs": self.library.digest})
 
     @property
     def generation_hash(self) -> str:
@@ -429,7 +447,7 @@ def load_recipe(path: str | Path) -> LoadedRecipe:
             f"{recipe_path}: group_size: groups of {largest_group} need as many distinct entities "
             f"per theme and styles (the libraries have {smallest} and {len(library.styles)})"
         )
-    from datapipe.stages.registry import check_thresholds
+    from datapipe.stages.registry import check_recipe
 
-    check_thresholds(recipe, recipe_path)
+    check_recipe(recipe, recipe_path)
     return LoadedRecipe(recipe=recipe, path=recipe_path, library=library)

@@ -83,6 +83,16 @@ class CandidateStore:
         tar, parquet = self.paths(block)
         return tar.is_file() and parquet.is_file()
 
+    def committed_groups(self, block: int) -> list[str] | None:
+        """Group ids of a committed block, in order; None when the block is not committed."""
+        if not self.is_committed(block):
+            return None
+        try:
+            column = pq.read_table(self.paths(block)[1], columns=["group_id"]).column(0)
+        except (OSError, pa.ArrowException):
+            return None
+        return list(dict.fromkeys(column.to_pylist()))
+
     def commit(self, block: int, groups: list[Group]) -> int:
         """Write the block's tar, then its parquet; return the number of candidates."""
         tar_path, parquet_path = self.paths(block)

@@ -1,4 +1,4 @@
-"""What a run did, counted as it happened: the summary table and run.json's numbers."""
+"""What a run did: counts of the output (mergeable per block) and this invocation's timings."""
 
 from __future__ import annotations
 
@@ -12,24 +12,16 @@ from datapipe.records import Group
 
 
 @dataclass
-class StageTiming:
-    items: int = 0
-    batches: int = 0
-    seconds: float = 0.0
+class RunCounts:
+    """What a set of blocks holds; a block's counts are stored in its ledger and summed."""
 
-
-@dataclass
-class RunSummary:
     groups: int = 0
-    blocks: int = 0
     renders: int = 0
     kept: int = 0
     rejected: int = 0
     reject_reasons: Counter[str] = field(default_factory=Counter)
     pairs: Counter[tuple[str, str]] = field(default_factory=Counter)
     pair_reject_reasons: Counter[str] = field(default_factory=Counter)
-    stages: dict[str, StageTiming] = field(default_factory=dict)
-    wall_seconds: float = 0.0
 
     def add_groups(self, groups: list[Group]) -> None:
         for group in groups:
@@ -45,8 +37,14 @@ class RunSummary:
             self.pairs.update((s.task, s.language) for s in group.samples)
             self.pair_reject_reasons.update(r.reason for r in group.pair_rejects)
 
-    def timing(self, stage: str) -> StageTiming:
-        return self.stages.setdefault(stage, StageTiming())
+    def merge(self, other: RunCounts) -> None:
+        self.groups += other.groups
+        self.renders += other.renders
+        self.kept += other.kept
+        self.rejected += other.rejected
+        self.reject_reasons.update(other.reject_reasons)
+        self.pairs.update(other.pairs)
+        self.pair_reject_reasons.update(other.pair_reject_reasons)
 
     def pairs_by_task(self) -> dict[str, int]:
         out: Counter[str] = Counter()
@@ -55,38 +53,99 @@ class RunSummary:
         return dict(sorted(out.items()))
 
     def to_dict(self) -> dict[str, Any]:
+        total_pairs = sum(self.pairs.values())
         return {
             "groups": self.groups,
-            "blocks": self.blocks,
             "renders": self.renders,
             "kept": self.kept,
             "rejected": self.rejected,
             "reject_reasons": dict(sorted(self.reject_reasons.items())),
-            "pairs": sum(self.pairs.values()),
-            "pairs_per_render": round(sum(self.pairs.values()) / self.renders, 3)
-            if self.renders
-            else 0.0,
+            "pairs": total_pairs,
+            "pairs_per_render": round(total_pairs / self.renders, 3) if self.renders else 0.0,
             "pairs_by_task": self.pairs_by_task(),
             "pairs_by_task_language": {
                 f"{task}/{lang}": n for (task, lang), n in sorted(self.pairs.items())
             },
             "pair_reject_reasons": dict(sorted(self.pair_reject_reasons.items())),
-            "stages": {
-                name: {
-                    "items": t.items,
-                    "batches": t.batches,
-                    "seconds": round(t.seconds, 3),
-                    "seconds_per_item": round(t.seconds / t.items, 5) if t.items else None,
-                }
-                for name, t in self.stages.items()
-            },
-            "wall_seconds": round(self.wall_seconds, 2),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunCounts:
+        pairs: Counter[tuple[str, str]] = Counter()
+        for name, n in data["pairs_by_task_language"].items():
+            task, lang = name.split("/")
+            pairs[(task, lang)] = n
+        return cls(
+            groups=data["groups"],
+            renders=data["renders"],
+            kept=data["kept"],
+            rejected=data["rejected"],
+            reject_reasons=Counter(data["reject_reasons"]),
+            pairs=pairs,
+            pair_reject_reasons=Counter(data["pair_reject_reasons"]),
+        )
+
+
+@dataclass
+class StageTiming:
+    items: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    """Busy time summed over the stage's workers."""
+    workers: int = 1
+    nodes: set[str] = field(default_factory=set)
+
+
+@dataclass
+class RunSummary(RunCounts):
+    """The whole output's counts plus what this invocation did and how long it took."""
+
+    blocks: int = 0
+    blocks_skipped: int = 0
+    """Blocks a previous run had finished: read from their ledgers, not redone."""
+    groups_skipped: int = 0
+    blocks_from_store: int = 0
+    """Blocks whose renders were in the candidate store: filtered and built without rendering."""
+    rendered: int = 0
+    """Renders made by this invocation (0 for a rerun of a finished output)."""
+    stages: dict[str, StageTiming] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    def timing(self, stage: str) -> StageTiming:
+        return self.stages.setdefault(stage, StageTiming())
+
+    def to_dict(self) -> dict[str, Any]:
+        wall = self.wall_seconds
+        stages = {}
+        for name, t in self.stages.items():
+            capacity = t.workers * wall
+            stages[name] = {
+                "items": t.items,
+                "batches": t.batches,
+                "workers": t.workers,
+                "busy_seconds": round(t.seconds, 3),
+                "idle_seconds": round(max(0.0, capacity - t.seconds), 3),
+                "seconds_per_item": round(t.seconds / t.items, 5) if t.items else None,
+                "nodes": sorted(t.nodes),
+            }
+        return {
+            **super().to_dict(),
+            "blocks": self.blocks,
+            "blocks_skipped": self.blocks_skipped,
+            "blocks_from_store": self.blocks_from_store,
+            "rendered_this_run": self.rendered,
+            "stages": stages,
+            "wall_seconds": round(wall, 2),
         }
 
     def tables(self) -> list[Table]:
         counts = Table(title="run", show_header=False)
         counts.add_row("groups", str(self.groups))
         counts.add_row("renders", str(self.renders))
+        if self.blocks_skipped or self.blocks_from_store:
+            counts.add_row("  rendered by this run", str(self.rendered))
+            counts.add_row("  blocks already done", str(self.blocks_skipped))
+            counts.add_row("  blocks rebuilt from the store", str(self.blocks_from_store))
         kept_share = f" ({self.kept / self.renders:.0%})" if self.renders else ""
         counts.add_row("kept", f"{self.kept}{kept_share}")
         counts.add_row("rejected", str(self.rejected))
@@ -106,9 +165,10 @@ class RunSummary:
             pairs.add_row(task, *(str(self.pairs[(task, lang)]) for lang in languages), str(total))
 
         stages = Table(title="seconds per stage")
-        for column in ("stage", "items", "seconds", "ms/item"):
+        for column in ("stage", "items", "busy s", "idle s", "ms/item"):
             stages.add_column(column, justify="left" if column == "stage" else "right")
         for name, t in self.stages.items():
             per = f"{1000 * t.seconds / t.items:.1f}" if t.items else "-"
-            stages.add_row(name, str(t.items), f"{t.seconds:.1f}", per)
+            idle = max(0.0, t.workers * self.wall_seconds - t.seconds)
+            stages.add_row(name, str(t.items), f"{t.seconds:.1f}", f"{idle:.1f}", per)
         return [counts, pairs, stages]

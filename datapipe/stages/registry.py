@@ -48,6 +48,18 @@ def produced_scores(recipe: Recipe) -> set[str]:
     return {score for cls in candidate_stage_classes(recipe) for score in cls.produces}
 
 
+def check_recipe(recipe: Recipe, path: Path) -> None:
+    """Names the recipe uses that only the stage registry can check."""
+    check_thresholds(recipe, path)
+    names = [cls.name for cls in candidate_stage_classes(recipe)]
+    for name in recipe.execution.stages:
+        if name not in names:
+            raise RecipeError(
+                f"{path}: execution.stages.{name}: no such stage in this recipe",
+                fix=f"use one of {', '.join(names)} (filter, tasks and shards run on the driver)",
+            )
+
+
 def check_thresholds(recipe: Recipe, path: Path) -> None:
     """A threshold on a score no enabled stage writes would reject everything: refuse it."""
     available = produced_scores(recipe)

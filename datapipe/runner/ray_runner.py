@@ -1,0 +1,206 @@
+"""The Ray runner: candidate stages as Ray Data actor pools, commits on the driver.
+
+Each candidate stage (prompt, render, annotators) becomes a `map_batches` over a
+callable-class actor pool whose CPUs, GPUs, custom resources and size come from the
+stage's declared `resources`, overridden per stage by the recipe's `execution.stages`.
+Pools have a fixed size, so GPU pools start at full size. Groups stream back to the
+driver in any order; the driver buffers them by block and commits a block (candidate
+store, filter, tasks, shards, ledger) through the same `RunOutput` as the local
+runner, in group order, so both runners write the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from datapipe.errors import DatapipeError, MissingDependencyError
+from datapipe.recipe import LoadedRecipe
+from datapipe.records import Group
+from datapipe.runner.output import RunOutput
+from datapipe.runner.summary import RunSummary
+from datapipe.stages.base import Stage
+from datapipe.stages.registry import build_dataset_stages, candidate_stage_classes
+
+Progress = Callable[[RunSummary, int], None]
+READ_TASK_CPUS = 0.5
+"""CPU kept free of actor pools so Ray Data's read and split tasks can always run."""
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise MissingDependencyError(
+            "the Ray runner needs Ray Data", fix="pip install 'datapipe[ray]'"
+        ) from None
+    return ray
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """The resources of one stage's actor pool, after the recipe's overrides."""
+
+    stage: type[Stage]
+    cpus: float
+    gpus: float
+    workers: int
+    resources: dict[str, float]
+
+    @classmethod
+    def of(cls, stage: type[Stage], loaded: LoadedRecipe) -> PoolSpec:
+        override = loaded.recipe.execution.stages.get(stage.name)
+        declared = stage.resources
+        if override is None:
+            return cls(stage, declared.cpus, declared.gpus, 1, {})
+        return cls(
+            stage,
+            declared.cpus if override.cpus is None else override.cpus,
+            declared.gpus if override.gpus is None else override.gpus,
+            override.workers,
+            dict(override.resources),
+        )
+
+
+class StageActor:
+    """One worker of a stage's pool: builds and sets up the stage once, then maps batches."""
+
+    def __init__(self, stage_class: type[Stage], loaded: LoadedRecipe) -> None:
+        self.stage = stage_class(loaded)
+        self.stage.setup()
+        self.node = _node_id()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        groups = [pickle.loads(payload) for payload in batch["payload"]]
+        began = time.perf_counter()
+        groups = self.stage.process_batch(groups)
+        seconds = time.perf_counter() - began
+        n = len(groups)
+        name = self.stage.name
+        return {
+            **batch,
+            "payload": np.array([pickle.dumps(g) for g in groups], dtype=object),
+            f"t_{name}": np.full(n, seconds / max(n, 1)),
+            f"n_{name}": np.array([self.stage.items([g]) for g in groups]),
+            f"node_{name}": np.array([self.node] * n, dtype=object),
+        }
+
+
+def _node_id() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
+def check_capacity(ray: Any, pools: list[PoolSpec]) -> None:
+    """Refuse pools that would starve Ray Data's own tasks (a known deadlock), with the fix."""
+    total = ray.cluster_resources()
+    cpus = total.get("CPU", 0.0)
+    wanted = sum(p.cpus * p.workers for p in pools)
+    if wanted > cpus - READ_TASK_CPUS:
+        detail = ", ".join(f"{p.stage.name} {p.workers}x{p.cpus:g}" for p in pools)
+        raise DatapipeError(
+            f"the actor pools ask for {wanted:g} CPUs ({detail}) but the cluster has {cpus:g} "
+            f"and Ray Data needs {READ_TASK_CPUS:g} free for its own tasks",
+            where="execution.stages",
+            fix="lower cpus or workers for some stages in the recipe's execution section",
+        )
+    for pool in pools:
+        needs = {"GPU": pool.gpus, **pool.resources} if pool.gpus else dict(pool.resources)
+        for resource, amount in needs.items():
+            if amount and total.get(resource, 0.0) < amount * pool.workers:
+                raise DatapipeError(
+                    f"stage {pool.stage.name} needs {amount * pool.workers:g} {resource} "
+                    f"({pool.workers} workers) but the cluster offers {total.get(resource, 0.0):g}",
+                    where=f"execution.stages.{pool.stage.name}",
+                    fix="add nodes with that resource or lower workers",
+                )
+
+
+def build_dataset(
+    ray: Any, loaded: LoadedRecipe, groups: list[Group], pools: list[PoolSpec]
+) -> Any:
+    items = [{"index": g.index, "payload": pickle.dumps(g)} for g in groups]
+    dataset = ray.data.from_items(items)
+    for pool in pools:
+        options: dict[str, Any] = {"num_cpus": pool.cpus}
+        if pool.gpus:
+            options["num_gpus"] = pool.gpus
+        if pool.resources:
+            options["resources"] = pool.resources
+        dataset = dataset.map_batches(
+            StageActor,
+            fn_constructor_args=(pool.stage, loaded),
+            batch_size=pool.stage.batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=pool.workers),
+            **options,
+        )
+    return dataset
+
+
+def run_ray(
+    loaded: LoadedRecipe,
+    out: Path,
+    limit: int | None = None,
+    address: str | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Run (or finish) a recipe on Ray; `address` (or RAY_ADDRESS) joins an existing cluster."""
+    ray = import_ray()
+    began = time.perf_counter()
+    output = RunOutput(out.resolve(), loaded, runner="ray")
+    plan = output.open(limit)
+    summary = RunSummary()
+    output.add_done(plan.done, summary)
+    dataset_stages = build_dataset_stages(loaded)
+    for stage in dataset_stages:
+        stage.setup()
+    for block in plan.stored:
+        output.commit_block(block, output.load_stored(block), dataset_stages, summary)
+        summary.blocks_from_store += 1
+        if progress:
+            progress(summary, plan.total_groups)
+
+    if plan.todo:
+        if not ray.is_initialized():
+            ray.init(address=address or os.environ.get("RAY_ADDRESS"), log_to_driver=False)
+        pools = [PoolSpec.of(cls, loaded) for cls in candidate_stage_classes(loaded.recipe)]
+        check_capacity(ray, pools)
+        for pool in pools:
+            summary.timing(pool.stage.name).workers = pool.workers
+        groups = [g for block_groups in plan.todo.values() for g in block_groups]
+        expected = {block: len(gs) for block, gs in plan.todo.items()}
+        pending: dict[int, list[Group]] = {}
+        dataset = build_dataset(ray, loaded, groups, pools)
+        for row in dataset.iter_rows():
+            group: Group = pickle.loads(row["payload"])
+            for pool in pools:
+                timing = summary.timing(pool.stage.name)
+                timing.seconds += float(row[f"t_{pool.stage.name}"])
+                timing.items += int(row[f"n_{pool.stage.name}"])
+                timing.nodes.add(str(row[f"node_{pool.stage.name}"]))
+            summary.rendered += len(group.candidates)
+            pending.setdefault(group.block, []).append(group)
+            if len(pending[group.block]) == expected[group.block]:
+                output.commit_block(group.block, pending.pop(group.block), dataset_stages, summary)
+                if progress:
+                    progress(summary, plan.total_groups)
+        if pending:
+            missing = sorted(pending)
+            raise DatapipeError(
+                f"Ray returned blocks {missing[:5]} incomplete: groups were lost in flight",
+                fix="rerun the same command: committed blocks are kept and the rest redone",
+            )
+    for stage in dataset_stages:
+        stage.teardown()
+    summary.wall_seconds = time.perf_counter() - began
+    output.finalize(summary, limit)
+    return summary

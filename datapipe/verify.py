@@ -1,0 +1,300 @@
+"""`datapipe verify`: prove an output directory is complete, consistent and correct.
+
+It trusts nothing it can recompute: every manifest row against its tar member and
+back, keys across all shards, counts against stats and ledgers, the pair invariants
+of every sample against the candidate store, and leftovers of interrupted writes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+from PIL import Image
+
+from datapipe.io.atomic import TMP_SUFFIX
+from datapipe.io.candidate_store import CandidateStore
+from datapipe.io.shard_sink import sample_digest
+from datapipe.io.tar import read_tar
+from datapipe.records import Candidate
+
+MAX_LISTED = 20
+
+
+@dataclass
+class Check:
+    name: str
+    checked: int = 0
+    faults: list[str] = field(default_factory=list)
+
+    def fault(self, message: str) -> None:
+        self.faults.append(message)
+
+
+class Candidates:
+    """Candidates from the store by key, one block loaded at a time."""
+
+    def __init__(self, out: Path) -> None:
+        self.store = CandidateStore(out)
+        self.block: int | None = None
+        self.by_key: dict[str, Candidate] = {}
+
+    def get(self, block: int, key: str) -> Candidate | None:
+        if block != self.block:
+            self.block = block
+            self.by_key = {}
+            if self.store.is_committed(block):
+                for group in self.store.load(block):
+                    for candidate in group.candidates:
+                        self.by_key[candidate.key] = candidate
+        return self.by_key.get(key)
+
+
+def _array(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def _mask(data: bytes) -> np.ndarray:
+    return _array(data) > 127
+
+
+def check_fill(
+    files: dict[str, bytes], _meta: dict, _: Candidate, __: list[Candidate]
+) -> str | None:
+    source, target = _array(files["source.png"]), _array(files["target.png"])
+    mask = _mask(files["mask.png"])
+    if source.shape != target.shape or mask.shape != target.shape[:2]:
+        return "source, target and mask sizes differ"
+    if not mask.any():
+        return "empty mask"
+    if not np.array_equal(source[~mask], target[~mask]):
+        return "source differs from target outside the mask"
+    return None
+
+
+def check_extend(
+    files: dict[str, bytes], meta: dict, target: Candidate, _: list[Candidate]
+) -> str | None:
+    x0, y0, x1, y1 = meta["params"]["crop_box"]
+    source, image = _array(files["source.png"]), _array(files["target.png"])
+    crop = image[y0:y1, x0:x1]
+    region = source[y0:y1, x0:x1] if meta["params"]["mode"] == "canvas" else source
+    if not np.array_equal(region, crop):
+        return "the crop is not the target's pixels"
+    box = target.details.get("subject", {}).get("box")
+    if not box or not (x0 <= box[0] and y0 <= box[1] and box[2] <= x1 and box[3] <= y1):
+        return "the crop does not hold the whole subject"
+    return None
+
+
+def check_identity(
+    files: dict[str, bytes], meta: dict, target: Candidate, _: list[Candidate]
+) -> str | None:
+    if target.subject_mask is None:
+        return "the target has no subject mask in the store"
+    x0, y0, x1, y1 = meta["params"]["subject_box"]
+    pad = meta["params"]["padding"]
+    subject = _mask(target.subject_mask)[y0:y1, x0:x1]
+    source, image = _array(files["source.png"]), _array(files["target.png"])
+    cutout = _mask(files["mask.png"])[pad : pad + y1 - y0, pad : pad + x1 - x0]
+    if not np.array_equal(cutout, subject):
+        return "the cutout mask is not the target's own subject mask"
+    local = source[pad : pad + y1 - y0, pad : pad + x1 - x0]
+    if not np.array_equal(local[subject], image[y0:y1, x0:x1][subject]):
+        return "the cutout pixels are not the target's"
+    return None
+
+
+def check_rescale(
+    _: dict[str, bytes], __: dict, target: Candidate, sources: list[Candidate]
+) -> str | None:
+    (source,) = sources
+    if source.spec.group_id != target.spec.group_id:
+        return "source and target come from different groups"
+    if source.spec.copy != target.spec.copy:
+        return "source and target carry different copy text"
+    if source.spec.aspect_ratio == target.spec.aspect_ratio:
+        return "source and target have the same aspect ratio"
+    return None
+
+
+def _check_reference(shared: str) -> Callable[..., str | None]:
+    def check(
+        _: dict[str, bytes], __: dict, target: Candidate, sources: list[Candidate]
+    ) -> str | None:
+        (reference,) = sources
+        if reference.spec.group_id != target.spec.group_id or reference.key == target.key:
+            return "the reference is not another poster of the same group"
+        if reference.spec.entity_id == target.spec.entity_id:
+            return "the reference shows the same entity"
+        if getattr(reference.spec, shared) != getattr(target.spec, shared):
+            return f"the reference has another {shared}"
+        return None
+
+    return check
+
+
+INVARIANTS: dict[str, Callable[..., str | None]] = {
+    "fill": check_fill,
+    "extend": check_extend,
+    "identity": check_identity,
+    "rescale": check_rescale,
+    "layout": _check_reference("layout_id"),
+    "style": _check_reference("style_id"),
+}
+
+
+def _tars(out: Path) -> Iterator[Path]:
+    yield from sorted((out / "datasets").glob("*/*/*.tar"))
+
+
+def check_manifests(out: Path) -> tuple[Check, Check]:
+    """Rows against members and back; keys unique across every shard of a split."""
+    manifests, keys = Check("manifests match tars"), Check("keys unique per split")
+    seen: dict[str, dict[str, str]] = {}
+    for tar in _tars(out):
+        manifest = tar.with_suffix(".parquet")
+        if not manifest.is_file():
+            manifests.fault(f"{tar}: no manifest")
+            continue
+        rows = pq.read_table(manifest).to_pylist()
+        try:
+            members = dict(read_tar(tar))
+        except Exception as exc:  # a damaged tar is a finding, not a crash
+            manifests.fault(f"{tar}: unreadable ({type(exc).__name__}: {exc})")
+            continue
+        row_keys = [r["key"] for r in rows]
+        for key in set(row_keys) ^ set(members):
+            where = "in the manifest only" if key in row_keys else "in the tar only"
+            manifests.fault(f"{tar.name}: key {key} {where}")
+        for row in rows:
+            manifests.checked += 1
+            files = members.get(row["key"])
+            if files is None:
+                continue
+            if row["members"] != sorted(f"{row['key']}.{ext}" for ext in files):
+                manifests.fault(f"{tar.name}: {row['key']}: members differ from the manifest")
+            if row["sha256"] != sample_digest(files):
+                manifests.fault(f"{tar.name}: {row['key']}: content differs from its sha256")
+        split = tar.parent.parent.name
+        for key in members:
+            keys.checked += 1
+            other = seen.setdefault(split, {}).get(key)
+            if other:
+                keys.fault(f"{split}: key {key} in {other} and {tar.name}")
+            seen[split][key] = tar.name
+    for manifest in sorted((out / "datasets").glob("*/*/*.parquet")):
+        if not manifest.with_suffix(".tar").is_file():
+            manifests.fault(f"{manifest}: manifest without its tar")
+    return manifests, keys
+
+
+def check_stats(out: Path) -> Check:
+    check = Check("stats match manifests")
+    for task_dir in sorted(p for p in (out / "datasets").glob("*/*") if p.is_dir()):
+        check.checked += 1
+        stats_path = task_dir / "stats.json"
+        try:
+            stats = json.loads(stats_path.read_text())
+        except (OSError, ValueError) as exc:
+            check.fault(f"{stats_path}: missing or unreadable ({exc})")
+            continue
+        manifests = sorted(task_dir.glob("*.parquet"))
+        rows = sum(pq.read_metadata(m).num_rows for m in manifests)
+        if stats.get("samples") != rows:
+            check.fault(f"{stats_path}: {stats.get('samples')} samples, manifests hold {rows}")
+        names = [s["name"] for s in stats.get("shards", [])]
+        if names != [m.with_suffix(".tar").name for m in manifests]:
+            check.fault(f"{stats_path}: shard list differs from the manifests on disk")
+        if sum(stats.get("by_language", {}).values()) != stats.get("samples"):
+            check.fault(f"{stats_path}: by_language does not add up to samples")
+    return check
+
+
+def check_blocks(out: Path) -> Check:
+    """Every stored block has a ledger; ledgers' shards and rejects add up."""
+    check = Check("blocks committed")
+    store = CandidateStore(out)
+    blocks = sorted(out.glob("blocks/block-*.json"))
+    ledgered = {int(p.stem.split("-")[1]) for p in blocks}
+    for parquet in sorted(store.root.glob("cand-*.parquet")):
+        block = int(parquet.stem.split("-")[1])
+        if block not in ledgered:
+            check.fault(
+                f"{parquet.name}: block {block} has renders but no ledger (rerun to finish)"
+            )
+    reject_rows = 0
+    for path in blocks:
+        check.checked += 1
+        ledger = json.loads(path.read_text())
+        for shard in ledger["shards"]:
+            tar = out / "datasets" / "train" / shard["task"] / f"{shard['name']}.tar"
+            if not tar.is_file():
+                check.fault(f"{path.name}: shard {tar.name} is missing")
+        rejects = path.with_name(path.stem + ".rejects.parquet")
+        if not rejects.is_file():
+            check.fault(f"{path.name}: {rejects.name} is missing")
+        else:
+            reject_rows += pq.read_metadata(rejects).num_rows
+    total = out / "rejects.parquet"
+    if not total.is_file():
+        check.fault("rejects.parquet is missing")
+    elif pq.read_metadata(total).num_rows != reject_rows:
+        check.fault(
+            f"rejects.parquet has {pq.read_metadata(total).num_rows} rows, blocks {reject_rows}"
+        )
+    return check
+
+
+def check_pairs(out: Path) -> Check:
+    check = Check("pair invariants")
+    candidates = Candidates(out)
+    for tar in _tars(out):
+        task = tar.parent.name
+        invariant = INVARIANTS.get(task)
+        for key, files in read_tar(tar):
+            check.checked += 1
+            meta: dict[str, Any] = json.loads(files["json"])
+            lineage = meta["lineage"]
+            target = candidates.get(lineage["block"], lineage["target"])
+            sources = [candidates.get(lineage["block"], k) for k in lineage["sources"]]
+            if target is None or None in sources:
+                check.fault(f"{tar.name}: {key}: lineage points to candidates not in the store")
+                continue
+            if files["target.png"] != target.image:
+                check.fault(f"{tar.name}: {key}: target.png is not the stored render")
+            problem = invariant(files, meta, target, sources) if invariant else None
+            if problem:
+                check.fault(f"{tar.name}: {key}: {problem}")
+    return check
+
+
+def check_leftovers(out: Path) -> Check:
+    check = Check("no temporary files")
+    for path in out.rglob(f"*{TMP_SUFFIX}"):
+        check.fault(f"{path}: left by an interrupted write")
+    check.checked = 1
+    return check
+
+
+def verify(out: Path) -> list[Check]:
+    """Run every check; an empty fault list everywhere means the output is sound."""
+    if not (out / "run.json").is_file():
+        missing = Check("run.json present")
+        missing.fault(f"{out / 'run.json'} is missing: not a datapipe output, or never started")
+        return [missing]
+    manifests, keys = check_manifests(out)
+    return [
+        manifests,
+        keys,
+        check_stats(out),
+        check_blocks(out),
+        check_pairs(out),
+        check_leftovers(out),
+    ]
