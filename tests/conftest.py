@@ -7,6 +7,7 @@ the suite pays for it once.
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +65,18 @@ def quickstart_run(
     out = tmp_path_factory.mktemp("quickstart")
     summary = run_local(quickstart, out)
     return out, summary
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the whole pytest run (starting one costs seconds)."""
+    ray = pytest.importorskip("ray")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(
+        num_cpus=4,
+        object_store_memory=300 * 1024 * 1024,
+        include_dashboard=False,
+        log_to_driver=False,
+    )
+    yield ray
+    ray.shutdown()

@@ -34,3 +34,20 @@ def annotate_and_filter(
         stage.setup()
         groups = stage.process_batch(groups)
     return groups
+
+
+RAY_EXECUTION = {
+    "stages": {
+        "prompt": {"cpus": 0.1},
+        "render": {"cpus": 0.25},
+        "image": {"cpus": 0.1},
+        "ocr": {"cpus": 0.5},
+        "quality": {"cpus": 0.1},
+        "subject": {"cpus": 0.1},
+        "phash": {"cpus": 0.1},
+    }
+}
+"""Fractional CPUs: on a 2-core machine whole-CPU actors would starve Ray Data's read task."""
+
+SMALL = {"image": {"long_side": 320}, "block_size": 3, "execution": RAY_EXECUTION}
+"""A fast variant of the quickstart for runs that are repeated (crash tests, runner equality)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Iterator
@@ -29,3 +30,12 @@ def array(data: bytes) -> np.ndarray:
 
 def meta(files: dict[str, bytes]) -> dict:
     return json.loads(files["json"])
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file but run.json (which holds wall-clock times by design) -> sha256."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "run.json"
+    }

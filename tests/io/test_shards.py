@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
 from conftest import write_recipe
-from shards import tars
+from shards import tars, tree_digest
 
 from datapipe.io.shard_sink import ShardSink, sample_digest
 from datapipe.io.tar import read_tar
@@ -79,15 +77,6 @@ def test_stats_equal_manifests(out):
 
 def test_no_temporary_files_left(out):
     assert not list(out.rglob("*.tmp"))
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    skip = {"run.json"}  # holds wall-clock times by design
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name not in skip
-    }
 
 
 def test_same_recipe_twice_gives_byte_identical_output(tmp_path):

@@ -1,0 +1,103 @@
+"""kill -9 the driver mid-run, rerun: the output equals an uninterrupted run's, byte for byte.
+
+Each test starts `datapipe run` as its own process, watches the output directory for a
+state (a committed block, renders stored but not yet sharded, a shard written but its
+block not yet ledgered), kills the process with SIGKILL there, and runs it again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import write_recipe
+from helpers import SMALL
+from shards import tree_digest
+
+from datapipe.recipe import load_recipe
+from datapipe.runner.local import run_local
+from datapipe.verify import verify
+
+pytestmark = pytest.mark.timeout(600)
+LIMIT = 18  # six blocks of three groups
+
+
+def ledger(out: Path, block: int) -> Path:
+    return out / "blocks" / f"block-{block:06d}.json"
+
+
+def stored(out: Path, block: int) -> bool:
+    return (out / "candidates" / f"cand-{block:06d}.parquet").is_file()
+
+
+POINTS: dict[str, Callable[[Path], bool]] = {
+    "between_blocks": lambda out: ledger(out, 1).is_file(),
+    "renders_stored_not_sharded": lambda out: stored(out, 2) and not ledger(out, 2).is_file(),
+    "shards_written_not_ledgered": lambda out: (
+        any((out / "datasets").glob("*/*/*-000003.tar")) and not ledger(out, 3).is_file()
+    ),
+}
+
+
+def cli(recipe: Path, out: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "datapipe.cli",
+        "run",
+        str(recipe),
+        "--out",
+        str(out),
+        "--limit",
+        str(LIMIT),
+        "-q",
+    ]
+
+
+def committed_renders(out: Path) -> int:
+    return sum(pq.read_metadata(p).num_rows for p in (out / "candidates").glob("cand-*.parquet"))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("reference")
+    recipe = write_recipe(folder, SMALL)
+    run_local(load_recipe(recipe), folder / "out", limit=LIMIT)
+    return recipe, tree_digest(folder / "out")
+
+
+@pytest.mark.parametrize("point", sorted(POINTS))
+def test_kill_then_rerun_gives_the_uninterrupted_output(tmp_path, reference, point):
+    recipe, expected = reference
+    out = tmp_path / "out"
+    process = subprocess.Popen(cli(recipe, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not POINTS[point](out):
+        assert process.poll() is None, (
+            f"the run ended before reaching {point}: {process.stderr.read()}"
+        )
+        assert time.monotonic() < deadline, f"never reached {point}"
+        time.sleep(0.002)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    assert json.loads((out / "run.json").read_text())["status"] == "running"
+
+    before = committed_renders(out)
+    rerun = subprocess.run(cli(recipe, out), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert tree_digest(out) == expected
+    assert all(not check.faults for check in verify(out))
+
+    summary = json.loads((out / "run.json").read_text())["summary"]
+    assert summary["rendered_this_run"] == summary["renders"] - before, (
+        "a committed render was redone"
+    )

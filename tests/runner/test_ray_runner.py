@@ -1,0 +1,67 @@
+"""The Ray runner writes what the local runner writes, and refuses pools that cannot run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import write_recipe
+from helpers import SMALL
+from shards import tree_digest
+
+from datapipe.errors import DatapipeError
+from datapipe.recipe import load_recipe
+from datapipe.runner.local import run_local
+from datapipe.runner.ray_runner import run_ray
+from datapipe.runner.summary import RunSummary
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def test_ray_output_equals_local_output(tmp_path, ray_session):
+    recipe = load_recipe(write_recipe(tmp_path, SMALL))
+    run_local(recipe, tmp_path / "local", limit=12)
+    summary = run_ray(recipe, tmp_path / "ray", limit=12)
+    local, ray = tree_digest(tmp_path / "local"), tree_digest(tmp_path / "ray")
+    assert any(name.startswith("datasets/train/fill/") for name in ray)
+    assert ray == local
+    run = json.loads((tmp_path / "ray" / "run.json").read_text())
+    assert run["runner"] == "ray" and run["status"] == "finished"
+    render = run["summary"]["stages"]["render"]
+    assert render["items"] == summary.renders == summary.rendered
+    assert render["busy_seconds"] > 0 and len(render["nodes"]) == 1
+    assert isinstance(summary, RunSummary) and summary.blocks == 4
+
+
+def test_ray_run_resumes_a_local_run(tmp_path, ray_session):
+    recipe = load_recipe(write_recipe(tmp_path, SMALL))
+    first = run_local(recipe, tmp_path / "out", limit=6)
+    second = run_ray(recipe, tmp_path / "out", limit=12)
+    assert second.blocks_skipped == 2
+    assert second.rendered == second.renders - first.renders
+    run_local(recipe, tmp_path / "reference", limit=12)
+    assert tree_digest(tmp_path / "out") == tree_digest(tmp_path / "reference")
+
+
+def test_pools_that_would_starve_ray_data_are_refused(tmp_path, ray_session):
+    greedy = {**SMALL, "execution": {"stages": {"render": {"cpus": 2, "workers": 2}}}}
+    recipe = load_recipe(write_recipe(tmp_path, greedy))
+    with pytest.raises(DatapipeError, match=r"execution.stages.*render 2x2"):
+        run_ray(recipe, tmp_path / "out", limit=3)
+
+
+def test_a_resource_no_node_offers_is_refused_at_startup(tmp_path, ray_session):
+    gpu = {
+        **SMALL,
+        "execution": {"stages": {"render": {"cpus": 0.25, "resources": {"fake_gpu": 1}}}},
+    }
+    recipe = load_recipe(write_recipe(tmp_path, gpu))
+    with pytest.raises(DatapipeError, match="needs 1 fake_gpu"):
+        run_ray(recipe, tmp_path / "out", limit=3)
+
+
+def test_unknown_stage_in_execution_is_a_recipe_error(tmp_path):
+    from datapipe.errors import RecipeError
+
+    with pytest.raises(RecipeError, match=r"execution.stages.painter: no such stage"):
+        load_recipe(write_recipe(tmp_path, {"execution": {"stages": {"painter": {"cpus": 1}}}}))
