@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from datapipe.cli_inspect import register
 from datapipe.errors import DatapipeError
 from datapipe.recipe import load_recipe
 from datapipe.runner.local import run_local
@@ -136,6 +137,8 @@ def validate(recipe: Path = typer.Argument(..., help="Recipe YAML")) -> None:
         highlight=False,
     )
 
+
+register(app)
 
 if __name__ == "__main__":
     app()

@@ -130,7 +130,12 @@ class FaultConfig(Strict):
 
 
 class RenderStageConfig(Strict):
-    backend: Literal["procedural"] = "procedural"
+    backend: Literal["procedural", "simulated"] = Field(
+        "procedural",
+        description="simulated: the procedural renderer padded to a fixed cost per image, "
+        "to measure the pipeline around a GPU render without a GPU",
+    )
+    simulated_seconds: float = Field(0.5, gt=0, le=600)
     faults: FaultConfig = FaultConfig()
     png_compress_level: int = Field(1, ge=0, le=9)
 
@@ -267,6 +272,7 @@ class StageExecution(Strict):
     cpus: float | None = Field(None, ge=0, le=256)
     gpus: float | None = Field(None, ge=0, le=16)
     workers: int = Field(1, ge=1, le=4096)
+    batch_size: int | None = Field(None, ge=1, le=4096, description="groups per batch")
     resources: dict[str, float] = Field(
         default_factory=dict, description="custom Ray resources each worker holds"
     )

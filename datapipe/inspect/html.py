@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
@@ -20,6 +21,7 @@ STYLE = """<style>
 .dp td.num,.dp th.num{text-align:right;font-variant-numeric:tabular-nums}
 .dp .bad{background:#fde2e2;color:#a00}
 .dp .muted{color:#777}
+.dp td.key{white-space:nowrap}
 .dp .cards{display:flex;flex-wrap:wrap;gap:8px}
 .dp .card{border:1px solid #ddd;border-radius:4px;padding:6px;max-width:520px;background:#fff}
 .dp .imgs{display:flex;gap:4px;align-items:center}
@@ -155,7 +157,7 @@ def split_html(split: SplitView, n: int = 3) -> str:
 
 def output_html(output: Output) -> str:
     run = output.run
-    summary = run.get("summary", {})
+    summary = run.get("summary") or {}
     head = (
         f"<h3>{esc(output.path)}</h3><p>recipe <b>{esc(run.get('recipe_name', '?'))}</b> "
         f"(hash {esc(str(run.get('recipe_hash', '?'))[:12])}): {summary.get('renders', '?')} "
@@ -173,7 +175,7 @@ def output_html(output: Output) -> str:
         + "</tr>"
         for (s, t), counts in sorted(by_task.items())
     )
-    reasons = summary.get("reject_reasons", {}) | summary.get("pair_reject_reasons", {})
+    reasons = Counter(r["reason"] for r in output.reject_rows)
     reason_rows = "".join(
         f'<tr><td>{esc(k)}</td><td class="num">{v}</td></tr>' for k, v in reasons.items()
     )
@@ -214,7 +216,7 @@ class ScoresTable:
                 bad = " bad" if outside(value, bounds.get(name, [])) else ""
                 cells.append(f'<td class="num{bad}">{esc(fmt(value))}</td>')
             rows.append(
-                f"<tr><td>{img_tag(sample.target, 64)}</td><td>{esc(sample.key)}<br>"
+                f'<tr><td>{img_tag(sample.target, 64)}</td><td class="key">{esc(sample.key)}<br>'
                 f'<span class="muted">{esc(sample.language)}</span></td>{"".join(cells)}</tr>'
             )
         return (

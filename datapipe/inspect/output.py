@@ -317,11 +317,18 @@ class TaskView:
     def hist(self, scores: list[str] | None = None, bins: int = 30, columns: int = 3) -> Figure:
         """Histograms of the samples' scores with the thresholds as vertical lines.
 
-        Default scores: those a threshold or pair check uses that vary over the samples.
+        Default scores: those a candidate threshold uses that vary over the samples (a
+        score every kept sample shares says nothing), and every pair check of the task.
         """
-        from datapipe.inspect.charts import score_histograms
+        from datapipe.inspect.charts import default_scores, score_histograms
 
         frame = self.scores()
+        if scores is None:
+            pairs = pair_thresholds(self.output.recipe, self.task)
+            scores = default_scores(frame, candidate_thresholds(self.output.recipe))
+            scores += [
+                s for s in dict.fromkeys(t.score for t in pairs) if s in frame and s not in scores
+            ]
         return score_histograms(
             frame,
             self.thresholds,
@@ -495,9 +502,13 @@ class Output:
 
     @cached_property
     def reject_rows(self) -> list[dict[str, Any]]:
-        """rejects.parquet as dicts (empty when the run wrote none)."""
+        """rejects.parquet as dicts; while a run is not finished, the committed blocks'
+        parts (`blocks/block-NNNNNN.rejects.parquet`) that it is built from."""
         path = self.path / "rejects.parquet"
-        return pq.read_table(path).to_pylist() if path.is_file() else []
+        parts = sorted((self.path / "blocks").glob("block-*.rejects.parquet"))
+        if path.is_file() and (self.run.get("status", "finished") == "finished" or not parts):
+            return pq.read_table(path).to_pylist()
+        return [row for part in parts for row in pq.read_table(part).to_pylist()]
 
     def candidate_rows(self) -> list[dict[str, Any]]:
         """One dict per render in the candidate store with its verdict: `kept` and
@@ -532,7 +543,7 @@ class Output:
         store, reading each block's tar once and only the wanted members."""
         wanted = set(keys)
         blocks: dict[int, set[str]] = {}
-        for row in self._key_blocks():
+        for row in self._key_blocks:
             if row["key"] in wanted:
                 blocks.setdefault(row["block"], set()).add(row["key"])
         found: dict[str, dict[str, bytes]] = {}
@@ -543,12 +554,9 @@ class Output:
         return found
 
     @cached_property
-    def _key_block_rows(self) -> list[dict[str, Any]]:
+    def _key_blocks(self) -> list[dict[str, Any]]:
         files = sorted((self.path / "candidates").glob("cand-*.parquet"))
         return [r for f in files for r in pq.read_table(f, columns=["key", "block"]).to_pylist()]
-
-    def _key_blocks(self) -> list[dict[str, Any]]:
-        return self._key_block_rows
 
     @property
     def rejects(self) -> RejectsView:

@@ -18,6 +18,19 @@ from datapipe.inspect import html as views
 from datapipe.inspect.draw import Cell, decode_image, draw_grid
 from datapipe.inspect.output import require_pandas
 
+REJECT_COLUMNS = (
+    "candidate_key",
+    "group_id",
+    "block",
+    "stage",
+    "task",
+    "reason",
+    "detail",
+    "variant",
+    "scores_json",
+)
+"""The columns of rejects.parquet."""
+
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
@@ -41,7 +54,8 @@ def reason_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             },
         )
         group["rows"].append(row)
-        group["variants"][row["variant"] or "-"] += 1
+        if row["variant"]:  # task-stage rows have none
+            group["variants"][row["variant"]] += 1
     return sorted(
         groups.values(),
         key=lambda g: (g["stage"] != "filter", -len(g["rows"]), g["reason"]),
@@ -66,10 +80,7 @@ class RejectsView:
 
     def table(self) -> pd.DataFrame:
         """rejects.parquet as it is: one row per (candidate, reason)."""
-        pandas = require_pandas()
-        from datapipe.runner.local import REJECTS_SCHEMA
-
-        return pandas.DataFrame(self.rows, columns=REJECTS_SCHEMA.names)
+        return require_pandas().DataFrame(self.rows, columns=list(REJECT_COLUMNS))
 
     def by_reason(self) -> pd.DataFrame:
         """One row per (stage, reason): rows, distinct candidates, variants, an example."""
@@ -194,8 +205,9 @@ class RejectsView:
             sections.append(
                 f"<h4>{views.esc(group['reason'])} <span class='muted'>({views.esc(group['stage'])}"
                 f"{': ' + views.esc(group['task']) if group['task'] else ''})</span>: "
-                f"{len(rows)}</h4><p class='muted'>variants {views.esc(variants)}</p>"
-                f'<div class="cards">{"".join(cards)}</div>'
+                f"{len(rows)}</h4>"
+                + (f"<p class='muted'>variants {views.esc(variants)}</p>" if variants else "")
+                + f'<div class="cards">{"".join(cards)}</div>'
             )
         return (
             f'{views.STYLE}<div class="dp"><h3>{len(self.rows)} reject rows</h3>'

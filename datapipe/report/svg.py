@@ -88,7 +88,7 @@ def histogram(
         low, high = low - 0.5, high + 0.5
     pad = 0.03 * (high - low)
     low, high = low - pad, high + pad
-    left, right, top, bottom = 34, 8, 34, 22
+    left, right, top, bottom = 34, 8, 46, 22
     plot_w, plot_h = width - left - right, height - top - bottom
     counts = {g: [0] * bins for g in groups}
     for group, vs in groups.items():
@@ -142,7 +142,7 @@ def histogram(
             f'<line class="threshold" x1="{x_line:.1f}" y1="{top - 2}" x2="{x_line:.1f}" '
             f'y2="{base}" stroke="#111" stroke-dasharray="4 3" stroke-width="1.3">'
             f"<title>{_esc(t.label)}</title></line>"
-            f'<text x="{x_line:.1f}" y="{base + 12}" text-anchor="middle" fill="#111">'
+            f'<text x="{x_line:.1f}" y="{top - 5}" text-anchor="middle" fill="#111">'
             f"{_num(t.value)}</text>"
         )
     parts.append("</svg>")

@@ -154,7 +154,8 @@ class RunOutput:
         self.out.mkdir(parents=True, exist_ok=True)
         self._check_recipe()
         for leftover in self.out.rglob(f"*{TMP_SUFFIX}"):
-            leftover.unlink()
+            if leftover.is_file():
+                leftover.unlink()
         self._write_run_json("running", limit, None)
         blocks: dict[int, list[Group]] = {}
         slots = plan_groups(self.loaded, limit)

@@ -53,19 +53,21 @@ class PoolSpec:
     gpus: float
     workers: int
     resources: dict[str, float]
+    batch_size: int
 
     @classmethod
     def of(cls, stage: type[Stage], loaded: LoadedRecipe) -> PoolSpec:
         override = loaded.recipe.execution.stages.get(stage.name)
         declared = stage.resources
         if override is None:
-            return cls(stage, declared.cpus, declared.gpus, 1, {})
+            return cls(stage, declared.cpus, declared.gpus, 1, {}, stage.batch_size)
         return cls(
             stage,
             declared.cpus if override.cpus is None else override.cpus,
             declared.gpus if override.gpus is None else override.gpus,
             override.workers,
             dict(override.resources),
+            override.batch_size or stage.batch_size,
         )
 
 
@@ -79,6 +81,7 @@ class StageActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         groups = [pickle.loads(payload) for payload in batch["payload"]]
+        wall = time.time()
         began = time.perf_counter()
         groups = self.stage.process_batch(groups)
         seconds = time.perf_counter() - began
@@ -88,6 +91,8 @@ class StageActor:
             **batch,
             "payload": np.array([pickle.dumps(g) for g in groups], dtype=object),
             f"t_{name}": np.full(n, seconds / max(n, 1)),
+            f"w_{name}": np.full(n, wall),
+            f"e_{name}": np.full(n, wall + seconds),
             f"n_{name}": np.array([self.stage.items([g]) for g in groups]),
             f"node_{name}": np.array([self.node] * n, dtype=object),
         }
@@ -128,7 +133,9 @@ def build_dataset(
     ray: Any, loaded: LoadedRecipe, groups: list[Group], pools: list[PoolSpec]
 ) -> Any:
     items = [{"index": g.index, "payload": pickle.dumps(g)} for g in groups]
-    dataset = ray.data.from_items(items)
+    # One Ray block per group: an actor pool hands out whole blocks, so fewer blocks than
+    # workers would leave workers (GPUs) idle.
+    dataset = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
     for pool in pools:
         options: dict[str, Any] = {"num_cpus": pool.cpus}
         if pool.gpus:
@@ -138,7 +145,7 @@ def build_dataset(
         dataset = dataset.map_batches(
             StageActor,
             fn_constructor_args=(pool.stage, loaded),
-            batch_size=pool.stage.batch_size,
+            batch_size=pool.batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=pool.workers),
             **options,
@@ -187,6 +194,9 @@ def run_ray(
                 timing.seconds += float(row[f"t_{pool.stage.name}"])
                 timing.items += int(row[f"n_{pool.stage.name}"])
                 timing.nodes.add(str(row[f"node_{pool.stage.name}"]))
+                timing.observe_span(
+                    float(row[f"w_{pool.stage.name}"]), float(row[f"e_{pool.stage.name}"])
+                )
             summary.rendered += len(group.candidates)
             pending.setdefault(group.block, []).append(group)
             if len(pending[group.block]) == expected[group.block]:

@@ -94,6 +94,19 @@ class StageTiming:
     """Busy time summed over the stage's workers."""
     workers: int = 1
     nodes: set[str] = field(default_factory=set)
+    first_start: float | None = None
+    last_end: float | None = None
+    """Wall-clock span from the first batch's start to the last batch's end (Ray runner)."""
+
+    def observe_span(self, start: float, end: float) -> None:
+        self.first_start = start if self.first_start is None else min(self.first_start, start)
+        self.last_end = end if self.last_end is None else max(self.last_end, end)
+
+    @property
+    def span_seconds(self) -> float | None:
+        if self.first_start is None or self.last_end is None:
+            return None
+        return self.last_end - self.first_start
 
 
 @dataclass
@@ -127,6 +140,10 @@ class RunSummary(RunCounts):
                 "idle_seconds": round(max(0.0, capacity - t.seconds), 3),
                 "seconds_per_item": round(t.seconds / t.items, 5) if t.items else None,
                 "nodes": sorted(t.nodes),
+                "span_seconds": round(t.span_seconds, 3) if t.span_seconds else None,
+                "duty": round(t.seconds / (t.workers * t.span_seconds), 4)
+                if t.span_seconds
+                else None,
             }
         return {
             **super().to_dict(),

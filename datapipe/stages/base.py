@@ -39,6 +39,8 @@ class Stage:
     name: ClassVar[str]
     resources: ClassVar[Resources] = Resources()
     batch_size: ClassVar[int] = 8
+    """Groups per call. Under Ray each batch becomes one block downstream, so a batch
+    larger than a pool's share of the work leaves that pool's workers idle."""
     produces: ClassVar[tuple[str, ...]] = ()
     """Score names (`stage.metric`) this stage writes; thresholds may only use these."""
 

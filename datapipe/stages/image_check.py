@@ -16,7 +16,7 @@ from datapipe.stages.base import Resources, Stage
 class ImageStage(Stage):
     name = "image"
     resources: ClassVar[Resources] = Resources(cpus=0.25)
-    batch_size: ClassVar[int] = 32
+    batch_size: ClassVar[int] = 4
     produces: ClassVar[tuple[str, ...]] = (
         "image.bytes",
         "image.decodes",

@@ -41,7 +41,7 @@ def reading_candidates(lines: list[OcrLine]) -> list[tuple[str, list[int]]]:
 class OcrStage(CandidateStage):
     name = "ocr"
     resources: ClassVar[Resources] = Resources(cpus=1.0)
-    batch_size: ClassVar[int] = 8
+    batch_size: ClassVar[int] = 4
     produces: ClassVar[tuple[str, ...]] = (
         "ocr.lines_expected",
         "ocr.lines_found",

@@ -14,7 +14,7 @@ from datapipe.stages.base import CandidateStage, Resources
 class PhashStage(CandidateStage):
     name = "phash"
     resources: ClassVar[Resources] = Resources(cpus=0.25)
-    batch_size: ClassVar[int] = 32
+    batch_size: ClassVar[int] = 4
 
     def annotate(self, candidate: Candidate, image: Image.Image) -> None:
         value = imagehash.phash(image)

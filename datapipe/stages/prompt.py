@@ -12,7 +12,7 @@ from datapipe.stages.base import Resources, Stage
 class PromptStage(Stage):
     name = "prompt"
     resources: ClassVar[Resources] = Resources(cpus=0.25)
-    batch_size: ClassVar[int] = 64
+    batch_size: ClassVar[int] = 4
 
     def setup(self) -> None:
         backend = self.recipe.stages.prompt.backend

@@ -22,7 +22,7 @@ TILE_STD_FLOOR = 6.0
 class QualityStage(CandidateStage):
     name = "quality"
     resources: ClassVar[Resources] = Resources(cpus=0.5)
-    batch_size: ClassVar[int] = 16
+    batch_size: ClassVar[int] = 4
     produces: ClassVar[tuple[str, ...]] = (
         "quality.std",
         "quality.contrast",

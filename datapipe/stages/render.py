@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from datapipe.backends.procedural.renderer import ProceduralRenderer
+from datapipe.backends.simulated import FixedCostRenderer
 from datapipe.images import encode_png, mask_to_png
 from datapipe.records import Group
 from datapipe.stages.base import Resources, Stage
@@ -25,9 +26,10 @@ class RenderStage(Stage):
 
     def setup(self) -> None:
         config = self.recipe.stages.render
-        if config.backend != "procedural":
-            raise ValueError(f"stages.render.backend: unknown backend {config.backend!r}")
-        self.renderer = ProceduralRenderer(self.loaded.library)
+        if config.backend == "simulated":
+            self.renderer = FixedCostRenderer(self.loaded.library, config.simulated_seconds)
+        else:
+            self.renderer = ProceduralRenderer(self.loaded.library)
         self.compress_level = config.png_compress_level
 
     def process_batch(self, groups: list[Group]) -> list[Group]:
@@ -50,7 +52,7 @@ class RenderStage(Stage):
                 candidate.truth = result.truth
                 candidate.scores["render.ok"] = 1.0
                 candidate.render = {
-                    "backend": "procedural",
+                    "backend": self.recipe.stages.render.backend,
                     "model": self.renderer.version,
                     "seed": spec.seed,
                     "variant": spec.variant,

@@ -19,7 +19,7 @@ from datapipe.stages.base import CandidateStage, Resources
 class SubjectStage(CandidateStage):
     name = "subject"
     resources: ClassVar[Resources] = Resources(cpus=0.25)
-    batch_size: ClassVar[int] = 32
+    batch_size: ClassVar[int] = 4
     produces: ClassVar[tuple[str, ...]] = ("subject.area", "subject.box_area", "subject.box_fill")
 
     def setup(self) -> None:

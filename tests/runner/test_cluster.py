@@ -151,7 +151,7 @@ def test_losing_the_gpu_node_mid_run_completes_on_rerun(tmp_path, cluster):
         time.sleep(0.05)
     cluster.kill_gpu_node()
     try:
-        process.wait(timeout=60)  # the run may finish or fail by itself ...
+        process.wait(timeout=20)  # the run may finish or fail by itself ...
     except subprocess.TimeoutExpired:
         process.kill()  # ... or wait forever for a resource that is gone
         process.wait(timeout=30)

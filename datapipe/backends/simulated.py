@@ -1,0 +1,27 @@
+"""A stand-in for a GPU renderer with a fixed cost per image and no CPU to speak of.
+
+It renders with the procedural renderer and sleeps until the fixed time has passed, so
+a pipeline built around it can be measured against the renderer's bare loop (how much
+of the "GPU" time the pipeline keeps busy) on a machine without a GPU.
+"""
+
+from __future__ import annotations
+
+import time
+
+from datapipe.backends.procedural.renderer import ProceduralRenderer, RenderResult
+from datapipe.libraries import Library
+from datapipe.records import PromptSpec
+
+
+class FixedCostRenderer:
+    def __init__(self, library: Library, seconds: float) -> None:
+        self.inner = ProceduralRenderer(library)
+        self.seconds = seconds
+        self.version = f"simulated-{seconds:g}s+{self.inner.version}"
+
+    def render(self, spec: PromptSpec) -> RenderResult:
+        deadline = time.perf_counter() + self.seconds
+        result = self.inner.render(spec)
+        time.sleep(max(0.0, deadline - time.perf_counter()))
+        return result

@@ -1,0 +1,206 @@
+"""`datapipe report` and `datapipe score`: looking at the data from the command line.
+
+`register(app)` adds both commands to the `datapipe` Typer app (once; a second call
+does nothing). Errors datapipe raises on purpose are one red line on stderr and exit
+status 2, as in the rest of the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from datapipe.errors import DatapipeError
+
+if TYPE_CHECKING:
+    from datapipe.scoring import Scorer, ScoreResult
+
+console = Console(stderr=True)
+
+STATUS_STYLE = {
+    "pass": "green",
+    "fail": "bold red",
+    "n/a": "dim",
+    "skipped": "dim",
+    "not evaluated": "yellow",
+}
+
+
+def fail(error: DatapipeError) -> None:
+    console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+def report(
+    out: Path = typer.Argument(..., help="Output directory of `datapipe run`"),
+    html: Path | None = typer.Option(
+        None, "--html", help="Folder to write the report to (default: OUT/report)"
+    ),
+    per_page: int = typer.Option(48, "--per-page", min=1, help="Samples per page"),
+    max_samples: int = typer.Option(
+        1000,
+        "--max-samples",
+        min=0,
+        help="Samples shown per split and task (0: all); counts always cover all",
+    ),
+    rejects_per_reason: int = typer.Option(
+        48, "--rejects-per-reason", min=0, help="Rejected renders shown per reason"
+    ),
+) -> None:
+    """Write a static HTML gallery of a run: counts, charts, samples, rejects."""
+    from datapipe.report import build_report
+
+    try:
+        result = build_report(
+            out,
+            html,
+            per_page=per_page,
+            max_samples=max_samples or None,
+            rejects_per_reason=rejects_per_reason,
+        )
+    except DatapipeError as error:
+        fail(error)
+        return
+    Console().print(
+        f"wrote {result.index} ({len(result.pages)} pages, {result.samples_shown} samples, "
+        f"{result.thumbnails} thumbnails); open it in a browser, no server needed",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def score(
+    image: Path = typer.Argument(..., help="Image file (PNG, JPEG ...)"),
+    text: list[str] = typer.Option(
+        ..., "--text", help="A line of copy that must be on the image; the first is the title"
+    ),
+    entity: str | None = typer.Option(None, "--entity", help="The entity the poster shows"),
+    language: str | None = typer.Option(
+        None, "--language", help="zh or en (default: zh if the text has Chinese characters)"
+    ),
+    recipe: Path | None = typer.Option(
+        None,
+        "--recipe",
+        help="Recipe whose stages and thresholds apply (default: pipelines/quickstart.yaml "
+        "of the source checkout; required elsewhere)",
+    ),
+    mask: Path | None = typer.Option(
+        None, "--mask", help="Subject mask PNG: white on the subject, same size as the image"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables"),
+) -> None:
+    """Score one image with the recipe's annotate stages and filter; print every score
+    and the verdict with its reasons."""
+    try:
+        scorer = cached_scorer(recipe)
+        result = scorer.score(image, list(text), entity=entity, language=language, mask=mask)
+    except DatapipeError as error:
+        fail(error)
+        return
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return
+    print_score(result)
+
+
+_SCORERS: dict[str, Scorer] = {}
+
+
+def cached_scorer(recipe: Path | None) -> Scorer:
+    """One Scorer per recipe hash in this process, so the models load once when the command
+    runs many times in one interpreter (tests, a notebook driving the CLI)."""
+    from datapipe.recipe import load_recipe
+    from datapipe.scoring import Scorer, default_recipe
+
+    path = recipe if recipe is not None else default_recipe()
+    if path is None:
+        return Scorer()  # raises the error that asks for --recipe
+    loaded = load_recipe(path)
+    scorer = _SCORERS.get(loaded.recipe_hash)
+    if scorer is None:
+        for old in _SCORERS.values():
+            old.close()
+        _SCORERS.clear()
+        scorer = _SCORERS[loaded.recipe_hash] = Scorer(loaded)
+    return scorer
+
+
+def print_score(result: ScoreResult) -> None:
+    """Every score with its rules, the OCR lines, and the verdict with its reasons."""
+    out = Console()
+    spec = result.spec
+    out.print(
+        f"[bold]{result.image}[/]: {spec['width']}x{spec['height']}, {spec['bytes']} bytes, "
+        f"{spec['language']}, mask {'given' if spec['mask'] else 'none'}; recipe "
+        f"{result.recipe} (hash {result.recipe_hash[:12]})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    by_score: dict[str, list] = {}
+    for rule in result.rules:
+        by_score.setdefault(rule.score, []).append(rule)
+    table = Table(title="scores")
+    for column in ("score", "value", "rule", "status"):
+        table.add_column(column, justify="right" if column == "value" else "left")
+    names = list(result.scores) + [s for s in by_score if s not in result.scores]
+    for name in names:
+        value = result.scores.get(name)
+        shown = "-" if value is None else f"{value:.4g}"
+        if name not in result.scores:
+            shown = "not computed"
+        rules = by_score.get(name, [])
+        if not rules:
+            table.add_row(name, shown, "", "")
+            continue
+        for i, rule in enumerate(rules):
+            bounds = []
+            if rule.min is not None:
+                bounds.append(f">= {rule.min:g}")
+            if rule.max is not None:
+                bounds.append(f"<= {rule.max:g}")
+            style = STATUS_STYLE.get(rule.status, "")
+            table.add_row(
+                name if i == 0 else "",
+                shown if i == 0 else "",
+                f"{rule.reason}: {' and '.join(bounds)}",
+                f"[{style}]{rule.status}[/]",
+            )
+    out.print(table)
+    lines = result.stages.get("ocr", {}).get("lines", [])
+    if lines:
+        ocr = Table(title="copy lines (OCR)")
+        for column in ("role", "expected", "read", "ned", "found"):
+            ocr.add_column(column, justify="right" if column == "ned" else "left")
+        for line in lines:
+            ned = f"{line['ned']:.3f}"
+            ocr.add_row(line["role"], line["expected"], line["read"], ned, str(line["found"]))
+        out.print(ocr)
+    if result.reasons:
+        out.print(f"[bold red]verdict: REJECT[/] ({len(result.reasons)} reasons)", highlight=False)
+        for reason in result.reasons:
+            out.print(f"  [red]{reason}[/]: {result.details.get(reason, '')}", highlight=False)
+    elif result.complete:
+        out.print("[bold green]verdict: KEEP[/] (every rule passed)", highlight=False)
+    else:
+        out.print(
+            "[bold yellow]verdict: KEEP on the rules evaluated[/]: "
+            f"{len(result.not_evaluated)} rules were not evaluated",
+            highlight=False,
+        )
+    for reason, why in result.not_evaluated.items():
+        out.print(f"  [yellow]not evaluated[/] {reason}: {why}", highlight=False, soft_wrap=True)
+    for note in result.notes:
+        out.print(f"  [dim]note[/] {note}", highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `report` and `score` to a Typer app; calling it twice adds them once."""
+    if any(info.callback in (report, score) for info in app.registered_commands):
+        return
+    app.command("report")(report)
+    app.command("score")(score)

@@ -1,0 +1,302 @@
+"""Score one image file the way the pipeline scores a render: annotate, then filter.
+
+    from datapipe.scoring import Scorer
+
+    scorer = Scorer("pipelines/quickstart.yaml")       # stages load once, score many
+    result = scorer.score("poster.png", ["Title", "Body line"], mask="mask.png")
+    result.keep, result.reasons, result.scores, result.details
+
+The image becomes a Candidate with the file's bytes exactly as they are, so a broken
+file is a recorded rejection (image_unreadable, image_empty ...), never a crash. The
+spec is built from the arguments: width and height from the image, copy lines from
+the texts (roles title, then body), language from the argument or the script of the
+text.
+
+Some rules cannot be evaluated on a file. The recipe's subject backend "renderer"
+reads the mask the renderer drew; a file has none unless one is passed with `mask`.
+Then the subject rules are listed under `not_evaluated` with the reason, `complete` is
+False, and `keep` says what the evaluated rules decided: such rules neither pass nor
+fail silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from datapipe.errors import DatapipeError
+from datapipe.recipe import LoadedRecipe, load_recipe
+from datapipe.records import Candidate, CopyLine, Group, PromptSpec
+from datapipe.stages.base import Stage
+from datapipe.stages.filter import evaluate, image_failed
+from datapipe.stages.registry import annotator_classes
+from datapipe.stages.subject import SubjectStage
+
+REPO_RECIPE = Path(__file__).resolve().parents[1] / "pipelines" / "quickstart.yaml"
+"""The default recipe, found next to the package in a source checkout."""
+LANGUAGES = ("zh", "en")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+NO_MASK_WHY = (
+    "no subject mask: the recipe's subject backend 'renderer' reads the mask the renderer "
+    "drew, and an image file has none; pass --mask MASK.png (white on the subject, same "
+    "size as the image) to evaluate this rule"
+)
+
+
+def default_recipe() -> Path | None:
+    """pipelines/quickstart.yaml of the source checkout, or None (an installed wheel)."""
+    return REPO_RECIPE if REPO_RECIPE.is_file() else None
+
+
+def guess_language(texts: list[str]) -> str:
+    return "zh" if any(_CJK.search(t) for t in texts) else "en"
+
+
+def probe_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the header; (0, 0) when not even the header reads."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except Exception:  # the image stage records why; here only the size is wanted
+        return (0, 0)
+
+
+def _read(path: str | Path, what: str) -> bytes:
+    p = Path(path)
+    try:
+        return p.read_bytes()
+    except FileNotFoundError:
+        raise DatapipeError(f"{what} {p} does not exist") from None
+    except IsADirectoryError:
+        raise DatapipeError(f"{what} {p} is a directory, not a file") from None
+    except OSError as exc:
+        raise DatapipeError(f"{what} {p}: cannot read ({exc.strerror})") from None
+
+
+@dataclass
+class RuleResult:
+    """One recipe threshold applied to this image."""
+
+    reason: str
+    score: str
+    min: float | None
+    max: float | None
+    value: float | None
+    status: str
+    """pass, fail, n/a (score is None: not applicable), skipped (the image did not
+    decode, so it was not annotated) or not evaluated (see ScoreResult.not_evaluated)."""
+    detail: str = ""
+
+
+@dataclass
+class ScoreResult:
+    keep: bool
+    """What the evaluated rules decided (see `complete`)."""
+    complete: bool
+    """False when some rules could not be evaluated on this input (`not_evaluated`)."""
+    reasons: list[str]
+    details: dict[str, str]
+    """reason -> what failed, worded as in rejects.parquet."""
+    not_evaluated: dict[str, str]
+    """reason -> why the rule could not be evaluated, and how to make it so."""
+    scores: dict[str, float | None]
+    rules: list[RuleResult]
+    stages: dict[str, Any]
+    """What each stage recorded (OCR lines read, subject box, image mode, errors ...)."""
+    spec: dict[str, Any]
+    recipe: str
+    recipe_hash: str
+    image: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        if self.reasons:
+            return "reject"
+        return "keep" if self.complete else "keep on the rules evaluated"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {"keep": self.keep, "verdict": self.verdict, **data}
+
+
+class Scorer:
+    """The recipe's annotate stages and filter, set up once, for one image at a time."""
+
+    def __init__(self, recipe: LoadedRecipe | str | Path | None = None) -> None:
+        if recipe is None:
+            found = default_recipe()
+            if found is None:
+                raise DatapipeError(
+                    f"no default recipe: {REPO_RECIPE} is not there (datapipe is not run "
+                    "from a source checkout)",
+                    fix="pass --recipe RECIPE.yaml",
+                )
+            recipe = found
+        self.loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe)
+        self._stages: list[Stage] | None = None
+
+    @property
+    def stages(self) -> list[Stage]:
+        if self._stages is None:
+            stages = [cls(self.loaded) for cls in annotator_classes(self.loaded.recipe)]
+            for stage in stages:
+                stage.setup()
+            self._stages = stages
+        return self._stages
+
+    def close(self) -> None:
+        for stage in self._stages or []:
+            stage.teardown()
+        self._stages = None
+
+    def candidate(
+        self,
+        data: bytes,
+        texts: list[str],
+        entity: str | None,
+        language: str,
+        mask: bytes | None,
+    ) -> Candidate:
+        width, height = probe_size(data)
+        ratio = "?"
+        if width and height:
+            g = math.gcd(width, height)
+            ratio = f"{width // g}:{height // g}"
+        entity_name = entity or ""
+        spec = PromptSpec(
+            spec_id=f"score-{hashlib.sha256(data).hexdigest()[:12]}",
+            group_id="score",
+            group_kind="single",
+            member=0,
+            language=language,
+            theme="",
+            entity_id=re.sub(r"[^a-z0-9]+", "-", entity_name.lower()).strip("-"),
+            entity_name=entity_name,
+            entity_description="",
+            entity_shape="",
+            entity_color="",
+            style_id="",
+            style_name="",
+            layout_id="",
+            aspect_ratio=ratio,
+            width=width,
+            height=height,
+            copy=[CopyLine("title" if i == 0 else "body", t) for i, t in enumerate(texts)],
+            prompt="",
+            negative_prompt="",
+            seed=0,
+        )
+        candidate = Candidate(spec=spec, image=data, subject_mask=mask)
+        # The file stands in for the render: the render stage's one score is that it exists.
+        candidate.scores["render.ok"] = 1.0
+        candidate.details["render"] = {"source": "file"}
+        candidate.render = {"backend": "file", "width": width, "height": height}
+        return candidate
+
+    def score(
+        self,
+        image: bytes | str | Path,
+        texts: list[str],
+        entity: str | None = None,
+        language: str | None = None,
+        mask: bytes | str | Path | None = None,
+    ) -> ScoreResult:
+        """Annotate and filter one image; `image` and `mask` are bytes or file paths."""
+        name = "" if isinstance(image, bytes) else str(image)
+        data = image if isinstance(image, bytes) else _read(image, "image")
+        mask_data = mask if isinstance(mask, bytes | None) else _read(mask, "mask")
+        lang = language or guess_language(texts)
+        if lang not in LANGUAGES:
+            raise DatapipeError(f"language {lang!r} is not one of {', '.join(LANGUAGES)}")
+        candidate = self.candidate(data, list(texts), entity, lang, mask_data)
+        group = Group("score", "single", 0, 0, lang, "", candidates=[candidate])
+        for stage in self.stages:
+            stage.process_batch([group])
+        return self.judge(candidate, name)
+
+    def judge(self, candidate: Candidate, name: str = "") -> ScoreResult:
+        recipe = self.loaded.recipe
+        produced = {s for cls in annotator_classes(recipe) for s in cls.produces} | {"render.ok"}
+        no_mask = candidate.subject_mask is None and recipe.stages.subject.backend == "renderer"
+        not_evaluated: dict[str, str] = {}
+        notes: list[str] = []
+        for reason, rule in recipe.thresholds.items():
+            if no_mask and rule.score in SubjectStage.produces:
+                not_evaluated[reason] = f"{rule.score}: {NO_MASK_WHY}"
+            elif rule.score not in produced:
+                not_evaluated[reason] = (
+                    f"{rule.score} is written by a stage that does not run on an image file"
+                )
+        if no_mask and "error" in candidate.details.get("subject", {}):
+            candidate.details["subject"] = {"error": "no mask", "why": NO_MASK_WHY}
+        rules = {r: rule for r, rule in recipe.thresholds.items() if r not in not_evaluated}
+        failed = image_failed(candidate)
+        verdict = evaluate(candidate.scores, rules, failed)
+        results = []
+        for reason, rule in recipe.thresholds.items():
+            value = candidate.scores.get(rule.score)
+            if reason in not_evaluated:
+                status, detail = "not evaluated", not_evaluated[reason]
+            elif reason in verdict.reasons:
+                status, detail = "fail", verdict.details.get(reason, "")
+            elif rule.score not in candidate.scores and failed:
+                status, detail = "skipped", "the image did not decode, so it was not annotated"
+            elif value is None:
+                status, detail = "n/a", f"{rule.score} does not apply here"
+            else:
+                status, detail = "pass", ""
+            results.append(
+                RuleResult(reason, rule.score, rule.min, rule.max, value, status, detail)
+            )
+        for stage, info in sorted(candidate.details.items()):
+            explained = no_mask and stage == "subject"
+            if isinstance(info, dict) and info.get("error") and not explained:
+                notes.append(f"{stage}: {info['error']}")
+        spec = candidate.spec
+        return ScoreResult(
+            keep=verdict.keep,
+            complete=not not_evaluated,
+            reasons=list(verdict.reasons),
+            details=dict(verdict.details),
+            not_evaluated=not_evaluated,
+            scores=dict(sorted(candidate.scores.items())),
+            rules=results,
+            stages=candidate.details,
+            spec={
+                "language": spec.language,
+                "entity": spec.entity_name,
+                "width": spec.width,
+                "height": spec.height,
+                "copy": [asdict(line) for line in spec.copy],
+                "mask": candidate.subject_mask is not None,
+                "bytes": len(candidate.image),
+            },
+            recipe=str(self.loaded.path),
+            recipe_hash=self.loaded.recipe_hash,
+            image=name,
+            notes=notes,
+        )
+
+
+def score_image(
+    image: bytes | str | Path,
+    texts: list[str],
+    entity: str | None = None,
+    language: str | None = None,
+    mask: bytes | str | Path | None = None,
+    recipe: LoadedRecipe | str | Path | None = None,
+) -> ScoreResult:
+    """One-off scoring; use a `Scorer` to score many images without reloading models."""
+    scorer = Scorer(recipe)
+    try:
+        return scorer.score(image, texts, entity=entity, language=language, mask=mask)
+    finally:
+        scorer.close()

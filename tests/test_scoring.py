@@ -1,0 +1,232 @@
+"""`datapipe score` gives the verdict the pipeline gave: same image, mask, copy text -> same
+keep and reasons, for a kept render and for every broken variant."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import typer
+from helpers import annotate_and_filter, first_group, with_variant
+from typer.testing import CliRunner
+
+import datapipe.inspect as dpi
+import datapipe.scoring as scoring
+from datapipe.backends.procedural.renderer import VARIANTS
+from datapipe.cli_inspect import register
+from datapipe.recipe import Rule
+from datapipe.scoring import Scorer, score_image
+from datapipe.stages.filter import evaluate
+
+SUBJECT_RULES = {"subject_missing", "subject_too_large"}
+
+
+@dataclass
+class Case:
+    variant: str
+    key: str
+    image: bytes
+    mask: bytes | None
+    texts: list[str]
+    language: str
+    entity: str
+    keep: bool
+    reasons: list[str]
+    source: str
+
+
+@pytest.fixture(scope="module")
+def app():
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+@pytest.fixture(scope="module")
+def scorer(quickstart):
+    scorer = Scorer(quickstart)
+    yield scorer
+    scorer.close()
+
+
+@pytest.fixture(scope="module")
+def cases(quickstart_run, quickstart) -> dict[str, Case]:
+    """A kept render and one render of each broken variant: from the quickstart's candidate
+    store where the run drew one, otherwise rendered and judged here by the pipeline stages."""
+    out = quickstart_run[0]
+    output = dpi.open(out)
+    rejects = pq.read_table(out / "rejects.parquet").to_pylist()
+    thresholds = quickstart.recipe.thresholds
+    chosen: dict[str, dict] = {}
+    for row in output.candidate_rows():
+        variant = row["variant"] if row["variant"] != "good" or row["kept"] else None
+        if variant and variant not in chosen:
+            chosen[variant] = row
+    files = output.candidate_files([row["key"] for row in chosen.values()])
+    found: dict[str, Case] = {}
+    for variant, row in chosen.items():
+        member = files[row["key"]]
+        meta = json.loads(member["json"])
+        spec = meta["spec"]
+        reasons = [
+            r["reason"]
+            for r in rejects
+            if r["candidate_key"] == row["key"] and r["stage"] == "filter"
+        ]
+        # The stored scores give the same verdict as rejects.parquet records.
+        failed = bool(row["image_error"]) or not member.get("png")
+        assert evaluate(meta["scores"], thresholds, failed).reasons == reasons
+        found[variant] = Case(
+            variant=variant,
+            key=row["key"],
+            image=member.get("png", b""),
+            mask=member.get("mask.png"),
+            texts=[line["text"] for line in spec["copy"]],
+            language=spec["language"],
+            entity=spec["entity_name"],
+            keep=not reasons,
+            reasons=reasons,
+            source="store",
+        )
+    missing = [v for v in VARIANTS if v not in found]
+    if missing:
+        base = first_group(quickstart)
+        groups = annotate_and_filter(quickstart, [with_variant(base, v) for v in missing])
+        for group in groups:
+            candidate = group.candidates[0]
+            spec = candidate.spec
+            found[spec.variant] = Case(
+                variant=spec.variant,
+                key=candidate.key,
+                image=candidate.image,
+                mask=candidate.subject_mask,
+                texts=[line.text for line in spec.copy],
+                language=spec.language,
+                entity=spec.entity_name,
+                keep=candidate.verdict.keep,
+                reasons=list(candidate.verdict.reasons),
+                source="rendered",
+            )
+    assert set(found) == set(VARIANTS)
+    assert found["good"].keep and all(not found[v].keep for v in VARIANTS if v != "good")
+    return found
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_python_function_gives_the_pipeline_verdict(cases, scorer, variant):
+    case = cases[variant]
+    result = scorer.score(
+        case.image, case.texts, entity=case.entity, language=case.language, mask=case.mask
+    )
+    assert (result.keep, result.reasons) == (case.keep, case.reasons), (case.source, result)
+    assert result.complete and not result.not_evaluated
+    assert result.verdict == ("keep" if case.keep else "reject")
+
+
+def write_case(case: Case, folder: Path) -> tuple[Path, Path]:
+    image, mask = folder / f"{case.variant}.png", folder / f"{case.variant}.mask.png"
+    image.write_bytes(case.image)
+    mask.write_bytes(case.mask or b"")
+    return image, mask
+
+
+def score_args(case: Case, image: Path, *extra: str) -> list[str]:
+    args = ["score", str(image), "--entity", case.entity, "--language", case.language]
+    for text in case.texts:
+        args += ["--text", text]
+    return args + list(extra)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_cli_gives_the_pipeline_verdict(cases, app, tmp_path, variant):
+    case = cases[variant]
+    image, mask = write_case(case, tmp_path)
+    result = CliRunner().invoke(app, score_args(case, image, "--mask", str(mask), "--json"))
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["keep"], data["reasons"]) == (case.keep, case.reasons), case.source
+    assert data["complete"] is True
+    assert set(data["details"]) == set(case.reasons)
+    assert isinstance(data["scores"], dict) and "image.decodes" in data["scores"]
+    assert data["spec"]["copy"][0] == {"role": "title", "text": case.texts[0]}
+    if case.texts[1:]:
+        assert {line["role"] for line in data["spec"]["copy"][1:]} == {"body"}
+
+
+def test_without_a_mask_the_subject_rules_are_not_evaluated(cases, app, scorer, tmp_path):
+    case = cases["good"]
+    result = scorer.score(case.image, case.texts)
+    assert result.keep and not result.complete and result.verdict == "keep on the rules evaluated"
+    assert set(result.not_evaluated) == SUBJECT_RULES
+    assert all("--mask" in why for why in result.not_evaluated.values())
+    assert result.stages["subject"]["error"] == "no mask"
+    statuses = {rule.reason: rule.status for rule in result.rules}
+    assert {statuses[r] for r in SUBJECT_RULES} == {"not evaluated"}
+    assert result.spec["language"] == case.language  # guessed from the text's script
+
+    image, _ = write_case(case, tmp_path)
+    shown = CliRunner().invoke(app, score_args(case, image))
+    assert shown.exit_code == 0, shown.output
+    assert "not evaluated" in shown.stdout and "--mask" in shown.stdout
+    assert "KEEP on the rules evaluated" in shown.stdout
+    as_json = json.loads(CliRunner().invoke(app, score_args(case, image, "--json")).stdout)
+    assert as_json["keep"] is True and as_json["complete"] is False
+    assert set(as_json["not_evaluated"]) == SUBJECT_RULES
+
+    # Rules the image still fails are reported as failures, mask or not.
+    blank = cases["blank"]
+    unmasked = scorer.score(blank.image, blank.texts)
+    assert not unmasked.keep
+    assert unmasked.reasons == [r for r in blank.reasons if r not in SUBJECT_RULES]
+
+
+def test_broken_files_are_rejections_not_crashes(app, scorer, tmp_path):
+    garbage = scorer.score(b"\x89PNG not really", ["Hello"])
+    assert not garbage.keep and garbage.reasons == ["image_unreadable"]
+    assert any("unreadable" in note for note in garbage.notes)
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    result = CliRunner().invoke(app, ["score", str(empty), "--text", "Hello", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["keep"] is False and data["reasons"] == ["image_empty", "image_unreadable"]
+    text = CliRunner().invoke(app, ["score", str(empty), "--text", "Hello"])
+    assert text.exit_code == 0 and "REJECT" in text.stdout and "image_empty" in text.stdout
+
+
+def test_mistakes_are_one_line_and_status_2(app, tmp_path, monkeypatch):
+    runner = CliRunner()
+    missing = runner.invoke(app, ["score", str(tmp_path / "nope.png"), "--text", "x"])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    assert len([line for line in missing.output.splitlines() if line.strip()]) == 1
+    image = tmp_path / "x.png"
+    image.write_bytes(b"x")
+    bad_language = runner.invoke(app, ["score", str(image), "--text", "x", "--language", "fr"])
+    assert bad_language.exit_code == 2 and "zh, en" in bad_language.output
+    no_mask = runner.invoke(app, ["score", str(image), "--text", "x", "--mask", "/nonexistent"])
+    assert no_mask.exit_code == 2 and "mask" in no_mask.output
+    monkeypatch.setattr(scoring, "REPO_RECIPE", tmp_path / "no" / "quickstart.yaml")
+    no_recipe = runner.invoke(app, ["score", str(image), "--text", "x"])
+    assert no_recipe.exit_code == 2 and "--recipe" in no_recipe.output
+
+
+def test_thresholds_come_from_the_recipe(cases, quickstart):
+    assert scoring.default_recipe() is not None
+    strict = dict(quickstart.recipe.thresholds) | {"blank": Rule(score="quality.std", min=1000)}
+    recipe = quickstart.recipe.model_copy(update={"thresholds": strict})
+    loaded = type(quickstart)(recipe=recipe, path=quickstart.path, library=quickstart.library)
+    case = cases["good"]
+    result = score_image(case.image, case.texts, mask=case.mask, recipe=loaded)
+    assert result.reasons == ["blank"] and result.details["blank"].endswith("< min 1000")
+
+
+def test_register_is_idempotent():
+    from datapipe.cli import app as main_app
+
+    register(main_app)
+    register(main_app)
+    names = [info.name for info in main_app.registered_commands]
+    assert names.count("report") == 1 and names.count("score") == 1
