@@ -120,6 +120,40 @@ def verify(out: Path = typer.Argument(..., help="Output directory of a run")) ->
 
 
 @app.command()
+def doctor(
+    recipe: Path = typer.Argument(..., help="Recipe YAML"),
+    devices: bool = typer.Option(True, help="Also check the GPUs the stages ask for"),
+) -> None:
+    """Check that every stage of a recipe can run here: packages, weights, keys, devices.
+
+    Exits with status 1 when something is missing, naming the fix for each piece.
+    """
+    from rich.table import Table
+
+    from datapipe.doctor import Doctor
+
+    try:
+        loaded = load_recipe(recipe)
+    except DatapipeError as error:
+        fail(error)
+        return
+    findings = Doctor(loaded, devices=devices).check()
+    table = Table(title=f"doctor {recipe}")
+    for column in ("stage", "check", "", "detail", "fix"):
+        table.add_column(column)
+    for f in findings:
+        mark = "[green]ok[/]" if f.ok else "[red]missing[/]"
+        table.add_row(f.stage, f.what, mark, f.detail, f.fix)
+    output = Console()
+    output.print(table)
+    missing = sum(not f.ok for f in findings)
+    if missing:
+        output.print(f"[bold red]{missing} missing: this recipe cannot run here[/]")
+        raise typer.Exit(code=1)
+    output.print("[bold green]ready[/]")
+
+
+@app.command()
 def validate(recipe: Path = typer.Argument(..., help="Recipe YAML")) -> None:
     """Check a recipe and its libraries without running anything."""
     try:

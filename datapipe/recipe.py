@@ -88,6 +88,11 @@ class ImageConfig(Strict):
     long_side: int = Field(512, ge=64, le=4096)
     multiple_of: int = Field(16, ge=1, le=128)
     aspect_ratios: list[str] = Field(default_factory=lambda: ["3:4", "1:1", "4:3"], min_length=1)
+    sizes: dict[str, tuple[int, int]] = Field(
+        default_factory=dict,
+        description="exact (width, height) per ratio, e.g. a model's official sizes; "
+        "ratios not listed are derived from long_side",
+    )
 
     @field_validator("aspect_ratios")
     @classmethod
@@ -106,7 +111,10 @@ class ImageConfig(Strict):
         return value
 
     def size_for(self, ratio: str) -> tuple[int, int]:
-        """(width, height) with the long side fixed and both sides a multiple of `multiple_of`."""
+        """(width, height): from `sizes`, else the long side fixed and both sides a multiple
+        of `multiple_of`."""
+        if ratio in self.sizes:
+            return self.sizes[ratio]
         w, h = (int(x) for x in ratio.split(":"))
         scale = self.long_side / max(w, h)
         step = self.multiple_of
@@ -116,8 +124,41 @@ class ImageConfig(Strict):
         )
 
 
+class ApiConfig(Strict):
+    """An HTTP API: the key is read from the named environment variable, never the recipe."""
+
+    base_url: str | None = Field(None, description="None: the provider's default endpoint")
+    model: str
+    api_key_env: str = Field(pattern=r"^[A-Z_][A-Z0-9_]*$")
+    timeout_s: float = Field(60.0, gt=0, le=3600)
+    max_retries: int = Field(4, ge=0, le=20)
+    backoff_s: float = Field(1.0, ge=0, le=600, description="first retry wait; doubles")
+    requests_per_minute: float = Field(60.0, gt=0)
+    temperature: float = Field(0.7, ge=0, le=2)
+
+
+class OpenAIConfig(ApiConfig):
+    """An OpenAI-compatible chat API (GPT, or Qwen3 served by vLLM through base_url)."""
+
+    model: str = "gpt-4.1-mini"
+    api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Z_][A-Z0-9_]*$")
+
+
+class GeminiConfig(ApiConfig):
+    model: str = "gemini-2.5-flash"
+    api_key_env: str = Field("GEMINI_API_KEY", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    temperature: float = Field(0.0, ge=0, le=2)
+
+
 class PromptStageConfig(Strict):
-    backend: Literal["template"] = "template"
+    backend: Literal["template", "openai"] = "template"
+    openai: OpenAIConfig | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> PromptStageConfig:
+        if self.backend == "openai" and self.openai is None:
+            raise ValueError("backend openai needs an `openai:` section (model, base_url ...)")
+        return self
 
 
 class FaultConfig(Strict):
@@ -129,15 +170,42 @@ class FaultConfig(Strict):
     )
 
 
+class LoraConfig(Strict):
+    """A few-step distillation LoRA such as Qwen-Image-Lightning."""
+
+    path: str = Field(description="local directory or file of the LoRA weights")
+    weight_name: str | None = None
+    steps: int = Field(8, ge=1, le=100)
+    true_cfg_scale: float = Field(1.0, ge=1.0, le=20)
+
+
+class QwenImageConfig(Strict):
+    model: str = Field(description="local directory of a diffusers QwenImagePipeline")
+    dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    device: str = "cuda"
+    steps: int = Field(50, ge=1, le=200)
+    true_cfg_scale: float = Field(4.0, ge=1.0, le=20, description="> 1 needs a negative prompt")
+    batch_size: int = Field(1, ge=1, le=64, description="same-size specs rendered together")
+    cpu_offload: bool = False
+    lora: LoraConfig | None = None
+
+
 class RenderStageConfig(Strict):
-    backend: Literal["procedural", "simulated"] = Field(
+    backend: Literal["procedural", "simulated", "qwen_image"] = Field(
         "procedural",
         description="simulated: the procedural renderer padded to a fixed cost per image, "
         "to measure the pipeline around a GPU render without a GPU",
     )
     simulated_seconds: float = Field(0.5, gt=0, le=600)
+    qwen_image: QwenImageConfig | None = None
     faults: FaultConfig = FaultConfig()
     png_compress_level: int = Field(1, ge=0, le=9)
+
+    @model_validator(mode="after")
+    def _needs(self) -> RenderStageConfig:
+        if self.backend == "qwen_image" and self.qwen_image is None:
+            raise ValueError("backend qwen_image needs a `qwen_image:` section (model path ...)")
+        return self
 
 
 class OcrStageConfig(Strict):
@@ -157,8 +225,36 @@ class ToggleStageConfig(Strict):
     enabled: bool = True
 
 
+class Sam2Config(Strict):
+    """A text-grounded detector finds the subject box; SAM-2 refines it into a mask."""
+
+    config: str = "configs/sam2.1/sam2.1_hiera_l.yaml"
+    checkpoint: str = Field(description="local SAM-2 checkpoint (.pt)")
+    detector: str = Field(description="local directory of a transformers zero-shot detector")
+    detector_kind: Literal["owlv2", "grounding_dino"] = "grounding_dino"
+    box_threshold: Fraction = 0.3
+    device: str = "cuda"
+
+
 class SubjectStageConfig(Strict):
-    backend: Literal["renderer"] = "renderer"
+    backend: Literal["renderer", "sam2"] = "renderer"
+    sam2: Sam2Config | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> SubjectStageConfig:
+        if self.backend == "sam2" and self.sam2 is None:
+            raise ValueError("backend sam2 needs a `sam2:` section (checkpoint, detector ...)")
+        return self
+
+
+class ClipStageConfig(Strict):
+    """Image-text and image-image similarity with open_clip; off in the offline default."""
+
+    enabled: bool = False
+    model: str = "ViT-L-14"
+    weights: str | None = Field(None, description="local open_clip checkpoint")
+    device: str = "cuda"
+    batch_size: int = Field(64, ge=1, le=4096)
 
 
 class StagesConfig(Strict):
@@ -169,6 +265,7 @@ class StagesConfig(Strict):
     quality: ToggleStageConfig = ToggleStageConfig()
     subject: SubjectStageConfig = SubjectStageConfig()
     phash: ToggleStageConfig = ToggleStageConfig()
+    clip: ClipStageConfig = ClipStageConfig()
 
 
 class Rule(Strict):
@@ -216,6 +313,9 @@ class RescaleConfig(Strict):
     enabled: bool = True
     min_text_match: Fraction = 0.9
     min_color_similarity: Fraction = 0.6
+    min_clip_similarity: Fraction | None = Field(
+        None, description="image-image CLIP cosine; needs stages.clip (None: not checked)"
+    )
 
 
 class IdentityConfig(Strict):
@@ -236,6 +336,9 @@ class StyleConfig(Strict):
     enabled: bool = True
     min_color_similarity: Fraction = 0.5
     min_phash_distance: int = Field(6, ge=0, le=64)
+    max_clip_similarity: Fraction | None = Field(
+        None, description="image-image CLIP cosine above which the pair is a near-copy"
+    )
 
 
 class TasksConfig(Strict):
@@ -331,6 +434,9 @@ class Recipe(Strict):
             )
         if self.tasks.style.enabled and not self.stages.phash.enabled:
             raise ValueError("tasks.style checks near-duplicates: it needs stages.phash.enabled")
+        clip_checks = (self.tasks.rescale.min_clip_similarity, self.tasks.style.max_clip_similarity)
+        if any(v is not None for v in clip_checks) and not self.stages.clip.enabled:
+            raise ValueError("tasks use CLIP similarity thresholds: they need stages.clip.enabled")
         return self
 
     def generation_view(self) -> dict[str, Any]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-from datapipe.backends.procedural.renderer import ProceduralRenderer, RenderResult
+from datapipe.backends.base import RenderResult
+from datapipe.backends.procedural.renderer import ProceduralRenderer
 from datapipe.libraries import Library
 from datapipe.records import PromptSpec
 
@@ -19,6 +20,12 @@ class FixedCostRenderer:
         self.inner = ProceduralRenderer(library)
         self.seconds = seconds
         self.version = f"simulated-{seconds:g}s+{self.inner.version}"
+
+    def load(self) -> None:
+        self.inner.load()
+
+    def render_batch(self, specs: list[PromptSpec]) -> list[RenderResult]:
+        return [self.render(spec) for spec in specs]
 
     def render(self, spec: PromptSpec) -> RenderResult:
         deadline = time.perf_counter() + self.seconds

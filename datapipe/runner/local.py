@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from datapipe.doctor import preflight
 from datapipe.recipe import LoadedRecipe
 from datapipe.runner.output import RunOutput, run_stage
 from datapipe.runner.summary import RunSummary
@@ -28,12 +29,13 @@ def run_local(
 ) -> RunSummary:
     """Run (or finish) a recipe end to end in this process and write everything under `out`."""
     began = time.perf_counter()
+    preflight(loaded)
     output = RunOutput(out, loaded, runner="local")
     plan = output.open(limit)
     summary = RunSummary()
     output.add_done(plan.done, summary)
 
-    candidate_stages = build_candidate_stages(loaded) if plan.todo else []
+    candidate_stages = build_candidate_stages(loaded, out) if plan.todo else []
     dataset_stages = build_dataset_stages(loaded)
     for stage in (*candidate_stages, *dataset_stages):
         stage.setup()

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from datapipe.doctor import preflight
 from datapipe.errors import DatapipeError, MissingDependencyError
 from datapipe.recipe import LoadedRecipe
 from datapipe.records import Group
@@ -74,8 +75,8 @@ class PoolSpec:
 class StageActor:
     """One worker of a stage's pool: builds and sets up the stage once, then maps batches."""
 
-    def __init__(self, stage_class: type[Stage], loaded: LoadedRecipe) -> None:
-        self.stage = stage_class(loaded)
+    def __init__(self, stage_class: type[Stage], loaded: LoadedRecipe, out: Path) -> None:
+        self.stage = stage_class(loaded, out)
         self.stage.setup()
         self.node = _node_id()
 
@@ -130,7 +131,7 @@ def check_capacity(ray: Any, pools: list[PoolSpec]) -> None:
 
 
 def build_dataset(
-    ray: Any, loaded: LoadedRecipe, groups: list[Group], pools: list[PoolSpec]
+    ray: Any, loaded: LoadedRecipe, out: Path, groups: list[Group], pools: list[PoolSpec]
 ) -> Any:
     items = [{"index": g.index, "payload": pickle.dumps(g)} for g in groups]
     # One Ray block per group: an actor pool hands out whole blocks, so fewer blocks than
@@ -144,7 +145,7 @@ def build_dataset(
             options["resources"] = pool.resources
         dataset = dataset.map_batches(
             StageActor,
-            fn_constructor_args=(pool.stage, loaded),
+            fn_constructor_args=(pool.stage, loaded, out),
             batch_size=pool.batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=pool.workers),
@@ -162,6 +163,7 @@ def run_ray(
 ) -> RunSummary:
     """Run (or finish) a recipe on Ray; `address` (or RAY_ADDRESS) joins an existing cluster."""
     ray = import_ray()
+    preflight(loaded)
     began = time.perf_counter()
     output = RunOutput(out.resolve(), loaded, runner="ray")
     plan = output.open(limit)
@@ -186,7 +188,7 @@ def run_ray(
         groups = [g for block_groups in plan.todo.values() for g in block_groups]
         expected = {block: len(gs) for block, gs in plan.todo.items()}
         pending: dict[int, list[Group]] = {}
-        dataset = build_dataset(ray, loaded, groups, pools)
+        dataset = build_dataset(ray, loaded, output.out, groups, pools)
         for row in dataset.iter_rows():
             group: Group = pickle.loads(row["payload"])
             for pool in pools:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, ClassVar
 from datapipe.images import BadImageError, load_rgb
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from PIL import Image
 
     from datapipe.recipe import LoadedRecipe
@@ -59,10 +61,15 @@ class Stage:
                     "so that every score names the stage that wrote it"
                 )
 
-    def __init__(self, loaded: LoadedRecipe) -> None:
-        """Keep the config only: models load in setup(), once per worker, never here."""
+    def __init__(self, loaded: LoadedRecipe, out: Path | None = None) -> None:
+        """Keep the config only: models load in setup(), once per worker, never here.
+
+        `out` is the run's output directory, for stages that keep a cache there (LLM
+        responses); stages used outside a run get None and keep nothing.
+        """
         self.loaded = loaded
         self.recipe = loaded.recipe
+        self.out = out
 
     def setup(self) -> None:
         """Load models and open resources; called once per worker before any batch."""

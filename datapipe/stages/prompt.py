@@ -1,4 +1,11 @@
-"""PromptStage: turns planned group slots into groups of PromptSpecs."""
+"""PromptStage: planned group slots -> groups of PromptSpecs.
+
+The template composer always decides the content (entity, style, layout, copy text,
+seeds), so ids and copy never depend on a remote model. With the `openai` backend an
+LLM then rewords each spec's image prompt; a reply that is malformed, fails its schema
+or changes a required copy line is recorded as the candidate's prompt error (the
+render stage then skips it and the filter rejects it), never used.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +20,50 @@ class PromptStage(Stage):
     name = "prompt"
     resources: ClassVar[Resources] = Resources(cpus=0.25)
     batch_size: ClassVar[int] = 4
+    produces: ClassVar[tuple[str, ...]] = ("prompt.ok",)
 
     def setup(self) -> None:
-        backend = self.recipe.stages.prompt.backend
-        if backend != "template":
-            raise ValueError(f"stages.prompt.backend: unknown backend {backend!r}")
+        config = self.recipe.stages.prompt
         self.composer = TemplateComposer(self.loaded)
+        self.rewriter = None
+        if config.backend == "openai":
+            from datapipe.backends.llm_openai import PromptRewriter
+
+            cache = self.out / "cache" / "llm" if self.out else None
+            self.rewriter = PromptRewriter(config.openai, cache)
+            self.rewriter.load()
 
     def process_batch(self, groups: list[Group]) -> list[Group]:
         for group in groups:
             if group.candidates:
                 continue
             group.candidates = [Candidate(spec=spec) for spec in self.composer.compose(group)]
+            for candidate in group.candidates:
+                self._word(candidate)
         return groups
+
+    def _word(self, candidate: Candidate) -> None:
+        if self.rewriter is None:
+            candidate.scores["prompt.ok"] = 1.0
+            return
+        result = self.rewriter.rewrite(candidate.spec)
+        candidate.details["prompt"] = {
+            "backend": "openai",
+            "model": self.recipe.stages.prompt.openai.model,
+            "template_prompt": candidate.spec.prompt,
+            "cached": result.cached,
+            "attempts": result.attempts,
+            "usage": result.usage,
+            "error": result.error,
+            "detail": result.detail,
+        }
+        if result.error:
+            candidate.scores["prompt.ok"] = 0.0
+            return
+        candidate.spec.prompt = result.prompt
+        if result.negative_prompt:
+            candidate.spec.negative_prompt = result.negative_prompt
+        candidate.scores["prompt.ok"] = 1.0
 
     def items(self, groups: list[Group]) -> int:
         return len(groups)

@@ -7,6 +7,7 @@ from pathlib import Path
 from datapipe.errors import RecipeError
 from datapipe.recipe import LoadedRecipe, Recipe
 from datapipe.stages.base import Stage
+from datapipe.stages.clip import ClipStage
 from datapipe.stages.filter import FilterStage
 from datapipe.stages.image_check import ImageStage
 from datapipe.stages.ocr import OcrStage
@@ -27,6 +28,8 @@ def annotator_classes(recipe: Recipe) -> list[type[Stage]]:
     classes.append(SubjectStage)
     if stages.phash.enabled:
         classes.append(PhashStage)
+    if stages.clip.enabled:
+        classes.append(ClipStage)
     return classes
 
 
@@ -35,8 +38,8 @@ def candidate_stage_classes(recipe: Recipe) -> list[type[Stage]]:
     return [PromptStage, RenderStage, *annotator_classes(recipe)]
 
 
-def build_candidate_stages(loaded: LoadedRecipe) -> list[Stage]:
-    return [cls(loaded) for cls in candidate_stage_classes(loaded.recipe)]
+def build_candidate_stages(loaded: LoadedRecipe, out: Path | None = None) -> list[Stage]:
+    return [cls(loaded, out) for cls in candidate_stage_classes(loaded.recipe)]
 
 
 def build_dataset_stages(loaded: LoadedRecipe) -> list[Stage]:

@@ -1,21 +1,37 @@
-"""RenderStage: specs in, candidate images and the renderer's ground truth out.
+"""RenderStage: specs in, candidate images (and, offline, the renderer's ground truth) out.
 
-Timings are measured by the runner per stage, never stored on a candidate: shards
-must be byte-identical across runs.
-
-A render that fails is recorded on its candidate (the filter rejects it with a
-reason and the summary counts it); one bad spec never stops a multi-day job.
+The backend comes from the recipe: `procedural` (offline, knows its own text boxes and
+subject mask), `simulated` (procedural at a fixed cost, for pipeline benchmarks) or
+`qwen_image` (diffusers on a GPU). A render that fails is recorded on its candidate
+(the filter rejects it with a reason and the summary counts it); one bad spec never
+stops a multi-day job. A spec whose prompt stage failed is not rendered at all: a GPU
+second is never spent on a prompt that was already rejected. Timings are measured by
+the runner per stage, never stored on a candidate: shards must be byte-identical.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from datapipe.backends.procedural.renderer import ProceduralRenderer
-from datapipe.backends.simulated import FixedCostRenderer
+from datapipe.backends.base import Renderer, RenderResult
 from datapipe.images import encode_png, mask_to_png
-from datapipe.records import Group
+from datapipe.records import Candidate, Group
 from datapipe.stages.base import Resources, Stage
+
+
+def make_renderer(stage: Stage) -> Renderer:
+    config = stage.recipe.stages.render
+    if config.backend == "qwen_image":
+        from datapipe.backends.qwen_image import QwenImageRenderer
+
+        return QwenImageRenderer(config.qwen_image)
+    if config.backend == "simulated":
+        from datapipe.backends.simulated import FixedCostRenderer
+
+        return FixedCostRenderer(stage.loaded.library, config.simulated_seconds)
+    from datapipe.backends.procedural.renderer import ProceduralRenderer
+
+    return ProceduralRenderer(stage.loaded.library)
 
 
 class RenderStage(Stage):
@@ -25,38 +41,50 @@ class RenderStage(Stage):
     produces: ClassVar[tuple[str, ...]] = ("render.ok",)
 
     def setup(self) -> None:
-        config = self.recipe.stages.render
-        if config.backend == "simulated":
-            self.renderer = FixedCostRenderer(self.loaded.library, config.simulated_seconds)
-        else:
-            self.renderer = ProceduralRenderer(self.loaded.library)
-        self.compress_level = config.png_compress_level
+        self.renderer = make_renderer(self)
+        self.renderer.load()
+        self.compress_level = self.recipe.stages.render.png_compress_level
 
     def process_batch(self, groups: list[Group]) -> list[Group]:
+        todo: list[Candidate] = []
         for group in groups:
             for candidate in group.candidates:
                 if candidate.image or "render" in candidate.details:
                     continue
-                spec = candidate.spec
-                try:
-                    result = self.renderer.render(spec)
-                except Exception as exc:  # recorded as a rejection, see module docstring
-                    candidate.details["render"] = {"error": f"{type(exc).__name__}: {exc}"}
+                prompt_error = candidate.details.get("prompt", {}).get("error")
+                if prompt_error:
+                    candidate.details["render"] = {"skipped": f"prompt rejected: {prompt_error}"}
                     candidate.scores["render.ok"] = 0.0
                     continue
-                image = encode_png(result.image, self.compress_level)
-                if spec.variant == "truncated":
-                    image = image[: len(image) // 2]
-                candidate.image = image
-                candidate.subject_mask = mask_to_png(result.subject_mask)
-                candidate.truth = result.truth
-                candidate.scores["render.ok"] = 1.0
-                candidate.render = {
-                    "backend": self.recipe.stages.render.backend,
-                    "model": self.renderer.version,
-                    "seed": spec.seed,
-                    "variant": spec.variant,
-                    "width": spec.width,
-                    "height": spec.height,
-                }
+                todo.append(candidate)
+        if not todo:
+            return groups
+        try:
+            results = self.renderer.render_batch([c.spec for c in todo])
+        except Exception as exc:  # recorded as a rejection, see the module docstring
+            for candidate in todo:
+                candidate.details["render"] = {"error": f"{type(exc).__name__}: {exc}"}
+                candidate.scores["render.ok"] = 0.0
+            return groups
+        for candidate, result in zip(todo, results, strict=True):
+            self._record(candidate, result)
         return groups
+
+    def _record(self, candidate: Candidate, result: RenderResult) -> None:
+        spec = candidate.spec
+        image = encode_png(result.image, self.compress_level)
+        if spec.variant == "truncated":
+            image = image[: len(image) // 2]
+        candidate.image = image
+        if result.subject_mask is not None:
+            candidate.subject_mask = mask_to_png(result.subject_mask)
+        candidate.truth = result.truth
+        candidate.scores["render.ok"] = 1.0
+        candidate.render = {
+            "backend": self.recipe.stages.render.backend,
+            "model": self.renderer.version,
+            "seed": spec.seed,
+            "variant": spec.variant,
+            "width": spec.width,
+            "height": spec.height,
+        }

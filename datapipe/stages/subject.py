@@ -1,7 +1,10 @@
-"""SubjectStage: subject area and box from the subject mask.
+"""SubjectStage: the subject's mask, area and box.
 
-The offline backend reads the renderer's own mask (the procedural renderer knows
-exactly what it drew); the cluster backend (SAM-2) plugs in here with the same scores.
+Backends: `renderer` reads the mask the procedural renderer drew (it knows exactly
+what it drew); `sam2` finds the entity with a text-grounded detector and refines the
+box into a mask with SAM-2, for renders that come with no mask (Qwen-Image). When
+the detector finds nothing the candidate is scored as having no subject (area 0),
+with the reason stored, so the filter rejects it as `subject_missing`.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image
 
-from datapipe.images import BadImageError, load_mask
+from datapipe.images import BadImageError, load_mask, mask_to_png
 from datapipe.records import Candidate
 from datapipe.stages.base import CandidateStage, Resources
 
@@ -20,26 +23,52 @@ class SubjectStage(CandidateStage):
     name = "subject"
     resources: ClassVar[Resources] = Resources(cpus=0.25)
     batch_size: ClassVar[int] = 4
-    produces: ClassVar[tuple[str, ...]] = ("subject.area", "subject.box_area", "subject.box_fill")
+    produces: ClassVar[tuple[str, ...]] = (
+        "subject.area",
+        "subject.box_area",
+        "subject.box_fill",
+        "subject.detector_score",
+        "subject.sam_score",
+    )
 
     def setup(self) -> None:
-        backend = self.recipe.stages.subject.backend
-        if backend != "renderer":
-            raise ValueError(f"stages.subject.backend: unknown backend {backend!r}")
+        config = self.recipe.stages.subject
+        self.segmenter = None
+        if config.backend == "sam2":
+            from datapipe.backends.sam2_subject import Sam2Subject
+
+            self.segmenter = Sam2Subject(config.sam2)
+            self.segmenter.load()
 
     def annotate(self, candidate: Candidate, image: Image.Image) -> None:
         s = candidate.scores
-        if candidate.subject_mask is None:
-            candidate.details["subject"] = {"error": "the renderer returned no subject mask"}
-            return
-        try:
-            mask = load_mask(candidate.subject_mask)
-        except BadImageError as fault:
-            candidate.details["subject"] = {"error": f"subject mask: {fault}"}
-            return
+        info: dict = {"source": self.recipe.stages.subject.backend}
+        if self.segmenter is not None:
+            result = self.segmenter.segment(image, candidate.spec.entity_name)
+            s["subject.detector_score"] = round(float(result.detector_score), 5)
+            s["subject.sam_score"] = (
+                round(float(result.sam_score), 5) if result.sam_score is not None else None
+            )
+            info.update(model=self.segmenter.version, reason=result.reason)
+            mask = result.mask
+            if mask is None:
+                mask = np.zeros((image.height, image.width), dtype=bool)
+            candidate.subject_mask = mask_to_png(mask) if mask.any() else None
+        else:
+            s["subject.detector_score"] = None
+            s["subject.sam_score"] = None
+            if candidate.subject_mask is None:
+                candidate.details["subject"] = {**info, "error": "the renderer returned no mask"}
+                return
+            try:
+                mask = load_mask(candidate.subject_mask)
+            except BadImageError as fault:
+                candidate.details["subject"] = {**info, "error": f"subject mask: {fault}"}
+                return
         if mask.shape != (image.height, image.width):
             candidate.details["subject"] = {
-                "error": f"mask size {mask.shape[::-1]} differs from image {image.size}"
+                **info,
+                "error": f"mask size {mask.shape[::-1]} differs from image {image.size}",
             }
             return
         area = float(mask.mean())
@@ -52,4 +81,4 @@ class SubjectStage(CandidateStage):
         s["subject.area"] = round(area, 5)
         s["subject.box_area"] = round(box_area, 5)
         s["subject.box_fill"] = round(area / box_area, 4) if box_area else None
-        candidate.details["subject"] = {"source": "renderer", "box": box}
+        candidate.details["subject"] = {**info, "box": box}

@@ -23,6 +23,8 @@ from datapipe.tasks.rescale import build_rescale
 from datapipe.tasks.style import build_style
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from datapipe.recipe import LoadedRecipe
 
 PerPoster = Callable[[TaskContext, Group, Candidate], "Sample | PairReject"]
@@ -46,8 +48,8 @@ class TaskStage(Stage):
     resources: ClassVar[Resources] = Resources(cpus=1.0)
     batch_size: ClassVar[int] = 8
 
-    def __init__(self, loaded: LoadedRecipe, split: str = "train") -> None:
-        super().__init__(loaded)
+    def __init__(self, loaded: LoadedRecipe, out: Path | None = None, split: str = "train") -> None:
+        super().__init__(loaded, out)
         self.context = TaskContext(loaded, split)
         self.enabled = set(loaded.recipe.tasks.enabled())
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datapipe.images import load_rgb
 from datapipe.records import Candidate, Group, PairReject, Sample
+from datapipe.stages.clip import clip_similarity
 from datapipe.tasks.common import TaskContext, color_similarity, make_sample, reject, sample_meta
 from datapipe.text import ned_similarity
 
@@ -42,6 +43,7 @@ def build_rescale(
             and target.scores.get("subject.area", 0) > 0
         ),
         "pair.color_similarity": color_similarity(load_rgb(source.image), load_rgb(target.image)),
+        "pair.clip_similarity": clip_similarity(source, target),
     }
     if not same_copy:
         return reject(
@@ -59,6 +61,11 @@ def build_rescale(
             f"colour similarity {scores['pair.color_similarity']} < {config.min_color_similarity}"
         )
         return reject(TASK, target, "rescale_color_mismatch", detail, **scores)
+    floor = config.min_clip_similarity
+    clip = scores["pair.clip_similarity"]
+    if floor is not None and (clip is None or clip < floor):
+        detail = f"CLIP image similarity {clip} < {floor}"
+        return reject(TASK, target, "rescale_clip_mismatch", detail, **scores)
     key = f"{TASK}-{target.key}-from{source.spec.member}"
     rng = ctx.rng(TASK, key)
     instruction = ctx.instruction(

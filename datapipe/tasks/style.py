@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datapipe.images import load_rgb
 from datapipe.records import Candidate, Group, PairReject, Sample
+from datapipe.stages.clip import clip_similarity
 from datapipe.stages.phash import phash_distance
 from datapipe.tasks.common import (
     TaskContext,
@@ -32,6 +33,7 @@ def build_style(
         "pair.phash_distance": float(
             phash_distance(reference.details["phash"], target.details["phash"])
         ),
+        "pair.clip_similarity": clip_similarity(reference, target),
     }
     if scores["pair.color_similarity"] < config.min_color_similarity:
         detail = (
@@ -40,5 +42,10 @@ def build_style(
         return reject("style", target, "style_color_mismatch", detail, **scores)
     if scores["pair.phash_distance"] < config.min_phash_distance:
         detail = f"phash distance {scores['pair.phash_distance']:g} < {config.min_phash_distance}"
+        return reject("style", target, "style_near_duplicate", detail, **scores)
+    ceiling = config.max_clip_similarity
+    clip = scores["pair.clip_similarity"]
+    if ceiling is not None and (clip is None or clip > ceiling):
+        detail = f"CLIP image similarity {clip} > {ceiling}: a near-copy of the reference"
         return reject("style", target, "style_near_duplicate", detail, **scores)
     return reference_sample(ctx, "style", group, reference, target, scores)

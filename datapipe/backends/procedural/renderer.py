@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from datapipe.backends.base import RenderResult
 from datapipe.backends.procedural.motifs import draw_background
 from datapipe.backends.procedural.subjects import draw_subject
 from datapipe.fonts import font
@@ -35,13 +35,6 @@ _ZH_POOL = (
     "二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日"
 )
 """Common characters a garbled glyph is replaced with."""
-
-
-@dataclass
-class RenderResult:
-    image: Image.Image
-    subject_mask: np.ndarray
-    truth: RenderTruth
 
 
 def hex_rgb(value: str) -> tuple[int, int, int]:
@@ -93,6 +86,12 @@ class ProceduralRenderer:
 
     def __init__(self, library: Library) -> None:
         self.library = library
+
+    def load(self) -> None:
+        """Nothing to load: fonts open lazily and are cached."""
+
+    def render_batch(self, specs: list[PromptSpec]) -> list[RenderResult]:
+        return [self.render(spec) for spec in specs]
 
     def render(self, spec: PromptSpec) -> RenderResult:
         rng = random.Random(spec.seed)

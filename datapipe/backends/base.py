@@ -1,0 +1,39 @@
+"""The interfaces a backend implements to plug into its stage.
+
+A stage picks its backend from the recipe; the backend keeps its model (loaded in
+`load()`, once per worker) and does the work; the stage turns results into scores and
+details. Backends import their heavy packages inside `load()`, so a recipe that does
+not use them never needs them installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+from datapipe.records import PromptSpec, RenderTruth
+
+
+@dataclass
+class RenderResult:
+    """What any renderer returns. Only a renderer that drew the poster itself knows its
+    mask and text boxes; a diffusion renderer leaves them None and the annotators
+    measure them."""
+
+    image: Image.Image
+    subject_mask: np.ndarray | None
+    truth: RenderTruth | None
+
+
+class Renderer(Protocol):
+    version: str
+    """Model id and version, recorded with every render."""
+
+    def load(self) -> None: ...
+
+    def render_batch(self, specs: list[PromptSpec]) -> list[RenderResult]:
+        """One result per spec, in order; same seed and spec give the same pixels."""
+        ...

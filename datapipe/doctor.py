@@ -1,0 +1,138 @@
+"""`datapipe doctor`: can this recipe run here? Checked before any GPU second is spent.
+
+For each stage's backend: the packages it imports, the local weight paths it loads,
+the environment variables holding API keys (by name: the value is never shown), and
+the devices it asks for. Each missing piece comes with the command or setting that
+fixes it. Runs use the same checks (without devices, since the driver of a cluster
+job rarely has the workers' GPUs) and refuse to start when one fails.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from datapipe.errors import DatapipeError
+from datapipe.recipe import LoadedRecipe
+
+MODELS_INSTALL = "pip install torch==2.14.1 torchvision==0.29.1 && pip install 'datapipe[models]'"
+SAM2_INSTALL = "SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2"
+API_INSTALL = "pip install 'datapipe[api]'"
+
+
+@dataclass
+class Finding:
+    stage: str
+    what: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+class Doctor:
+    def __init__(self, loaded: LoadedRecipe, devices: bool = True) -> None:
+        self.loaded = loaded
+        self.devices = devices
+        self.findings: list[Finding] = []
+
+    def package(self, stage: str, module: str, fix: str) -> bool:
+        found = importlib.util.find_spec(module) is not None
+        detail = f"python package {module!r} " + ("importable" if found else "not installed")
+        self.findings.append(
+            Finding(stage, f"package {module}", found, detail, "" if found else fix)
+        )
+        return found
+
+    def path(self, stage: str, field: str, value: str | None, kind: str = "any") -> None:
+        if value is None:
+            self.findings.append(
+                Finding(stage, field, False, f"{field} is not set", f"set {field} in the recipe")
+            )
+            return
+        path = Path(value)
+        ok = path.is_dir() if kind == "dir" else path.exists()
+        if ok and kind == "diffusers":
+            ok = (path / "model_index.json").is_file()
+        detail = f"{field} = {value}: " + ("found" if ok else f"no {kind} there")
+        fix = "" if ok else f"put the weights at {value} (they are never downloaded) or fix {field}"
+        self.findings.append(Finding(stage, field, ok, detail, fix))
+
+    def env(self, stage: str, variable: str) -> None:
+        ok = bool(os.environ.get(variable))
+        detail = f"environment variable {variable} " + ("is set" if ok else "is not set")
+        fix = "" if ok else f"export {variable}=... (keys are read from the environment only)"
+        self.findings.append(Finding(stage, f"env {variable}", ok, detail, fix))
+
+    def device(self, stage: str, device: str) -> None:
+        if not self.devices or not device.startswith("cuda"):
+            return
+        if importlib.util.find_spec("torch") is None:
+            return  # the package finding already says what to install
+        import torch
+
+        ok = torch.cuda.is_available()
+        detail = f"device {device}: " + (
+            f"{torch.cuda.device_count()} CUDA device(s)" if ok else "no CUDA device here"
+        )
+        fix = "" if ok else "run on a GPU node, or set the stage's device to cpu for a test"
+        self.findings.append(Finding(stage, f"device {device}", ok, detail, fix))
+
+    def check(self) -> list[Finding]:
+        stages = self.loaded.recipe.stages
+        if stages.prompt.backend == "openai":
+            self.package("prompt", "openai", API_INSTALL)
+            self.package("prompt", "tenacity", API_INSTALL)
+            self.env("prompt", stages.prompt.openai.api_key_env)
+        render = stages.render
+        if render.backend == "qwen_image":
+            config = render.qwen_image
+            for module in ("torch", "diffusers", "transformers"):
+                self.package("render", module, MODELS_INSTALL)
+            self.path("render", "stages.render.qwen_image.model", config.model, "diffusers")
+            if config.lora:
+                self.path("render", "stages.render.qwen_image.lora.path", config.lora.path)
+            self.device("render", config.device)
+        else:
+            self.package("render", "PIL", "pip install pillow")
+            self._fonts()
+        self.package("ocr", "rapidocr", "pip install 'rapidocr>=3.4,<4'")
+        self.package("ocr", "onnxruntime", "pip install onnxruntime")
+        if stages.subject.backend == "sam2":
+            config = stages.subject.sam2
+            for module in ("torch", "transformers"):
+                self.package("subject", module, MODELS_INSTALL)
+            self.package("subject", "sam2", SAM2_INSTALL)
+            self.path("subject", "stages.subject.sam2.checkpoint", config.checkpoint)
+            self.path("subject", "stages.subject.sam2.detector", config.detector, "dir")
+            self.device("subject", config.device)
+        if stages.clip.enabled:
+            for module in ("torch", "open_clip"):
+                self.package("clip", module, MODELS_INSTALL)
+            self.path("clip", "stages.clip.weights", stages.clip.weights)
+            self.device("clip", stages.clip.device)
+        return self.findings
+
+    def _fonts(self) -> None:
+        from datapipe.fonts import font_path
+
+        for weight in ("bold", "regular"):
+            try:
+                path = font_path(weight)
+            except DatapipeError as exc:
+                self.findings.append(Finding("render", f"font {weight}", False, exc.what, exc.fix))
+            else:
+                self.findings.append(Finding("render", f"font {weight}", True, f"{path}"))
+
+
+def preflight(loaded: LoadedRecipe) -> None:
+    """Refuse to start a run that would fail at a stage's setup, with every fix at once."""
+    missing = [f for f in Doctor(loaded, devices=False).check() if not f.ok]
+    if missing:
+        problems = "; ".join(f"{f.stage}: {f.detail} (fix: {f.fix})" for f in missing)
+        raise DatapipeError(
+            f"{len(missing)} missing: {problems}",
+            where=str(loaded.path),
+            fix=f"run `datapipe doctor {loaded.path}` for the full report",
+        )
