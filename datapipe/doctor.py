@@ -111,6 +111,8 @@ class Doctor:
             for module in ("torch", "open_clip"):
                 self.package("clip", module, MODELS_INSTALL)
             self.path("clip", "stages.clip.weights", stages.clip.weights)
+            if stages.clip.model_config_file:
+                self.path("clip", "stages.clip.model_config_file", stages.clip.model_config_file)
             self.device("clip", stages.clip.device)
         return self.findings
 

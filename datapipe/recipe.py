@@ -234,6 +234,9 @@ class Sam2Config(Strict):
     detector_kind: Literal["owlv2", "grounding_dino"] = "grounding_dino"
     box_threshold: Fraction = 0.3
     device: str = "cuda"
+    overrides: list[str] = Field(
+        default_factory=list, description="extra hydra overrides for the SAM-2 config"
+    )
 
 
 class SubjectStageConfig(Strict):
@@ -253,6 +256,9 @@ class ClipStageConfig(Strict):
     enabled: bool = False
     model: str = "ViT-L-14"
     weights: str | None = Field(None, description="local open_clip checkpoint")
+    model_config_file: str | None = Field(
+        None, description="JSON architecture for a model open_clip does not ship"
+    )
     device: str = "cuda"
     batch_size: int = Field(64, ge=1, le=4096)
 

@@ -7,6 +7,8 @@ builders can compare two renders (style and rescale pairs) without a model.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import ClassVar
 
 from datapipe.images import BadImageError, load_rgb
@@ -23,7 +25,11 @@ class ClipStage(Stage):
     def setup(self) -> None:
         from datapipe.backends.clip_openclip import ClipScorer
 
-        self.scorer = ClipScorer(self.recipe.stages.clip)
+        config = self.recipe.stages.clip
+        architecture = None
+        if config.model_config_file:
+            architecture = json.loads(Path(config.model_config_file).read_text())
+        self.scorer = ClipScorer(config, model_config=architecture)
         self.scorer.load()
 
     def process_batch(self, groups: list[Group]) -> list[Group]:

@@ -37,7 +37,7 @@ class SubjectStage(CandidateStage):
         if config.backend == "sam2":
             from datapipe.backends.sam2_subject import Sam2Subject
 
-            self.segmenter = Sam2Subject(config.sam2)
+            self.segmenter = Sam2Subject(config.sam2, overrides=list(config.sam2.overrides))
             self.segmenter.load()
 
     def annotate(self, candidate: Candidate, image: Image.Image) -> None:

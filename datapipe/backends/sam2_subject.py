@@ -1,0 +1,236 @@
+"""Subject mask from a text prompt: a zero-shot detector finds the box, SAM-2 segments it.
+
+The detector (OWLv2 or Grounding DINO) is a transformers model saved in a local folder;
+SAM-2 is built from its package config and a local checkpoint. Nothing is downloaded:
+every path is checked at `load()` and a missing one is a one-line error naming it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from datapipe.backends.clip_openclip import check_device, one_line
+from datapipe.errors import DatapipeError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from datapipe.recipe import Sam2Config
+
+INSTALL = (
+    "install torch first (see README), then pip install 'datapipe[models]' and "
+    "SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2"
+)
+FIELD = "stages.subject.sam2"
+NO_BOX = "no box above threshold"
+
+# detector_kind -> (transformers model class, config model_type)
+DETECTORS = {
+    "owlv2": ("Owlv2ForObjectDetection", "owlv2"),
+    "grounding_dino": ("GroundingDinoForObjectDetection", "grounding-dino"),
+}
+
+
+@dataclass
+class SubjectResult:
+    """One prompt on one image.
+
+    mask: bool array (height, width) of the image, or None when no box was found.
+    box: [x0, y0, x1, y1] in pixels, end-exclusive, clipped to the image; None with no box.
+    detector_score: the detector's score of the chosen box; without one, its best score
+        for the prompt even though below threshold (0.0 when it proposed no box at all).
+    sam_score: SAM-2's predicted IoU of the mask, None without a mask.
+    reason: why there is no mask (None when there is one).
+    """
+
+    mask: np.ndarray | None
+    box: list[int] | None
+    detector_score: float
+    sam_score: float | None
+    reason: str | None = None
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
+def _clip_box(box: list[float], width: int, height: int) -> list[int] | None:
+    """Pixel box grown to whole pixels and clipped to the image; None if nothing is left."""
+    x0, y0, x1, y1 = box
+    x0, y0 = max(0, math.floor(x0)), max(0, math.floor(y0))
+    x1, y1 = min(width, math.ceil(x1)), min(height, math.ceil(y1))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return [int(x0), int(y0), int(x1), int(y1)]
+
+
+class Sam2Subject:
+    """Text-prompted subject masks; models load in `load()`, once per worker."""
+
+    def __init__(self, config: Sam2Config, overrides: list[str] | None = None) -> None:
+        """`overrides`: extra hydra overrides for the SAM-2 config (e.g. a smaller
+        `++model.image_size=256`); the checkpoint must match the overridden model."""
+        self.config = config
+        self.overrides = list(overrides or [])
+        self.processor: Any = None
+        self.detector: Any = None
+        self.predictor: Any = None
+        self._torch: Any = None
+
+    @property
+    def version(self) -> str:
+        c = self.config
+        return (
+            f"sam2:{Path(c.config).stem}:{Path(c.checkpoint).name}"
+            f"+{c.detector_kind}:{Path(c.detector).name}"
+            f":sam2-{_version('sam2')}:transformers-{_version('transformers')}"
+        )
+
+    def load(self) -> None:
+        try:
+            import torch
+            import transformers
+            from sam2.build_sam import build_sam2
+            from sam2.sam2_image_predictor import SAM2ImagePredictor
+        except ImportError as missing:
+            raise MissingDependencyError(
+                "the SAM-2 subject backend needs torch, transformers and sam2 "
+                f"({missing.name} is missing)",
+                fix=INSTALL,
+            ) from None
+        cfg = self.config
+        checkpoint = Path(cfg.checkpoint).expanduser()
+        detector_dir = Path(cfg.detector).expanduser()
+        if not checkpoint.is_file():
+            raise DatapipeError(
+                f"SAM-2 checkpoint {checkpoint} does not exist",
+                where=f"{FIELD}.checkpoint",
+                fix="copy the .pt file to this path on every worker",
+            )
+        if not (detector_dir / "config.json").is_file():
+            raise DatapipeError(
+                f"detector folder {detector_dir} does not exist or has no config.json",
+                where=f"{FIELD}.detector",
+                fix="save the detector there with save_pretrained (model and processor)",
+            )
+        device = check_device(torch, cfg.device, f"{FIELD}.device")
+        self.processor, self.detector = self._load_detector(transformers, detector_dir, device)
+        model = self._load_sam2(build_sam2, checkpoint, device)
+        predictor = SAM2ImagePredictor(model)
+        # The predictor assumes a 1024 input; derive the feature sizes from the model's own.
+        size = int(model.image_size)
+        predictor._bb_feat_sizes = [(size // k, size // k) for k in (4, 8, 16)]
+        self.predictor = predictor
+        self._torch = torch
+
+    def _load_detector(self, transformers: Any, folder: Path, device: str) -> tuple[Any, Any]:
+        kind = self.config.detector_kind
+        class_name, model_type = DETECTORS[kind]
+        try:
+            model_config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
+            if model_config.model_type != model_type:
+                raise DatapipeError(
+                    f"detector folder {folder} holds a {model_config.model_type!r} model, "
+                    f"not {kind}",
+                    where=f"{FIELD}.detector_kind",
+                )
+            processor = transformers.AutoProcessor.from_pretrained(folder, local_files_only=True)
+            model = getattr(transformers, class_name).from_pretrained(folder, local_files_only=True)
+        except (OSError, ValueError, KeyError) as fault:
+            raise DatapipeError(
+                f"cannot load the {kind} detector from {folder}: {one_line(fault)}",
+                where=f"{FIELD}.detector",
+            ) from fault
+        return processor, model.to(device).eval()
+
+    def _load_sam2(self, build_sam2: Any, checkpoint: Path, device: str) -> Any:
+        from hydra.errors import MissingConfigException
+
+        try:
+            return build_sam2(
+                self.config.config,
+                ckpt_path=str(checkpoint),
+                device=device,
+                hydra_overrides_extra=self.overrides,
+            )
+        except MissingConfigException as fault:
+            raise DatapipeError(
+                f"SAM-2 config {self.config.config!r} not found in the sam2 package: "
+                f"{one_line(fault)}",
+                where=f"{FIELD}.config",
+                fix="use a packaged name such as configs/sam2.1/sam2.1_hiera_l.yaml",
+            ) from fault
+        except Exception as fault:
+            # An unreadable file, missing or unexpected keys (sam2 logs them and raises an
+            # empty RuntimeError), shapes from another model size, a bad override.
+            detail = f": {one_line(fault)}" if str(fault).strip() else ""
+            raise DatapipeError(
+                f"cannot build SAM-2 from checkpoint {checkpoint} with config "
+                f"{self.config.config} and overrides {self.overrides}{detail}",
+                where=f"{FIELD}.checkpoint",
+            ) from fault
+
+    def _boxes(self, image: Image.Image, prompt: str) -> tuple[np.ndarray, np.ndarray]:
+        """Every box the detector proposes for the prompt: scores (n,), boxes (n, 4) xyxy."""
+        size = [(image.height, image.width)]
+        if self.config.detector_kind == "grounding_dino":
+            # Grounding DINO reads lower-case phrases ending in "."; its text is capped.
+            text = prompt.strip().lower().rstrip(".") + "."
+            inputs = self.processor(
+                images=image,
+                text=text,
+                return_tensors="pt",
+                truncation=True,
+                max_length=self.detector.config.max_text_len,
+            ).to(self.detector.device)
+            outputs = self.detector(**inputs)
+            (found,) = self.processor.post_process_grounded_object_detection(
+                outputs, inputs["input_ids"], threshold=0.0, text_threshold=0.0, target_sizes=size
+            )
+        else:
+            inputs = self.processor(
+                images=image, text=[[prompt.strip()]], return_tensors="pt", truncation=True
+            ).to(self.detector.device)
+            outputs = self.detector(**inputs)
+            # Boxes come back in the padded square's frame, scaled to the original pixels.
+            (found,) = self.processor.post_process_grounded_object_detection(
+                outputs, threshold=0.0, target_sizes=size
+            )
+        scores = found["scores"].float().cpu().numpy()
+        boxes = found["boxes"].float().cpu().numpy().reshape(-1, 4)
+        return scores, boxes
+
+    def segment(self, image: Image.Image, prompt: str) -> SubjectResult:
+        """The mask of the best box for `prompt` (the entity name) above `box_threshold`."""
+        if self.predictor is None:
+            self.load()
+        rgb = image.convert("RGB")
+        width, height = rgb.size
+        with self._torch.inference_mode():
+            scores, boxes = self._boxes(rgb, prompt)
+            best = float(scores.max()) if len(scores) else 0.0
+            box = None
+            for i in np.argsort(-scores, kind="stable"):
+                if not scores[i] > self.config.box_threshold:
+                    break
+                box = _clip_box(boxes[i].tolist(), width, height)
+                if box is not None:
+                    best = float(scores[i])
+                    break
+            if box is None:
+                return SubjectResult(None, None, best, None, NO_BOX)
+            self.predictor.set_image(np.array(rgb))  # a writable copy
+            masks, ious, _ = self.predictor.predict(
+                box=np.asarray(box, dtype=np.float32), multimask_output=False
+            )
+        mask = np.asarray(masks[0]) > 0.5  # already thresholded at the predictor's logit 0
+        return SubjectResult(mask.astype(bool), box, best, float(ious[0]), None)

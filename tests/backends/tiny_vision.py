@@ -1,0 +1,232 @@
+"""Tiny random vision models, built with the real classes and saved to local files.
+
+Backends load them through their real loading paths (a checkpoint file, a
+`from_pretrained` folder), so a test exercises exactly what a cluster run does, without
+weights from any hub. Every builder is seeded and leaves the global RNG state untouched.
+
+- open_clip: a registered-config CLIP (embed 32, 64 px vision tower, 2+2 layers of width
+  64); its state dict is saved with `torch.save`. open_clip's BPE tokenizer ships in
+  its wheel.
+- SAM-2: the packaged hiera-tiny config with `++model.image_size=256` (pass
+  `SAM2_TINY_OVERRIDES` to the backend too); saved as `{"model": state_dict}`, the
+  format `sam2.build_sam._load_checkpoint` reads.
+- OWLv2 and Grounding DINO: small configs, real `*ForObjectDetection` classes, saved with
+  `save_pretrained` together with a processor. The processors' tokenizers normally come
+  from the hub, so they are built here from a vocabulary written in code:
+  * OWLv2 uses a `CLIPTokenizer` over the 256 byte-level symbols (plain and with the
+    `</w>` end-of-word suffix) plus `<|startoftext|>` / `<|endoftext|>`, with no merges:
+    every character is one token, which is all a random model needs.
+  * Grounding DINO uses a `BertTokenizer` over [PAD]/[UNK]/[CLS]/[SEP]/[MASK], ".",
+    the letters and digits and their "##" continuations.
+  The image processors are constructed directly with a small input size.
+
+Use from a test module in tests/backends as `from tiny_vision import ...`.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+TINY_CLIP_NAME = "datapipe-tiny-clip"
+TINY_CLIP_CONFIG: dict[str, Any] = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 2},
+}
+
+SAM2_TINY_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
+SAM2_TINY_IMAGE_SIZE = 256
+SAM2_TINY_OVERRIDES = [f"++model.image_size={SAM2_TINY_IMAGE_SIZE}"]
+
+DETECTOR_IMAGE_SIZE = 64
+
+
+@contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """torch seeded for the block; the caller's RNG state is restored after it."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def build_tiny_clip(folder: Path, seed: int = 0) -> Path:
+    """A random tiny open_clip CLIP saved as a state dict; returns the .pt file.
+
+    Load it with `ClipScorer(ClipStageConfig(model=TINY_CLIP_NAME, weights=path, ...),
+    model_config=TINY_CLIP_CONFIG)`."""
+    import torch
+    from open_clip.model import CLIP
+
+    with _seeded(seed):
+        model = CLIP(**TINY_CLIP_CONFIG)
+    path = Path(folder) / "tiny_clip.pt"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def build_tiny_sam2(folder: Path, seed: int = 0) -> Path:
+    """A random SAM-2 hiera-tiny at 256 px saved as {"model": state_dict}; returns the .pt.
+
+    Load it with `Sam2Config(config=SAM2_TINY_CONFIG, checkpoint=path, ...)` and the
+    overrides `SAM2_TINY_OVERRIDES`."""
+    import torch
+    from sam2.build_sam import build_sam2
+
+    with _seeded(seed):
+        model = build_sam2(
+            SAM2_TINY_CONFIG,
+            ckpt_path=None,
+            device="cpu",
+            hydra_overrides_extra=SAM2_TINY_OVERRIDES,
+        )
+    path = Path(folder) / "sam2_tiny.pt"
+    torch.save({"model": model.state_dict()}, path)
+    return path
+
+
+def _bytes_to_unicode() -> list[str]:
+    """GPT-2 / CLIP byte-level alphabet: 256 printable stand-ins for the 256 bytes."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1)]
+    printable += range(ord("®"), ord("ÿ") + 1)
+    chars = list(printable)
+    extra = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + extra)
+            extra += 1
+    return [chr(c) for c in chars]
+
+
+def clip_char_tokenizer(max_length: int = 16):
+    """A CLIPTokenizer (byte-level BPE, no merges) built without any downloaded files."""
+    from transformers import CLIPTokenizer
+
+    symbols = _bytes_to_unicode()
+    vocab: dict[str, int] = {}
+    for token in [*symbols, *(s + "</w>" for s in symbols), "<|startoftext|>", "<|endoftext|>"]:
+        vocab[token] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=max_length)
+
+
+def bert_char_tokenizer():
+    """A lower-casing BertTokenizer over letters and digits, built without downloads."""
+    from transformers import BertTokenizer
+
+    chars = string.ascii_lowercase + string.digits
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", *chars, *("##" + c for c in chars)]
+    return BertTokenizer(vocab={w: i for i, w in enumerate(words)})
+
+
+def build_tiny_owlv2(folder: Path, seed: int = 0) -> Path:
+    """A random tiny OWLv2 detector + processor saved with save_pretrained; returns the folder."""
+    from transformers import (
+        Owlv2Config,
+        Owlv2ForObjectDetection,
+        Owlv2ImageProcessor,
+        Owlv2Processor,
+    )
+
+    tokenizer = clip_char_tokenizer(max_length=16)
+    bos, eos = tokenizer.convert_tokens_to_ids(["<|startoftext|>", "<|endoftext|>"])
+    layers = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2}
+    config = Owlv2Config(
+        text_config={
+            **layers,
+            "num_attention_heads": 4,
+            "vocab_size": len(tokenizer),
+            "max_position_embeddings": 16,
+            "bos_token_id": bos,
+            "eos_token_id": eos,
+            "pad_token_id": eos,
+        },
+        vision_config={
+            **layers,
+            "num_attention_heads": 4,
+            "image_size": DETECTOR_IMAGE_SIZE,
+            "patch_size": 16,
+        },
+        projection_dim=32,
+    )
+    with _seeded(seed):
+        model = Owlv2ForObjectDetection(config).eval()
+    size = {"height": DETECTOR_IMAGE_SIZE, "width": DETECTOR_IMAGE_SIZE}
+    processor = Owlv2Processor(image_processor=Owlv2ImageProcessor(size=size), tokenizer=tokenizer)
+    out = Path(folder) / "owlv2-tiny"
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
+def build_tiny_grounding_dino(folder: Path, seed: int = 0) -> Path:
+    """A random tiny Grounding DINO (Swin + BERT) + processor; returns the folder."""
+    from transformers import (
+        GroundingDinoConfig,
+        GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+        SwinConfig,
+    )
+
+    tokenizer = bert_char_tokenizer()
+    swin = SwinConfig(
+        image_size=DETECTOR_IMAGE_SIZE,
+        window_size=4,
+        embed_dim=8,
+        depths=[1, 1, 1, 1],
+        num_heads=[1, 1, 1, 1],
+        out_features=["stage2", "stage3", "stage4"],
+    )
+    config = GroundingDinoConfig(
+        backbone_config=swin,
+        text_config={
+            "model_type": "bert",
+            "vocab_size": len(tokenizer),
+            "hidden_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "intermediate_size": 16,
+            "max_position_embeddings": 64,
+        },
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=2,  # transformers ties bbox heads across decoder layers: needs >= 2
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        num_queries=8,
+        encoder_n_points=2,
+        decoder_n_points=2,
+        max_text_len=32,
+    )
+    with _seeded(seed):
+        model = GroundingDinoForObjectDetection(config).eval()
+    size = {"shortest_edge": DETECTOR_IMAGE_SIZE, "longest_edge": 2 * DETECTOR_IMAGE_SIZE}
+    processor = GroundingDinoProcessor(
+        image_processor=GroundingDinoImageProcessor(size=size), tokenizer=tokenizer
+    )
+    out = Path(folder) / "grounding-dino-tiny"
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
+def poster_image(width: int = 200, height: int = 120, seed: int = 0) -> Image.Image:
+    """A small RGB test picture: a noisy background with a filled ellipse (the subject)."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels, "RGB")
+    ImageDraw.Draw(image).ellipse(
+        (width // 4, height // 4, 3 * width // 4, 3 * height // 4), fill=(220, 40, 40)
+    )
+    return image
