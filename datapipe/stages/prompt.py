@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from datapipe.backends.template_composer import TemplateComposer
+from datapipe.recipe import resolve_libraries
 from datapipe.records import Candidate, Group
 from datapipe.stages.base import Resources, Stage
 
@@ -30,7 +31,8 @@ class PromptStage(Stage):
             from datapipe.backends.llm_openai import PromptRewriter
 
             cache = self.out / "cache" / "llm" if self.out else None
-            self.rewriter = PromptRewriter(config.openai, cache)
+            prompts = resolve_libraries(self.recipe, self.loaded.path).prompts
+            self.rewriter = PromptRewriter(config.openai, cache, prompts_dir=prompts)
             self.rewriter.load()
 
     def process_batch(self, groups: list[Group]) -> list[Group]:

@@ -1,0 +1,416 @@
+"""The benchmark judge: a Gemini vision model through google-genai.
+
+`GeminiJudge.judge(task, language, instruction, images)` sends the task definition, the
+instruction and the images (inline PNG parts, each introduced by its name) and asks for
+a JSON verdict under a response schema; the reply is validated again with pydantic.
+It never raises for anything the API or the model does: failures are recorded as a
+reason code with a one-line detail, and `suitable` is then None (not judged).
+
+Retries: google-genai retries nothing unless `HttpOptions.retry_options` is set. We
+leave it unset and wrap each call in the same tenacity RetryPolicy as the OpenAI
+backend, so both backends share one retry rule, one attempt count (JudgeVerdict.attempts
+is every HTTP request made) and one injectable sleep, and every retry takes a
+rate-limiter token (SDK-internal retries would bypass the limiter and the count).
+
+Reason codes (JudgeVerdict.error):
+    judge_schema              JSON, but a field is missing or a score is not an int 1-5
+    judge_bad_json            the reply is not JSON (after one more request)
+    judge_empty               no text in the reply (blocked prompt, safety stop, no candidates)
+    judge_http_429_exhausted  still rate limited after max_retries retries
+    judge_http_5xx_exhausted  still a server error after max_retries retries
+    judge_timeout             still timing out after max_retries retries
+    judge_connection          still no connection after max_retries retries
+    judge_auth                401/403: the key was refused (not retried)
+    judge_http_4xx            another client error such as 400 or 404 (not retried)
+    judge_bad_response        a reply body that is not JSON (after retries), or an odd status
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
+
+from datapipe.backends.api_common import (
+    CallError,
+    RateLimiter,
+    Redactor,
+    ResponseCache,
+    RetryPolicy,
+    check_placeholders,
+    classify,
+    default_prompts_dir,
+    first_error,
+    import_api,
+    localized,
+    read_api_key,
+    read_prompt_file,
+    strip_fences,
+)
+from datapipe.errors import LibraryError
+from datapipe.recipe import ALL_TASKS, GeminiConfig
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_FILE = "judge.yaml"
+USER_PLACEHOLDERS = {"task", "task_definition", "instruction", "image_names"}
+IMAGE_ROLES = ("source", "mask", "target")
+SCORE_KEYS = ("instruction_following", "visual_quality", "text_accuracy", "task_fit")
+CONTENT_TRIES = 2
+_IMAGE_NAME = re.compile(r"^(?P<role>[a-z]+)(?:_(?P<index>\d+))?$")
+
+RESPONSE_SCHEMA: dict[str, Any] = {
+    "type": "OBJECT",
+    "properties": {
+        "scores": {
+            "type": "OBJECT",
+            "properties": {k: {"type": "INTEGER", "minimum": 1, "maximum": 5} for k in SCORE_KEYS},
+            "required": list(SCORE_KEYS),
+            "property_ordering": list(SCORE_KEYS),
+        },
+        "reasons": {"type": "ARRAY", "items": {"type": "STRING"}},
+        "suitable": {"type": "BOOLEAN"},
+    },
+    "required": ["scores", "reasons", "suitable"],
+    # Scores and reasons before the decision: the model commits to its findings first.
+    "property_ordering": ["scores", "reasons", "suitable"],
+}
+
+
+@dataclass
+class JudgeVerdict:
+    suitable: bool | None
+    """The judge's decision; None when there is no valid verdict (see `error`)."""
+    reasons: list[str] = field(default_factory=list)
+    scores: dict[str, int] = field(default_factory=dict)
+    """SCORE_KEYS -> 1..5; empty when there is no valid verdict."""
+    error: str | None = None
+    detail: str = ""
+    attempts: int = 0
+    """HTTP requests made for this verdict (retries included); 0 for a cache hit."""
+    cached: bool = False
+    usage: dict[str, int] = field(default_factory=dict)
+    """prompt_tokens, completion_tokens, total_tokens summed over the paid replies."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+Score = Annotated[int, Field(ge=1, le=5, strict=True)]
+
+
+class JudgeScores(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    instruction_following: Score
+    visual_quality: Score
+    text_accuracy: Score
+    task_fit: Score
+
+
+class JudgeReply(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    suitable: StrictBool
+    reasons: list[StrictStr] = Field(max_length=50)
+    scores: JudgeScores
+
+
+@dataclass(frozen=True)
+class JudgeTemplates:
+    system: dict[str, str]
+    tasks: dict[str, dict[str, str]]
+    images: dict[str, dict[str, str]]
+    user: dict[str, str]
+    rubric: dict[str, str]
+
+    @classmethod
+    def load(cls, folder: Path) -> JudgeTemplates:
+        path = folder / TEMPLATE_FILE
+        data = read_prompt_file(path)
+        tasks_data = data.get("tasks")
+        images_data = data.get("images")
+        if not isinstance(tasks_data, dict) or not isinstance(images_data, dict):
+            raise LibraryError(f"{path}: needs the mappings tasks: and images:")
+        missing = [t for t in ALL_TASKS if t not in tasks_data]
+        if missing:
+            raise LibraryError(f"{path}: tasks: no definition for {missing[0]!r}")
+        missing = [r for r in IMAGE_ROLES if r not in images_data]
+        if missing:
+            raise LibraryError(f"{path}: images: no entry for {missing[0]!r}")
+        user = localized(path, data, "user")
+        for lang, text in user.items():
+            check_placeholders(path, f"user.{lang}", text, USER_PLACEHOLDERS, {"instruction"})
+        return cls(
+            system=localized(path, data, "system"),
+            tasks={t: localized(path, tasks_data, t) for t in ALL_TASKS},
+            images={r: localized(path, images_data, r) for r in images_data},
+            user=user,
+            rubric=localized(path, data, "rubric"),
+        )
+
+
+def image_order(name: str) -> tuple[int, int, str]:
+    """source, source_0, source_1 ..., mask, target; unknown names last, by name."""
+    match = _IMAGE_NAME.match(name)
+    role = match["role"] if match else name
+    index = int(match["index"]) if match and match["index"] else -1
+    rank = IMAGE_ROLES.index(role) if role in IMAGE_ROLES else len(IMAGE_ROLES)
+    return rank, index, name
+
+
+def sniff_mime(data: bytes) -> str:
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/png"
+
+
+class GeminiJudge:
+    """Judges benchmark samples with a Gemini model through google-genai."""
+
+    def __init__(
+        self,
+        config: GeminiConfig,
+        cache_dir: Path | None,
+        *,
+        prompts_dir: Path | None = None,
+        limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.cache = ResponseCache(cache_dir)
+        self.prompts_dir = Path(prompts_dir) if prompts_dir is not None else default_prompts_dir()
+        self.limiter = limiter or RateLimiter(config.requests_per_minute)
+        self.retry = RetryPolicy(config.max_retries, config.backoff_s, sleep, label="gemini")
+        self.version = f"gemini:{config.model}"
+        self.templates: JudgeTemplates | None = None
+        self._client: Any = None
+        self._types: Any = None
+        self._redact = Redactor()
+        self._load_lock = threading.Lock()
+
+    def load(self) -> None:
+        """Import the SDK, read the key from the environment, load the templates."""
+        with self._load_lock:
+            if self._client is not None:
+                return
+            genai = import_api("google.genai", "the gemini judge backend")
+            types = import_api("google.genai.types", "the gemini judge backend")
+            import_api("tenacity", "the gemini judge backend")
+            key = read_api_key(self.config.api_key_env, "the gemini judge backend")
+            self._templates()
+            self._redact = Redactor(key)
+            self._types = types
+            self._client = genai.Client(
+                api_key=key,
+                vertexai=False,
+                http_options=types.HttpOptions(
+                    base_url=self.config.base_url,
+                    timeout=int(self.config.timeout_s * 1000),  # milliseconds
+                    # retry_options stays unset: the SDK does not retry, RetryPolicy does.
+                ),
+            )
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _templates(self) -> JudgeTemplates:
+        if self.templates is None:
+            self.templates = JudgeTemplates.load(self.prompts_dir)
+        return self.templates
+
+    def request(
+        self, task: str, language: str, instruction: str, images: dict[str, bytes]
+    ) -> dict[str, Any]:
+        """The canonical request: what is sent (images by hash) and what the cache key
+        hashes. Images are ordered source(s), mask, target whatever the dict order."""
+        if task not in ALL_TASKS:
+            raise ValueError(f"unknown task {task!r}; expected one of {', '.join(ALL_TASKS)}")
+        if language not in ("zh", "en"):
+            raise ValueError(f"unknown language {language!r}; expected zh or en")
+        if not images:
+            raise ValueError("the judge needs at least one image")
+        templates = self._templates()
+        names = sorted(images, key=image_order)
+        user = templates.user[language].format(
+            task=task,
+            task_definition=templates.tasks[task][language],
+            instruction=instruction,
+            image_names=", ".join(names),
+        )
+        contents: list[dict[str, Any]] = [{"text": user}]
+        for name in names:
+            data = images[name]
+            match = _IMAGE_NAME.match(name)
+            role = match["role"] if match else name
+            label = templates.images[role][language] if role in templates.images else name
+            contents.append({"text": f"{label} [{name}]:"})
+            contents.append(
+                {
+                    "image": name,
+                    "mime_type": sniff_mime(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "bytes": len(data),
+                }
+            )
+        contents.append({"text": templates.rubric[language]})
+        return {
+            "model": self.config.model,
+            "system": templates.system[language],
+            "contents": contents,
+            "temperature": self.config.temperature,
+            "response_mime_type": "application/json",
+            "response_schema": RESPONSE_SCHEMA,
+        }
+
+    def judge(
+        self, task: str, language: str, instruction: str, images: dict[str, bytes]
+    ) -> JudgeVerdict:
+        self.load()
+        request = self.request(task, language, instruction, images)
+        key = self.cache.key(request)
+        cached = self.cache.get(key)
+        if cached is not None:
+            log.debug("gemini: cache hit %s", key[:12])
+            verdict = self._evaluate(cached)
+            verdict.cached = True
+            verdict.usage = {}  # nothing was paid for this one
+            return verdict
+
+        contents, config = self._wire(request, images)
+        attempts = 0
+        usage: dict[str, int] = {}
+        reply: dict[str, Any] = {}
+        verdict = JudgeVerdict(None, error="judge_bad_json")
+        for content_try in range(1, CONTENT_TRIES + 1):
+            try:
+                reply, tries = self.retry.call(lambda: self._send(contents, config))
+            except CallError as failure:
+                attempts += failure.attempts
+                log.warning("gemini: %s judge call failed: %s", task, failure.detail)
+                return JudgeVerdict(
+                    None,
+                    error=f"judge_{failure.reason}",
+                    detail=failure.detail,
+                    attempts=attempts,
+                    usage=usage,
+                )
+            attempts += tries
+            for name, value in reply.get("usage", {}).items():
+                usage[name] = usage.get(name, 0) + value
+            verdict = self._evaluate(reply)
+            if verdict.error != "judge_bad_json" or content_try == CONTENT_TRIES:
+                break
+            log.info("gemini: reply is not JSON, asking once more")
+        self.cache.put(key, request, {**reply, "usage": usage})
+        verdict.attempts = attempts
+        verdict.usage = usage
+        return verdict
+
+    def _wire(self, request: dict[str, Any], images: dict[str, bytes]) -> tuple[Any, Any]:
+        """The SDK objects for a canonical request."""
+        types = self._types
+        parts = []
+        for item in request["contents"]:
+            if "text" in item:
+                parts.append(types.Part.from_text(text=item["text"]))
+            else:
+                parts.append(
+                    types.Part.from_bytes(data=images[item["image"]], mime_type=item["mime_type"])
+                )
+        contents = [types.Content(role="user", parts=parts)]
+        config = types.GenerateContentConfig(
+            system_instruction=request["system"],
+            temperature=request["temperature"],
+            response_mime_type=request["response_mime_type"],
+            response_schema=request["response_schema"],
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        )
+        return contents, config
+
+    def _send(self, contents: Any, config: Any) -> dict[str, Any]:
+        """One HTTP attempt; any failure leaves as a classified, redacted CallError."""
+        self.limiter.acquire()
+        try:
+            response = self._client.models.generate_content(
+                model=self.config.model, contents=contents, config=config
+            )
+        except Exception as exc:
+            failure = classify(exc, self._redact)
+            if failure is None:
+                raise
+            raise failure from None
+        usage = _usage(response)
+        candidates = getattr(response, "candidates", None) or []
+        if not candidates:
+            feedback = getattr(response, "prompt_feedback", None)
+            block = getattr(feedback, "block_reason", None)
+            finish = f"blocked:{_enum(block)}" if block is not None else "no_candidates"
+            return {"content": None, "finish_reason": finish, "usage": usage}
+        candidate = candidates[0]
+        content = getattr(candidate, "content", None)
+        parts = getattr(content, "parts", None) or []
+        text = "".join(p.text for p in parts if getattr(p, "text", None) and not p.thought)
+        return {
+            "content": text or None,
+            "finish_reason": _enum(getattr(candidate, "finish_reason", None)),
+            "usage": usage,
+        }
+
+    def _evaluate(self, reply: dict[str, Any]) -> JudgeVerdict:
+        usage = dict(reply.get("usage") or {})
+        content = reply.get("content")
+        if not isinstance(content, str) or not content.strip():
+            reason = reply.get("finish_reason") or "none"
+            return JudgeVerdict(
+                None, error="judge_empty", detail=f"no text (finish: {reason})", usage=usage
+            )
+        try:
+            data = json.loads(strip_fences(content))
+        except ValueError as exc:
+            snippet = self._redact(content, limit=120)
+            return JudgeVerdict(
+                None, error="judge_bad_json", detail=f"{exc}; reply: {snippet}", usage=usage
+            )
+        try:
+            parsed = JudgeReply.model_validate(data)
+        except ValidationError as exc:
+            return JudgeVerdict(None, error="judge_schema", detail=first_error(exc), usage=usage)
+        return JudgeVerdict(
+            suitable=parsed.suitable,
+            reasons=[r.strip() for r in parsed.reasons if r.strip()],
+            scores=parsed.scores.model_dump(),
+            usage=usage,
+        )
+
+
+def _enum(value: Any) -> str:
+    return str(getattr(value, "value", value)) if value is not None else "none"
+
+
+def _usage(response: Any) -> dict[str, int]:
+    meta = getattr(response, "usage_metadata", None)
+    out = {}
+    for ours, theirs in (
+        ("prompt_tokens", "prompt_token_count"),
+        ("completion_tokens", "candidates_token_count"),
+        ("total_tokens", "total_token_count"),
+    ):
+        value = getattr(meta, theirs, None)
+        if isinstance(value, int):
+            out[ours] = value
+    return out

@@ -1,0 +1,302 @@
+"""Prompt wording through an OpenAI-compatible chat API (GPT, or Qwen3 served by vLLM).
+
+`PromptRewriter.rewrite(spec)` asks the model to reword a poster prompt and returns a
+`RewriteResult`; it never raises for anything the API or the model does: failures are
+recorded as a reason code with a one-line detail. The copy text is what the poster
+must show, so a reply in which any copy line is not present verbatim is rejected
+(`llm_copy_changed`), never repaired.
+
+Reason codes (RewriteResult.error):
+    llm_copy_changed        a copy line is not verbatim in the new prompt
+    llm_bad_json            the reply is not a JSON object (after one more request)
+    llm_schema              JSON, but not {"prompt": str, "negative_prompt": str}
+    llm_empty               no content in the reply (refusal, content filter, no choices)
+    llm_http_429_exhausted  still rate limited after max_retries retries
+    llm_http_5xx_exhausted  still a server error after max_retries retries
+    llm_timeout             still timing out after max_retries retries
+    llm_connection          still no connection after max_retries retries
+    llm_auth                401/403: the key was refused (not retried)
+    llm_http_4xx            another client error such as 400 or 404 (not retried)
+    llm_bad_response        a reply body that is not JSON (after retries), or an odd status
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from datapipe.backends.api_common import (
+    CallError,
+    RateLimiter,
+    Redactor,
+    ResponseCache,
+    RetryPolicy,
+    check_placeholders,
+    classify,
+    default_prompts_dir,
+    first_error,
+    import_api,
+    localized,
+    read_api_key,
+    read_prompt_file,
+    strip_fences,
+)
+from datapipe.recipe import OpenAIConfig
+from datapipe.records import PromptSpec
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_FILE = "llm_rewrite.yaml"
+USER_PLACEHOLDERS = {
+    "prompt",
+    "negative_prompt",
+    "entity",
+    "entity_description",
+    "style",
+    "aspect_ratio",
+    "width",
+    "height",
+    "copy_lines",
+}
+USER_REQUIRED = {"prompt", "copy_lines"}
+RESPONSE_FORMAT = {"type": "json_object"}
+CONTENT_TRIES = 2
+"""A reply that is not JSON is asked for once more, then recorded as llm_bad_json."""
+
+
+@dataclass
+class RewriteResult:
+    prompt: str | None
+    negative_prompt: str | None
+    error: str | None
+    """None on success, else a reason code (see the module docstring)."""
+    detail: str = ""
+    cached: bool = False
+    """True when the reply came from the cache (no HTTP request was made)."""
+    attempts: int = 0
+    """HTTP requests made for this result (retries included); 0 for a cache hit."""
+    usage: dict[str, int] = field(default_factory=dict)
+    """prompt_tokens, completion_tokens, total_tokens summed over the paid replies."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class RewriteReply(BaseModel):
+    """What the model must answer."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    prompt: str = Field(min_length=1, max_length=8000, strict=True)
+    negative_prompt: str = Field(max_length=4000, strict=True)
+
+
+@dataclass(frozen=True)
+class RewriteTemplates:
+    system: dict[str, str]
+    user: dict[str, str]
+
+    @classmethod
+    def load(cls, folder: Path) -> RewriteTemplates:
+        path = folder / TEMPLATE_FILE
+        data = read_prompt_file(path)
+        system = localized(path, data, "system")
+        user = localized(path, data, "user")
+        for lang, text in user.items():
+            check_placeholders(path, f"user.{lang}", text, USER_PLACEHOLDERS, USER_REQUIRED)
+        return cls(system=system, user=user)
+
+
+def copy_lines_block(spec: PromptSpec) -> str:
+    return "\n".join(f"- {json.dumps(line.text, ensure_ascii=False)}" for line in spec.copy)
+
+
+class PromptRewriter:
+    """Rewords PromptSpec prompts through an OpenAI-compatible chat-completions API."""
+
+    def __init__(
+        self,
+        config: OpenAIConfig,
+        cache_dir: Path | None,
+        *,
+        prompts_dir: Path | None = None,
+        limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.cache = ResponseCache(cache_dir)
+        self.prompts_dir = Path(prompts_dir) if prompts_dir is not None else default_prompts_dir()
+        self.limiter = limiter or RateLimiter(config.requests_per_minute)
+        self.retry = RetryPolicy(config.max_retries, config.backoff_s, sleep, label="openai")
+        self.version = f"openai:{config.model}"
+        self.templates: RewriteTemplates | None = None
+        self._client: Any = None
+        self._redact = Redactor()
+        self._load_lock = threading.Lock()
+
+    def load(self) -> None:
+        """Import the SDK, read the key from the environment, load the templates."""
+        with self._load_lock:
+            if self._client is not None:
+                return
+            openai = import_api("openai", "the openai prompt backend")
+            import_api("tenacity", "the openai prompt backend")
+            key = read_api_key(self.config.api_key_env, "the openai prompt backend")
+            self._templates()
+            self._redact = Redactor(key)
+            self._client = openai.OpenAI(
+                api_key=key,
+                base_url=self.config.base_url,
+                timeout=self.config.timeout_s,
+                max_retries=0,  # retries happen in RetryPolicy only, where they are counted
+            )
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _templates(self) -> RewriteTemplates:
+        if self.templates is None:
+            self.templates = RewriteTemplates.load(self.prompts_dir)
+        return self.templates
+
+    def messages(self, spec: PromptSpec) -> list[dict[str, str]]:
+        templates = self._templates()
+        lang = spec.language if spec.language in ("zh", "en") else "en"
+        user = templates.user[lang].format(
+            prompt=spec.prompt,
+            negative_prompt=spec.negative_prompt,
+            entity=spec.entity_name,
+            entity_description=spec.entity_description,
+            style=spec.style_name,
+            aspect_ratio=spec.aspect_ratio,
+            width=spec.width,
+            height=spec.height,
+            copy_lines=copy_lines_block(spec),
+        )
+        return [
+            {"role": "system", "content": templates.system[lang]},
+            {"role": "user", "content": user},
+        ]
+
+    def request(self, spec: PromptSpec) -> dict[str, Any]:
+        """The canonical request: what is sent, and what the cache key hashes."""
+        return {
+            "model": self.config.model,
+            "messages": self.messages(spec),
+            "temperature": self.config.temperature,
+            "response_format": RESPONSE_FORMAT,
+        }
+
+    def rewrite(self, spec: PromptSpec) -> RewriteResult:
+        self.load()
+        request = self.request(spec)
+        key = self.cache.key(request)
+        cached = self.cache.get(key)
+        if cached is not None:
+            log.debug("openai: cache hit %s for %s", key[:12], spec.spec_id)
+            result = self._evaluate(spec, cached)
+            result.cached = True
+            result.usage = {}  # nothing was paid for this one
+            return result
+
+        attempts = 0
+        usage: dict[str, int] = {}
+        reply: dict[str, Any] = {}
+        result = RewriteResult(None, None, "llm_bad_json")
+        for content_try in range(1, CONTENT_TRIES + 1):
+            try:
+                reply, tries = self.retry.call(lambda: self._send(request))
+            except CallError as failure:
+                attempts += failure.attempts
+                log.warning("openai: %s failed: %s", spec.spec_id, failure.detail)
+                return RewriteResult(
+                    None,
+                    None,
+                    f"llm_{failure.reason}",
+                    failure.detail,
+                    attempts=attempts,
+                    usage=usage,
+                )
+            attempts += tries
+            for name, value in reply.get("usage", {}).items():
+                usage[name] = usage.get(name, 0) + value
+            result = self._evaluate(spec, reply)
+            if result.error != "llm_bad_json" or content_try == CONTENT_TRIES:
+                break
+            log.info("openai: %s: reply is not JSON, asking once more", spec.spec_id)
+        self.cache.put(key, request, {**reply, "usage": usage})
+        result.attempts = attempts
+        result.usage = usage
+        return result
+
+    def _send(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One HTTP attempt; any failure leaves as a classified, redacted CallError."""
+        self.limiter.acquire()
+        try:
+            response = self._client.chat.completions.create(**request)
+        except Exception as exc:
+            failure = classify(exc, self._redact)
+            if failure is None:
+                raise
+            raise failure from None
+        choices = getattr(response, "choices", None)
+        if not choices:
+            return {"content": None, "finish_reason": "no_choices", "usage": _usage(response)}
+        choice = choices[0]
+        message = getattr(choice, "message", None)
+        return {
+            "content": getattr(message, "content", None),
+            "finish_reason": getattr(choice, "finish_reason", None),
+            "usage": _usage(response),
+        }
+
+    def _evaluate(self, spec: PromptSpec, reply: dict[str, Any]) -> RewriteResult:
+        usage = dict(reply.get("usage") or {})
+        content = reply.get("content")
+        if not isinstance(content, str) or not content.strip():
+            reason = reply.get("finish_reason") or "none"
+            return RewriteResult(
+                None, None, "llm_empty", f"no content (finish: {reason})", usage=usage
+            )
+        try:
+            data = json.loads(strip_fences(content))
+        except ValueError as exc:
+            snippet = self._redact(content, limit=120)
+            return RewriteResult(
+                None, None, "llm_bad_json", f"{exc}; reply: {snippet}", usage=usage
+            )
+        try:
+            parsed = RewriteReply.model_validate(data)
+        except ValidationError as exc:
+            return RewriteResult(None, None, "llm_schema", first_error(exc), usage=usage)
+        missing = [line for line in spec.copy if line.text not in parsed.prompt]
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            detail = (
+                f"copy line {missing[0].role} {json.dumps(missing[0].text, ensure_ascii=False)}"
+                f" is not verbatim in the new prompt{more}"
+            )
+            return RewriteResult(None, None, "llm_copy_changed", detail, usage=usage)
+        negative = parsed.negative_prompt or spec.negative_prompt
+        return RewriteResult(parsed.prompt, negative, None, "", usage=usage)
+
+
+def _usage(response: Any) -> dict[str, int]:
+    usage = getattr(response, "usage", None)
+    out = {}
+    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        value = getattr(usage, name, None)
+        if isinstance(value, int):
+            out[name] = value
+    return out
