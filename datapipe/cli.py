@@ -120,6 +120,36 @@ def verify(out: Path = typer.Argument(..., help="Output directory of a run")) ->
 
 
 @app.command()
+def regen(
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory of a finished run"),
+    task: str = typer.Option(..., "--task", help="Task whose split to rebuild"),
+    split: str = typer.Option("train", "--split", help="Split to rebuild"),
+    recipe: Path | None = typer.Option(
+        None, "--recipe", help="Recipe with the new thresholds (default: the run's own)"
+    ),
+) -> None:
+    """Rebuild one task's split from the candidate store under the recipe's thresholds.
+
+    Nothing is rendered: the stored renders and scores are filtered again and the task's
+    pairs rebuilt; the old shards are replaced atomically, other tasks are untouched.
+    """
+    from datapipe.regen import regen as rebuild
+
+    try:
+        report = rebuild(out, task, split, recipe)
+    except DatapipeError as error:
+        fail(error)
+        return
+    Console().print(
+        f"regenerated {report.split}/{report.task} from {report.blocks} blocks: "
+        f"{report.samples_before} -> {report.samples_after} samples in {report.shards} shards "
+        f"({report.seconds:.1f} s, no render)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
 def doctor(
     recipe: Path = typer.Argument(..., help="Recipe YAML"),
     devices: bool = typer.Option(True, help="Also check the GPUs the stages ask for"),

@@ -158,8 +158,10 @@ class ShardSink:
             pq.write_table(pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA), tmp)
         return ShardInfo(task=task, name=name, samples=len(rows), bytes=size)
 
-    def write_stats(self, task: str, recipe_hash: str) -> dict[str, Any]:
-        """Rebuild `stats.json` from the task's committed manifests."""
+    def write_stats(
+        self, task: str, recipe_hash: str, extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Rebuild `stats.json` from the task's committed manifests (plus `extra` fields)."""
         folder = self.task_dir(task)
         shards = []
         languages: Counter[str] = Counter()
@@ -191,5 +193,6 @@ class ShardSink:
         }
         if task == "fill":
             stats["by_mask_kind"] = dict(sorted(mask_kinds.items()))
+        stats.update(extra or {})
         write_bytes(folder / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False).encode())
         return stats

@@ -32,6 +32,7 @@ from datapipe.io.shard_sink import ShardSink
 from datapipe.plan import plan_groups
 from datapipe.recipe import LoadedRecipe
 from datapipe.records import Group
+from datapipe.regen import recover, regenerated_tasks
 from datapipe.runner.summary import RunCounts, RunSummary
 from datapipe.stages.base import Stage
 
@@ -153,6 +154,7 @@ class RunOutput:
         """Claim the directory for this recipe, clear leftovers, and sort the blocks."""
         self.out.mkdir(parents=True, exist_ok=True)
         self._check_recipe()
+        recover(self.out)
         for leftover in self.out.rglob(f"*{TMP_SUFFIX}"):
             if leftover.is_file():
                 leftover.unlink()
@@ -263,16 +265,25 @@ class RunOutput:
 
     def finalize(self, summary: RunSummary, limit: int | None) -> None:
         """Stats per task, the rejects table and run.json: rebuilt from committed files."""
+        regenerated = regenerated_tasks(self._previous_run())
         for task_dir in sorted(p for p in self.sink.root.glob("*") if p.is_dir()):
-            self.sink.write_stats(task_dir.name, self.loaded.recipe_hash)
+            if (SPLIT, task_dir.name) not in regenerated:  # its stats say how it was rebuilt
+                self.sink.write_stats(task_dir.name, self.loaded.recipe_hash)
         parts = sorted(self.blocks_dir.glob("block-*.rejects.parquet"))
         table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
         with atomic_path(self.out / "rejects.parquet") as tmp:
             pq.write_table(table if table is not None else REJECTS_SCHEMA.empty_table(), tmp)
         self._write_run_json("finished", limit, summary)
 
+    def _previous_run(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.out / "run.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
     def _write_run_json(self, status: str, limit: int | None, summary: RunSummary | None) -> None:
         loaded = self.loaded
+        regenerations = self._previous_run().get("regenerations", [])
         record = {
             "status": status,
             "recipe_name": loaded.recipe.name,
@@ -289,6 +300,7 @@ class RunOutput:
             if summary
             else None,
             "summary": summary.to_dict() if summary else None,
+            "regenerations": regenerations,
         }
         write_bytes(
             self.out / "run.json", json.dumps(record, indent=2, ensure_ascii=False).encode()

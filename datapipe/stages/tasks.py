@@ -48,10 +48,19 @@ class TaskStage(Stage):
     resources: ClassVar[Resources] = Resources(cpus=1.0)
     batch_size: ClassVar[int] = 8
 
-    def __init__(self, loaded: LoadedRecipe, out: Path | None = None, split: str = "train") -> None:
+    def __init__(
+        self,
+        loaded: LoadedRecipe,
+        out: Path | None = None,
+        split: str = "train",
+        only: set[str] | None = None,
+    ) -> None:
+        """`only` restricts the builders to some tasks (regenerating one task's split)."""
         super().__init__(loaded, out)
         self.context = TaskContext(loaded, split)
         self.enabled = set(loaded.recipe.tasks.enabled())
+        if only is not None:
+            self.enabled &= only
 
     def process_batch(self, groups: list[Group]) -> list[Group]:
         for group in groups:
