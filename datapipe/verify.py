@@ -51,7 +51,11 @@ class Candidates:
             self.block = block
             self.by_key = {}
             if self.store.is_committed(block):
-                for group in self.store.load(block):
+                try:
+                    groups = self.store.load(block)
+                except Exception:  # a damaged store: every sample of it is reported below
+                    groups = []
+                for group in groups:
                     for candidate in group.candidates:
                         self.by_key[candidate.key] = candidate
         return self.by_key.get(key)
@@ -234,7 +238,17 @@ def check_blocks(out: Path) -> Check:
     reject_rows = 0
     for path in blocks:
         check.checked += 1
-        ledger = json.loads(path.read_text())
+        try:
+            ledger = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            check.fault(f"{path.name}: unreadable ledger ({exc})")
+            continue
+        for name, size in ledger.get("files", {}).items():
+            if any(name.startswith(f"datasets/train/{task}/") for _, task in regenerated):
+                continue
+            file = out / name
+            if not file.is_file() or file.stat().st_size != size:
+                check.fault(f"{path.name}: {name} is missing or not the size committed")
         for shard in ledger["shards"]:
             if ("train", shard["task"]) in regenerated:
                 continue  # rebuilt by regen: its stats and manifests are the record now
@@ -262,7 +276,12 @@ def check_pairs(out: Path) -> Check:
     for tar in _tars(out):
         task = tar.parent.name
         invariant = INVARIANTS.get(task)
-        for key, files in read_tar(tar):
+        try:
+            samples = list(read_tar(tar))
+        except Exception as exc:  # reported by the manifest check too; never a crash
+            check.fault(f"{tar.name}: unreadable ({type(exc).__name__})")
+            continue
+        for key, files in samples:
             check.checked += 1
             meta: dict[str, Any] = json.loads(files["json"])
             lineage = meta["lineage"]

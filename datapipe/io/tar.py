@@ -25,8 +25,15 @@ def write_tar(path: Path, samples: Iterable[dict[str, bytes | str]]) -> int:
             mtime=FIXED_MTIME,
             encoder=False,
         )
-        for sample in samples:
-            writer.write(sample)
+        try:
+            for sample in samples:
+                writer.write(sample)
+        except BaseException:
+            # Collected later, the tar stream would flush into the closed file and print a
+            # second, misleading error: mark it closed (the temporary file is dropped).
+            writer.tarstream.fileobj.closed = True
+            writer.tarstream.closed = True
+            raise
         writer.close()
     return path.stat().st_size
 

@@ -15,6 +15,7 @@ from datapipe.doctor import preflight
 from datapipe.recipe import LoadedRecipe
 from datapipe.runner.output import RunOutput, run_stage
 from datapipe.runner.summary import RunSummary
+from datapipe.stages.base import Stage
 from datapipe.stages.registry import build_candidate_stages, build_dataset_stages
 
 Progress = Callable[[RunSummary, int], None]
@@ -35,16 +36,24 @@ def run_local(
     summary = RunSummary()
     output.add_done(plan.done, summary)
 
-    candidate_stages = build_candidate_stages(loaded, out) if plan.todo else []
     dataset_stages = build_dataset_stages(loaded)
-    for stage in (*candidate_stages, *dataset_stages):
+    for stage in dataset_stages:
         stage.setup()
+    candidate_stages: list[Stage] = []
     try:
         for block in plan.stored:
-            output.commit_block(block, output.load_stored(block), dataset_stages, summary)
+            stored = output.load_stored(block)
+            if stored is None:  # damaged renders: render the block again
+                plan.todo[block] = plan.blocks[block]
+                continue
+            output.commit_block(block, stored, dataset_stages, summary)
             summary.blocks_from_store += 1
             if progress:
                 progress(summary, plan.total_groups)
+        if plan.todo:
+            candidate_stages = build_candidate_stages(loaded, out)
+            for stage in candidate_stages:
+                stage.setup()
         for block, groups in plan.todo.items():
             for stage in candidate_stages:
                 groups = run_stage(stage, groups, summary)

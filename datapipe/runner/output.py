@@ -11,8 +11,10 @@ partial files with the same bytes and never writes a key twice.
 
 from __future__ import annotations
 
+import errno
 import json
 import platform
+import tarfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ from datapipe.runner.summary import RunCounts, RunSummary
 from datapipe.stages.base import Stage
 
 SPLIT = "train"
+DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 VERSIONED_PACKAGES = ("pillow", "numpy", "pyarrow", "webdataset", "rapidocr", "onnxruntime", "ray")
 
 REJECTS_SCHEMA = pa.schema(
@@ -128,10 +131,19 @@ class Plan:
     done: list[int]
     """Blocks with a ledger: finished."""
     total_groups: int
+    blocks: dict[int, list[Group]]
+    """Every block's groups as planned (ids only), to render again a block found damaged."""
 
 
 def _ids(groups: list[Group]) -> list[str]:
     return [g.group_id for g in groups]
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
 
 
 class RunOutput:
@@ -143,6 +155,8 @@ class RunOutput:
         self.sink = ShardSink(out, SPLIT, loaded.recipe.shards)
         self.blocks_dir = out / "blocks"
         self.started = datetime.now(timezone.utc)
+        self.repaired: dict[int, list[str]] = {}
+        """Blocks found damaged on open, with what was wrong: redone and reported."""
 
     def ledger_path(self, block: int) -> Path:
         return self.blocks_dir / f"block-{block:06d}.json"
@@ -163,23 +177,53 @@ class RunOutput:
         slots = plan_groups(self.loaded, limit)
         for slot in slots:
             blocks.setdefault(slot.block, []).append(slot.to_group())
-        done = [b for b, groups in blocks.items() if self._ledger_groups(b) == _ids(groups)]
-        stored = [
-            b
-            for b, groups in blocks.items()
-            if b not in done and self.store.committed_groups(b) == _ids(groups)
-        ]
-        todo = {b: groups for b, groups in blocks.items() if b not in done and b not in stored}
-        return Plan(todo=todo, stored=stored, done=done, total_groups=len(slots))
+        regenerated = {t for split, t in regenerated_tasks(self._previous_run()) if split == SPLIT}
+        plan = Plan(todo={}, stored=[], done=[], total_groups=len(slots), blocks=blocks)
+        for block, groups in blocks.items():
+            state = self._block_state(block, _ids(groups), regenerated)
+            if state == "done":
+                plan.done.append(block)
+            elif state == "stored":
+                plan.stored.append(block)
+            else:
+                plan.todo[block] = groups
+        return plan
 
-    def _ledger_groups(self, block: int) -> list[str] | None:
-        """The groups a ledger says its block holds (a `--limit` run may have cut a block)."""
+    def _block_state(self, block: int, ids: list[str], regenerated: set[str]) -> str:
+        """done (ledger and every file it lists intact), stored (renders intact), or todo.
+
+        Sizes are compared with the ledger's record, which catches truncated and missing
+        files at the cost of a stat each; a block that fails is redone from whatever is
+        still intact, and its stale ledger and damaged renders are removed first.
+        """
+        ledger = self._ledger(block)
+        if ledger is not None and ledger.get("groups") == ids:
+            files = {
+                path: size
+                for path, size in ledger.get("files", {}).items()
+                if not any(path.startswith(f"datasets/{SPLIT}/{t}/") for t in regenerated)
+            }
+            damaged = [path for path, size in files.items() if _size(self.out / path) != size]
+            if not damaged:
+                return "done"
+            self.repaired[block] = damaged
+            self.ledger_path(block).unlink()
+        store_files = [self.store.paths(block)[0], self.store.paths(block)[1]]
+        recorded = (ledger or {}).get("files", {})
+        store_intact = all(
+            _size(p) == recorded.get(str(p.relative_to(self.out)), _size(p)) for p in store_files
+        )
+        if store_intact and self.store.committed_groups(block) == ids:
+            return "stored"
+        for path in store_files:
+            path.unlink(missing_ok=True)
+        return "todo"
+
+    def _ledger(self, block: int) -> dict[str, Any] | None:
         path = self.ledger_path(block)
-        if not path.is_file():
-            return None
         try:
-            return json.loads(path.read_text())["groups"]
-        except (OSError, ValueError, KeyError):
+            return json.loads(path.read_text()) if path.is_file() else None
+        except (OSError, ValueError):
             return None
 
     def _check_recipe(self) -> None:
@@ -207,8 +251,16 @@ class RunOutput:
                 fix="finish it with the recipe it was started with, or use a new --out",
             )
 
-    def load_stored(self, block: int) -> list[Group]:
-        return self.store.load(block)
+    def load_stored(self, block: int) -> list[Group] | None:
+        """The block's stored renders, or None when the store's files are damaged (the
+        block is then rendered again; the damaged files are removed)."""
+        try:
+            return self.store.load(block)
+        except (OSError, EOFError, tarfile.TarError, ValueError, KeyError) as exc:
+            self.repaired[block] = [f"candidate store unreadable: {type(exc).__name__}"]
+            for path in self.store.paths(block):
+                path.unlink(missing_ok=True)
+            return None
 
     def commit_block(
         self,
@@ -217,7 +269,29 @@ class RunOutput:
         dataset_stages: list[Stage],
         summary: RunSummary,
     ) -> None:
-        """Store (if not yet stored), filter, build, shard, record rejects, write the ledger."""
+        """Store (if not yet stored), filter, build, shard, record rejects, write the ledger.
+
+        A full disk stops the run with a clear error: what was committed stays committed
+        (every file is written aside and renamed), and the rerun finishes this block.
+        """
+        try:
+            self._commit_block(block, groups, dataset_stages, summary)
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise
+            raise OutputError(
+                f"no space to write block {block} under {self.out} ({exc.strerror}: "
+                f"{exc.filename or 'a shard'}); blocks already committed are intact",
+                fix="free space or raise the quota, then rerun the same command",
+            ) from None
+
+    def _commit_block(
+        self,
+        block: int,
+        groups: list[Group],
+        dataset_stages: list[Stage],
+        summary: RunSummary,
+    ) -> None:
         groups = sorted(groups, key=lambda g: g.index)
         if not self.store.is_committed(block):
             began = time.perf_counter()
@@ -238,6 +312,10 @@ class RunOutput:
             pq.write_table(pa.Table.from_pylist(reject_rows(groups), schema=REJECTS_SCHEMA), tmp)
         counts = RunCounts()
         counts.add_groups(groups)
+        files = [*self.store.paths(block), self.rejects_path(block)]
+        for s in shards:
+            folder = self.sink.task_dir(s.task)
+            files += [folder / f"{s.name}.tar", folder / f"{s.name}.parquet"]
         ledger = {
             "block": block,
             "recipe_hash": self.loaded.recipe_hash,
@@ -247,6 +325,7 @@ class RunOutput:
                 {"task": s.task, "name": s.name, "samples": s.samples, "bytes": s.bytes}
                 for s in shards
             ],
+            "files": {str(p.relative_to(self.out)): p.stat().st_size for p in files},
             "counts": counts.to_dict(),
         }
         write_bytes(self.ledger_path(block), json.dumps(ledger, indent=1, sort_keys=True).encode())
@@ -265,9 +344,18 @@ class RunOutput:
 
     def finalize(self, summary: RunSummary, limit: int | None) -> None:
         """Stats per task, the rejects table and run.json: rebuilt from committed files."""
-        regenerated = regenerated_tasks(self._previous_run())
+        regenerations = {
+            r["task"]: r
+            for r in self._previous_run().get("regenerations", [])
+            if r["split"] == SPLIT
+        }
         for task_dir in sorted(p for p in self.sink.root.glob("*") if p.is_dir()):
-            if (SPLIT, task_dir.name) not in regenerated:  # its stats say how it was rebuilt
+            record = regenerations.get(task_dir.name)
+            if record:  # rebuilt by regen: its stats keep saying how
+                self.sink.write_stats(
+                    task_dir.name, record["recipe_hash"], {"regeneration": record}
+                )
+            else:
                 self.sink.write_stats(task_dir.name, self.loaded.recipe_hash)
         parts = sorted(self.blocks_dir.glob("block-*.rejects.parquet"))
         table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
@@ -300,6 +388,7 @@ class RunOutput:
             if summary
             else None,
             "summary": summary.to_dict() if summary else None,
+            "repaired_blocks": {str(b): why for b, why in sorted(self.repaired.items())},
             "regenerations": regenerations,
         }
         write_bytes(

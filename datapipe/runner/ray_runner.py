@@ -173,7 +173,11 @@ def run_ray(
     for stage in dataset_stages:
         stage.setup()
     for block in plan.stored:
-        output.commit_block(block, output.load_stored(block), dataset_stages, summary)
+        stored = output.load_stored(block)
+        if stored is None:  # damaged renders: render the block again
+            plan.todo[block] = plan.blocks[block]
+            continue
+        output.commit_block(block, stored, dataset_stages, summary)
         summary.blocks_from_store += 1
         if progress:
             progress(summary, plan.total_groups)
