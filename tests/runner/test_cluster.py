@@ -109,7 +109,7 @@ class Cluster:
             kill_tree(proc)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster():
     temp_dir = Path("/tmp") / f"dpr-{uuid.uuid4().hex[:8]}"  # unix socket paths must stay short
     cluster = Cluster(temp_dir)
@@ -151,7 +151,7 @@ def test_losing_the_gpu_node_mid_run_completes_on_rerun(tmp_path, cluster):
         time.sleep(0.05)
     cluster.kill_gpu_node()
     try:
-        process.wait(timeout=20)  # the run may finish or fail by itself ...
+        process.wait(timeout=15)  # the run may finish or fail by itself ...
     except subprocess.TimeoutExpired:
         process.kill()  # ... or wait forever for a resource that is gone
         process.wait(timeout=30)

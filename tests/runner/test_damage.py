@@ -96,7 +96,7 @@ def limit_file_size(max_bytes: int):
 
 
 def test_a_full_disk_stops_the_run_cleanly_and_a_rerun_finishes(reference, tmp_path):
-    recipe, out_ref, expected = reference
+    recipe, _, expected = reference
     out = tmp_path / "out"
     run_local(load_recipe(recipe), out, limit=6)  # two blocks committed with room to spare
     committed = tree_digest(out)

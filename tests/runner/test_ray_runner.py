@@ -18,11 +18,19 @@ from datapipe.runner.summary import RunSummary
 pytestmark = pytest.mark.timeout(600)
 
 
-def test_ray_output_equals_local_output(tmp_path, ray_session):
-    recipe = load_recipe(write_recipe(tmp_path, SMALL))
-    run_local(recipe, tmp_path / "local", limit=12)
+@pytest.fixture(scope="module")
+def local_reference(tmp_path_factory):
+    """The local runner's output for the first 12 groups of the small recipe."""
+    folder = tmp_path_factory.mktemp("local")
+    recipe = load_recipe(write_recipe(folder, SMALL))
+    run_local(recipe, folder / "out", limit=12)
+    return recipe, tree_digest(folder / "out")
+
+
+def test_ray_output_equals_local_output(tmp_path, ray_session, local_reference):
+    recipe, local = local_reference
     summary = run_ray(recipe, tmp_path / "ray", limit=12)
-    local, ray = tree_digest(tmp_path / "local"), tree_digest(tmp_path / "ray")
+    ray = tree_digest(tmp_path / "ray")
     assert any(name.startswith("datasets/train/fill/") for name in ray)
     assert ray == local
     run = json.loads((tmp_path / "ray" / "run.json").read_text())
@@ -33,14 +41,13 @@ def test_ray_output_equals_local_output(tmp_path, ray_session):
     assert isinstance(summary, RunSummary) and summary.blocks == 4
 
 
-def test_ray_run_resumes_a_local_run(tmp_path, ray_session):
-    recipe = load_recipe(write_recipe(tmp_path, SMALL))
+def test_ray_run_resumes_a_local_run(tmp_path, ray_session, local_reference):
+    recipe, expected = local_reference
     first = run_local(recipe, tmp_path / "out", limit=6)
     second = run_ray(recipe, tmp_path / "out", limit=12)
     assert second.blocks_skipped == 2
     assert second.rendered == second.renders - first.renders
-    run_local(recipe, tmp_path / "reference", limit=12)
-    assert tree_digest(tmp_path / "out") == tree_digest(tmp_path / "reference")
+    assert tree_digest(tmp_path / "out") == expected
 
 
 def test_pools_that_would_starve_ray_data_are_refused(tmp_path, ray_session):
