@@ -12,8 +12,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from datapipe.cli_errors import console, fail
 from datapipe.cli_inspect import register
 from datapipe.errors import DatapipeError
 from datapipe.recipe import load_recipe
@@ -25,12 +27,6 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Build paired image-to-poster training data as WebDataset shards.",
 )
-console = Console(stderr=True)
-
-
-def fail(error: DatapipeError) -> None:
-    console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=2)
 
 
 @app.command()
@@ -111,7 +107,7 @@ def verify(out: Path = typer.Argument(..., help="Output directory of a run")) ->
     output.print(table)
     faults = [(c.name, f) for c in checks for f in c.faults[:MAX_LISTED]]
     for name, fault in faults:
-        output.print(f"[red]{name}:[/] {fault}", highlight=False, soft_wrap=True)
+        output.print(f"[red]{name}:[/] {escape(fault)}", highlight=False, soft_wrap=True)
     total = sum(len(c.faults) for c in checks)
     if total:
         output.print(f"[bold red]{total} faults[/]")

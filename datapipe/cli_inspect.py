@@ -15,12 +15,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from datapipe.cli_errors import fail
 from datapipe.errors import DatapipeError
 
 if TYPE_CHECKING:
     from datapipe.scoring import Scorer, ScoreResult
 
-console = Console(stderr=True)
 
 STATUS_STYLE = {
     "pass": "green",
@@ -29,11 +29,6 @@ STATUS_STYLE = {
     "skipped": "dim",
     "not evaluated": "yellow",
 }
-
-
-def fail(error: DatapipeError) -> None:
-    console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=2)
 
 
 def report(

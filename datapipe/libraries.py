@@ -8,17 +8,55 @@ motifs, placeholders a template may not use. Each error names the file and field
 from __future__ import annotations
 
 import string
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from datapipe.errors import LibraryError
 from datapipe.hashing import digest
-from datapipe.recipe import ALL_THEMES, Libraries, Strict, Theme, read_yaml, validation_message
+from datapipe.recipe import (
+    ALL_THEMES,
+    Libraries,
+    Strict,
+    Theme,
+    read_yaml,
+    shown,
+    validation_message,
+)
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
+
+def no_control(value: str) -> str:
+    """Library text ends up in prompts, poster copy, instructions and sample metadata: a
+    control character (NUL, newline, escape, C1) in it is a mistake or an attack."""
+    for i, char in enumerate(value):
+        if unicodedata.category(char) == "Cc":
+            raise ValueError(
+                f"control character U+{ord(char):04X} at position {i} is not allowed in text"
+            )
+    return value
+
+
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=400),
+    AfterValidator(no_control),
+]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=80),
+    AfterValidator(no_control),
+]
+"""Entity and style names: they go on the poster as copy text, so they are kept short."""
 Hex = Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")]
 Ident = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,40}$")]
 Box = tuple[float, float, float, float]
@@ -49,7 +87,7 @@ COPY_PLACEHOLDERS = {"name", "date", "price", "year", "place"}
 
 
 class EntityText(Strict):
-    name: Text
+    name: Name
     description: Text
 
 
@@ -67,7 +105,7 @@ class EntityFile(Strict):
 
 
 class StyleText(Strict):
-    name: Text
+    name: Name
     descriptors: list[Text] = Field(min_length=1)
 
 
@@ -219,10 +257,24 @@ def _parse(model: type[M], path: Path) -> M:
 
 
 def _placeholders(template: str) -> set[str]:
+    """The `{name}` fields of a template. Conversions (`{name!r}`), format specs
+    (`{price:>999999999}`, which would build a gigabyte string) and attribute or index
+    access (`{name.__class__}`) are refused: a field is a bare name."""
     try:
-        return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+        fields = [
+            (name, spec, conversion)
+            for _, name, spec, conversion in string.Formatter().parse(template)
+            if name is not None
+        ]
     except ValueError as exc:
         raise ValueError(f"template {template!r} has unbalanced braces ({exc})") from None
+    for name, spec, conversion in fields:
+        if spec or conversion:
+            raise ValueError(
+                f"placeholder {{{shown(name)}}} has a conversion or format spec: only bare "
+                "{name} fields are allowed"
+            )
+    return {name for name, _, _ in fields}
 
 
 def _check_templates(path: Path, where: str, templates: list[str], allowed: set[str]) -> None:
@@ -233,8 +285,9 @@ def _check_templates(path: Path, where: str, templates: list[str], allowed: set[
             raise LibraryError(f"{path}: {where}[{i}]: {exc}") from None
         unknown = used - allowed
         if unknown:
+            name = shown(sorted(unknown)[0])
             raise LibraryError(
-                f"{path}: {where}[{i}]: placeholder {{{sorted(unknown)[0]}}} is not allowed here",
+                f"{path}: {where}[{i}]: placeholder {{{name}}} is not allowed here",
                 fix=f"use only {', '.join('{' + a + '}' for a in sorted(allowed))}",
             )
 

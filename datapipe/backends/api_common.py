@@ -6,7 +6,8 @@
   an SDK or a server hands back.
 - `ResponseCache` stores one JSON file per request, keyed by the sha256 of the canonical
   request, written atomically (temporary file, then rename), so a rerun never pays twice
-  and a crash never leaves a half-written entry.
+  and a crash never leaves a half-written entry. No key read by `read_api_key` is ever
+  written into it, even when a reply repeats one.
 - `RateLimiter` is a thread-safe token bucket: at most `requests_per_minute` request
   starts per minute and per limiter (one limiter per backend instance unless one is
   shared). Every HTTP attempt, retries included, takes a token.
@@ -36,7 +37,7 @@ import yaml
 from pydantic import ValidationError
 
 from datapipe.errors import DatapipeError, LibraryError, MissingDependencyError
-from datapipe.hashing import canonical_json, digest
+from datapipe.hashing import digest
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,13 @@ def read_api_key(env_name: str, what: str) -> str:
             f"{what}: environment variable {env_name} is not set (it holds the API key)",
             fix=f"export {env_name}=<your key>; keys are never read from the recipe",
         )
+    _KEYS_READ.add(value)
     return value
+
+
+_KEYS_READ: set[str] = set()
+"""Every key read_api_key handed out in this process: ResponseCache never writes one,
+whatever a server put in its reply."""
 
 
 _SECRET_PATTERNS = (
@@ -83,11 +90,21 @@ _SECRET_PATTERNS = (
 )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class Redactor:
     """Removes the key, and anything shaped like a credential, from a message."""
 
     def __init__(self, *secrets: str) -> None:
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        """`text` with the key itself replaced and lone surrogates (which no file can
+        encode) made U+FFFD, otherwise unchanged: for model replies that are kept."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return _SURROGATE.sub("\ufffd", text)
 
     def __call__(self, text: object, limit: int = DETAIL_CHARS) -> str:
         out = str(text)
@@ -332,9 +349,11 @@ class ResponseCache:
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = canonical_json(
-            {"version": self.VERSION, "key": key, "request": request, "reply": reply}
-        )
+        entry = {"version": self.VERSION, "key": key, "request": request, "reply": reply}
+        text = json.dumps(entry, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        # a reply that repeats the key (an echoing proxy, a hostile server) is stored
+        # without it; lone surrogates, which UTF-8 cannot hold, become U+FFFD
+        data = Redactor(*_KEYS_READ).scrub(text).encode()
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:16]}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -383,18 +402,29 @@ def check_placeholders(
 ) -> None:
     """Every `{name}` in `template` is allowed, and every required one is there."""
     try:
-        names = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        fields = [(f, s, c) for _, f, s, c in string.Formatter().parse(template) if f is not None]
     except ValueError as exc:
         raise LibraryError(f"{path}: {where}: {exc} (double literal braces: {{{{ }}}})") from None
+    for name, spec, conversion in fields:
+        if spec or conversion:  # {width:>999999999} would build a gigabyte string
+            raise LibraryError(
+                f"{path}: {where}: placeholder {{{_one_line(name)}}} has a conversion or format "
+                "spec: only bare {name} fields are allowed"
+            )
+    names = {name for name, _, _ in fields}
     unknown = names - allowed
     if unknown:
         raise LibraryError(
-            f"{path}: {where}: unknown placeholder {{{sorted(unknown)[0]}}}",
+            f"{path}: {where}: unknown placeholder {{{_one_line(sorted(unknown)[0])}}}",
             fix=f"use only {', '.join('{' + n + '}' for n in sorted(allowed))}",
         )
     missing = required - names
     if missing:
         raise LibraryError(f"{path}: {where}: needs the placeholder {{{sorted(missing)[0]}}}")
+
+
+def _one_line(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def strip_fences(content: str) -> str:

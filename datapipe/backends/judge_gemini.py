@@ -365,6 +365,7 @@ class GeminiJudge:
         content = getattr(candidate, "content", None)
         parts = getattr(content, "parts", None) or []
         text = "".join(p.text for p in parts if getattr(p, "text", None) and not p.thought)
+        text = self._redact.scrub(text)  # a reply that repeats the key must not carry it on
         return {
             "content": text or None,
             "finish_reason": _enum(getattr(candidate, "finish_reason", None)),

@@ -7,9 +7,12 @@ must show, so a reply in which any copy line is not present verbatim is rejected
 (`llm_copy_changed`), never repaired.
 
 Reason codes (RewriteResult.error):
-    llm_copy_changed        a copy line is not verbatim in the new prompt
+    llm_copy_changed        a copy line is not verbatim in the new prompt (byte for byte, and
+                            not run into a combining mark, an invisible format character
+                            or one more letter or digit of the same word)
     llm_bad_json            the reply is not a JSON object (after one more request)
-    llm_schema              JSON, but not {"prompt": str, "negative_prompt": str}
+    llm_schema              JSON, but not {"prompt": str, "negative_prompt": str} (control
+                            characters other than tab and line breaks are refused)
     llm_empty               no content in the reply (refusal, content filter, no choices)
     llm_http_429_exhausted  still rate limited after max_retries retries
     llm_http_5xx_exhausted  still a server error after max_retries retries
@@ -26,12 +29,13 @@ import json
 import logging
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from datapipe.backends.api_common import (
     CallError,
@@ -98,6 +102,47 @@ class RewriteReply(BaseModel):
 
     prompt: str = Field(min_length=1, max_length=8000, strict=True)
     negative_prompt: str = Field(max_length=4000, strict=True)
+
+    @field_validator("prompt", "negative_prompt")
+    @classmethod
+    def _no_control(cls, value: str) -> str:
+        for i, char in enumerate(value):
+            if unicodedata.category(char) == "Cc" and char not in "\t\n\r":
+                raise ValueError(f"control character U+{ord(char):04X} at position {i}")
+        return value
+
+
+def _word_char(char: str) -> bool:
+    """A letter or digit of a script that separates words with spaces (not CJK)."""
+    return char.isalnum() and unicodedata.east_asian_width(char) not in ("W", "F")
+
+
+def _extends(edge: str, neighbour: str) -> bool:
+    """Whether `neighbour`, written next to a copy line's `edge` character, changes what
+    the line shows: a combining mark, an invisible format character (zero-width space,
+    joiner, bidi mark), or one more letter or digit of the same word ("$19" in "$199")."""
+    if unicodedata.category(neighbour) in ("Mn", "Mc", "Me", "Cf"):
+        return True
+    return _word_char(edge) and _word_char(neighbour)
+
+
+def copy_change(text: str, prompt: str) -> str | None:
+    """None when copy line `text` appears in `prompt` byte for byte, and no occurrence of
+    it runs into a character that would change it; else what is wrong."""
+    if not text:
+        return None
+    start = prompt.find(text)
+    if start < 0:
+        return "is not verbatim in the new prompt"
+    while start >= 0:
+        end = start + len(text)
+        before = prompt[start - 1] if start else ""
+        after = prompt[end] if end < len(prompt) else ""
+        for edge, neighbour in ((text[0], before), (text[-1], after)):
+            if neighbour and _extends(edge, neighbour):
+                return f"is not verbatim in the new prompt: it runs into {neighbour!a}"
+        start = prompt.find(text, start + 1)
+    return None
 
 
 @dataclass(frozen=True)
@@ -255,8 +300,11 @@ class PromptRewriter:
             return {"content": None, "finish_reason": "no_choices", "usage": _usage(response)}
         choice = choices[0]
         message = getattr(choice, "message", None)
+        content = getattr(message, "content", None)
+        if isinstance(content, str):
+            content = self._redact.scrub(content)  # kept in the cache and the samples
         return {
-            "content": getattr(message, "content", None),
+            "content": content,
             "finish_reason": getattr(choice, "finish_reason", None),
             "usage": _usage(response),
         }
@@ -280,12 +328,16 @@ class PromptRewriter:
             parsed = RewriteReply.model_validate(data)
         except ValidationError as exc:
             return RewriteResult(None, None, "llm_schema", first_error(exc), usage=usage)
-        missing = [line for line in spec.copy if line.text not in parsed.prompt]
-        if missing:
-            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        changed = [
+            (line, problem)
+            for line in spec.copy
+            if (problem := copy_change(line.text, parsed.prompt)) is not None
+        ]
+        if changed:
+            line, problem = changed[0]
+            more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
             detail = (
-                f"copy line {missing[0].role} {json.dumps(missing[0].text, ensure_ascii=False)}"
-                f" is not verbatim in the new prompt{more}"
+                f"copy line {line.role} {json.dumps(line.text, ensure_ascii=False)} {problem}{more}"
             )
             return RewriteResult(None, None, "llm_copy_changed", detail, usage=usage)
         negative = parsed.negative_prompt or spec.negative_prompt
