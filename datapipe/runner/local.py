@@ -8,18 +8,14 @@ bytes, and both resume an interrupted output the same way.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from datapipe.doctor import preflight
 from datapipe.recipe import LoadedRecipe
-from datapipe.runner.output import RunOutput, run_stage
+from datapipe.runner.output import Progress, RunOutput, run_stage
 from datapipe.runner.summary import RunSummary
 from datapipe.stages.base import Stage
 from datapipe.stages.registry import build_candidate_stages, build_dataset_stages
-
-Progress = Callable[[RunSummary, int], None]
-"""Called after each block with the running summary and the total number of groups."""
 
 
 def run_local(
@@ -41,15 +37,7 @@ def run_local(
         stage.setup()
     candidate_stages: list[Stage] = []
     try:
-        for block in plan.stored:
-            stored = output.load_stored(block)
-            if stored is None:  # damaged renders: render the block again
-                plan.todo[block] = plan.blocks[block]
-                continue
-            output.commit_block(block, stored, dataset_stages, summary)
-            summary.blocks_from_store += 1
-            if progress:
-                progress(summary, plan.total_groups)
+        output.commit_stored(plan, dataset_stages, summary, progress)
         if plan.todo:
             candidate_stages = build_candidate_stages(loaded, out)
             for stage in candidate_stages:

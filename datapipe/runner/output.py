@@ -16,7 +16,7 @@ import json
 import platform
 import tarfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -55,6 +55,10 @@ REJECTS_SCHEMA = pa.schema(
         ("scores_json", pa.string()),
     ]
 )
+
+
+Progress = Callable[[RunSummary, int], None]
+"""Called after each committed block with the running summary and the total number of groups."""
 
 
 def versions() -> dict[str, str]:
@@ -261,6 +265,25 @@ class RunOutput:
             for path in self.store.paths(block):
                 path.unlink(missing_ok=True)
             return None
+
+    def commit_stored(
+        self,
+        plan: Plan,
+        dataset_stages: list[Stage],
+        summary: RunSummary,
+        progress: Progress | None,
+    ) -> None:
+        """Finish the blocks whose renders are stored, without rendering; a block whose
+        stored renders turn out damaged moves to `plan.todo` to be rendered again."""
+        for block in plan.stored:
+            stored = self.load_stored(block)
+            if stored is None:
+                plan.todo[block] = plan.blocks[block]
+                continue
+            self.commit_block(block, stored, dataset_stages, summary)
+            summary.blocks_from_store += 1
+            if progress:
+                progress(summary, plan.total_groups)
 
     def commit_block(
         self,

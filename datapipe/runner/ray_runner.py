@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import pickle
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +24,11 @@ from datapipe.doctor import preflight
 from datapipe.errors import DatapipeError, MissingDependencyError
 from datapipe.recipe import LoadedRecipe
 from datapipe.records import Group
-from datapipe.runner.output import RunOutput
+from datapipe.runner.output import Progress, RunOutput
 from datapipe.runner.summary import RunSummary
 from datapipe.stages.base import Stage
 from datapipe.stages.registry import build_dataset_stages, candidate_stage_classes
 
-Progress = Callable[[RunSummary, int], None]
 READ_TASK_CPUS = 0.5
 """CPU kept free of actor pools so Ray Data's read and split tasks can always run."""
 
@@ -172,15 +170,7 @@ def run_ray(
     dataset_stages = build_dataset_stages(loaded)
     for stage in dataset_stages:
         stage.setup()
-    for block in plan.stored:
-        stored = output.load_stored(block)
-        if stored is None:  # damaged renders: render the block again
-            plan.todo[block] = plan.blocks[block]
-            continue
-        output.commit_block(block, stored, dataset_stages, summary)
-        summary.blocks_from_store += 1
-        if progress:
-            progress(summary, plan.total_groups)
+    output.commit_stored(plan, dataset_stages, summary, progress)
 
     if plan.todo:
         if not ray.is_initialized():
