@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
+from pathlib import Path
 
 from datapipe.plan import plan_groups
 from datapipe.recipe import LoadedRecipe
@@ -51,3 +53,11 @@ RAY_EXECUTION = {
 
 SMALL = {"image": {"long_side": 320}, "block_size": 3, "execution": RAY_EXECUTION}
 """A fast variant of the quickstart for runs that are repeated (crash tests, runner equality)."""
+
+
+def run_command(recipe: Path, out: Path, limit: int) -> list[str]:
+    """`datapipe run` as its own process, for tests that kill it or limit its resources."""
+    return [
+        sys.executable, "-m", "datapipe.cli", "run", str(recipe),
+        "--out", str(out), "--limit", str(limit), "-q",
+    ]  # fmt: skip

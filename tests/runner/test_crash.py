@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from conftest import write_recipe
-from helpers import SMALL
+from helpers import SMALL, run_command
 from shards import tree_digest
 
 from datapipe.recipe import load_recipe
@@ -47,21 +46,6 @@ POINTS: dict[str, Callable[[Path], bool]] = {
 }
 
 
-def cli(recipe: Path, out: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "datapipe.cli",
-        "run",
-        str(recipe),
-        "--out",
-        str(out),
-        "--limit",
-        str(LIMIT),
-        "-q",
-    ]
-
-
 def committed_renders(out: Path) -> int:
     return sum(pq.read_metadata(p).num_rows for p in (out / "candidates").glob("cand-*.parquet"))
 
@@ -78,7 +62,9 @@ def reference(tmp_path_factory):
 def test_kill_then_rerun_gives_the_uninterrupted_output(tmp_path, reference, point):
     recipe, expected = reference
     out = tmp_path / "out"
-    process = subprocess.Popen(cli(recipe, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        run_command(recipe, out, LIMIT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 300
     while not POINTS[point](out):
         assert process.poll() is None, (
@@ -92,7 +78,9 @@ def test_kill_then_rerun_gives_the_uninterrupted_output(tmp_path, reference, poi
     assert json.loads((out / "run.json").read_text())["status"] == "running"
 
     before = committed_renders(out)
-    rerun = subprocess.run(cli(recipe, out), capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(
+        run_command(recipe, out, LIMIT), capture_output=True, text=True, timeout=300
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert tree_digest(out) == expected
     assert all(not check.faults for check in verify(out))

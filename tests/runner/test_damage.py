@@ -7,11 +7,10 @@ import json
 import resource
 import shutil
 import subprocess
-import sys
 
 import pytest
 from conftest import write_recipe
-from helpers import SMALL
+from helpers import SMALL, run_command
 from shards import tree_digest
 
 from datapipe.recipe import load_recipe
@@ -101,18 +100,7 @@ def test_a_full_disk_stops_the_run_cleanly_and_a_rerun_finishes(reference, tmp_p
     run_local(load_recipe(recipe), out, limit=6)  # two blocks committed with room to spare
     committed = tree_digest(out)
     largest = max(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    command = [
-        sys.executable,
-        "-m",
-        "datapipe.cli",
-        "run",
-        str(recipe),
-        "--out",
-        str(out),
-        "--limit",
-        str(LIMIT),
-        "-q",
-    ]
+    command = run_command(recipe, out, LIMIT)
     full = subprocess.run(
         command,
         capture_output=True,
