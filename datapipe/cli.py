@@ -7,6 +7,7 @@ traceback means a bug.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -33,7 +34,12 @@ app = typer.Typer(
 def run(
     recipe: Path = typer.Argument(..., help="Recipe YAML, e.g. pipelines/quickstart.yaml"),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory"),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Run only the first N groups"),
+    limit: int | None = typer.Option(
+        None,
+        "--limit",
+        min=1,
+        help="Run only the first N train groups (a bench still fills its quotas)",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line"),
     use_ray: bool = typer.Option(False, "--ray", help="Run the stages as Ray Data actor pools"),
     address: str | None = typer.Option(
@@ -83,6 +89,18 @@ def run(
     output.print(
         f"wrote {out} in {summary.wall_seconds:.0f} s (recipe hash {loaded.recipe_hash[:12]})"
     )
+    report_unfilled(out, output)
+
+
+def report_unfilled(out: Path, output: Console) -> None:
+    """Say which bench quotas could not be filled, and why (run.json has the details)."""
+    try:
+        bench = json.loads((out / "run.json").read_text()).get("bench") or {}
+    except (OSError, ValueError):
+        return
+    for row in bench.get("unfilled", []):
+        where = f"{row['task']}/{row['language']}/{row['theme']}"
+        output.print(f"[yellow]bench quota {escape(where)} not filled:[/] {escape(row['why'])}")
 
 
 @app.command()
@@ -123,23 +141,31 @@ def regen(
     recipe: Path | None = typer.Option(
         None, "--recipe", help="Recipe with the new thresholds (default: the run's own)"
     ),
+    rerender: bool = typer.Option(
+        False,
+        "--rerender",
+        help="Also render the groups the task now lacks (bench: its short quotas; train: "
+        "groups that lost their sample), with new seeds",
+    ),
 ) -> None:
     """Rebuild one task's split from the candidate store under the recipe's thresholds.
 
-    Nothing is rendered: the stored renders and scores are filtered again and the task's
-    pairs rebuilt; the old shards are replaced atomically, other tasks are untouched.
+    Without --rerender nothing is rendered: the stored renders and scores are filtered
+    again and the task's pairs rebuilt; the old shards are replaced atomically, other
+    tasks and splits are untouched.
     """
     from datapipe.regen import regen as rebuild
 
     try:
-        report = rebuild(out, task, split, recipe)
+        report = rebuild(out, task, split, recipe, rerender=rerender)
     except DatapipeError as error:
         fail(error)
         return
     Console().print(
         f"regenerated {report.split}/{report.task} from {report.blocks} blocks: "
         f"{report.samples_before} -> {report.samples_after} samples in {report.shards} shards "
-        f"({report.seconds:.1f} s, no render)",
+        f"({report.seconds:.1f} s, "
+        + (f"{report.rendered} renders)" if report.rendered else "no render)"),
         highlight=False,
         soft_wrap=True,
     )

@@ -11,15 +11,25 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import yaml
+
+from datapipe.backends.ocr_paddle import PADDLE_ENV, PADDLE_PINS, worker_env
 from datapipe.errors import DatapipeError
 from datapipe.recipe import LoadedRecipe
+
+if TYPE_CHECKING:
+    from datapipe.recipe import PaddleOcrConfig
 
 MODELS_INSTALL = "pip install torch==2.14.1 torchvision==0.29.1 && pip install 'datapipe[models]'"
 SAM2_INSTALL = "SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2"
 API_INSTALL = "pip install 'datapipe[api]'"
+PADDLE_IMPORT_TIMEOUT_S = 120.0
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # a rec inference.yml: ~18k chars
 
 
 @dataclass
@@ -38,7 +48,10 @@ class Doctor:
         self.findings: list[Finding] = []
 
     def package(self, stage: str, module: str, fix: str) -> bool:
-        found = importlib.util.find_spec(module) is not None
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # the parent of a dotted name (google.genai) is missing
+            found = False
         detail = f"python package {module!r} " + ("importable" if found else "not installed")
         self.findings.append(
             Finding(stage, f"package {module}", found, detail, "" if found else fix)
@@ -97,8 +110,11 @@ class Doctor:
         else:
             self.package("render", "PIL", "pip install pillow")
             self._fonts()
-        self.package("ocr", "rapidocr", "pip install 'rapidocr>=3.4,<4'")
-        self.package("ocr", "onnxruntime", "pip install onnxruntime")
+        if stages.ocr.backend == "paddleocr":
+            self._paddleocr(stages.ocr.paddleocr)
+        else:
+            self.package("ocr", "rapidocr", "pip install 'rapidocr>=3.4,<4'")
+            self.package("ocr", "onnxruntime", "pip install onnxruntime")
         if stages.subject.backend == "sam2":
             config = stages.subject.sam2
             for module in ("torch", "transformers"):
@@ -114,7 +130,86 @@ class Doctor:
             if stages.clip.model_config_file:
                 self.path("clip", "stages.clip.model_config_file", stages.clip.model_config_file)
             self.device("clip", stages.clip.device)
+        bench = self.loaded.recipe.bench
+        if bench is not None and bench.judge.backend == "gemini":
+            self.package("bench", "google.genai", API_INSTALL)
+            self.package("bench", "tenacity", API_INSTALL)
+            self.env("bench", bench.judge.gemini.api_key_env)
         return self.findings
+
+    def _paddleocr(self, config: PaddleOcrConfig) -> None:
+        """PaddleOCR runs under another virtualenv's python: check that one, not this one."""
+        field = "stages.ocr.paddleocr.python"
+        python = Path(config.python).expanduser()
+        if not python.is_file() or not os.access(python, os.X_OK):
+            problem = "does not exist" if not python.exists() else "is not an executable file"
+            fix = f"create the paddle env ({PADDLE_ENV}) or fix {field}"
+            self.findings.append(
+                Finding("ocr", field, False, f"{field} = {python}: {problem}", fix)
+            )
+        else:
+            self.findings.append(Finding("ocr", field, True, f"{field} = {python}: found"))
+            self._paddle_imports(str(python))
+        for kind in ("det", "rec"):
+            self._paddle_model(
+                f"stages.ocr.paddleocr.{kind}_model_dir",
+                getattr(config, f"{kind}_model_dir"),
+                f"stages.ocr.paddleocr.{kind}_model_name",
+                getattr(config, f"{kind}_model_name"),
+            )
+
+    def _paddle_imports(self, python: str) -> None:
+        what = "package paddleocr (paddle env)"
+        try:
+            done = subprocess.run(
+                [python, "-c", "import paddleocr, paddle"],
+                capture_output=True,
+                text=True,
+                env=worker_env(),
+                timeout=PADDLE_IMPORT_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            detail = f"`import paddleocr` did not finish within {PADDLE_IMPORT_TIMEOUT_S:g} s"
+            self.findings.append(Finding("ocr", what, False, detail, "check the paddle env"))
+            return
+        except OSError as exc:
+            detail = f"cannot run {python}: {exc}"
+            self.findings.append(Finding("ocr", what, False, detail, "check the paddle env"))
+            return
+        if done.returncode == 0:
+            self.findings.append(Finding("ocr", what, True, f"paddleocr importable in {python}"))
+            return
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        error = " ".join(lines[-1].split())[:300] if lines else f"exit code {done.returncode}"
+        detail = f"paddleocr does not import in {python}: {error}"
+        self.findings.append(
+            Finding("ocr", what, False, detail, f"{python} -m pip install {PADDLE_PINS}")
+        )
+
+    def _paddle_model(self, field: str, value: str, name_field: str, name: str) -> None:
+        """PaddleX reads inference.yml from the directory, and would silently run a model
+        under the wrong name's defaults: a mismatch is an error here, before any render."""
+        path = Path(value).expanduser()
+        fix = f"put the model at {value} (models are never downloaded) or fix {field}"
+        if not path.is_dir():
+            self.findings.append(
+                Finding("ocr", field, False, f"{field} = {value}: no dir there", fix)
+            )
+            return
+        try:
+            text = (path / "inference.yml").read_text(encoding="utf-8")
+            found = yaml.load(text, Loader=_YAML_LOADER)["Global"]["model_name"]
+        except (OSError, yaml.YAMLError, KeyError, TypeError):
+            detail = f"{field} = {value}: no PaddleOCR model there (no readable inference.yml)"
+            self.findings.append(Finding("ocr", field, False, detail, fix))
+            return
+        if found != name:
+            detail = f"{field} = {value}: holds {found}, but {name_field} is {name}"
+            fix = f"set {name_field}: {found}, or point {field} at a {name} model"
+            self.findings.append(Finding("ocr", field, False, detail, fix))
+            return
+        self.findings.append(Finding("ocr", field, True, f"{field} = {value}: {found}"))
 
     def _fonts(self) -> None:
         from datapipe.fonts import font_path

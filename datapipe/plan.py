@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 
 from datapipe.hashing import group_id
-from datapipe.recipe import GROUP_KINDS, LoadedRecipe
+from datapipe.recipe import GROUP_KINDS, LoadedRecipe, Recipe
 from datapipe.records import Group
 
 
@@ -74,3 +74,66 @@ def plan_groups(loaded: LoadedRecipe, limit: int | None = None) -> list[GroupSlo
             )
         )
     return slots if limit is None else slots[:limit]
+
+
+TASK_GROUP_KIND = {
+    "extend": "single",
+    "fill": "single",
+    "identity": "single",
+    "rescale": "rescale",
+    "layout": "layout",
+    "style": "style",
+}
+"""The group a bench sample of each task is built from."""
+
+
+@dataclass(frozen=True)
+class BenchCell:
+    """One quota of the bench split: samples of a task, language and theme."""
+
+    task: str
+    language: str
+    theme: str
+    quota: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}/{self.language}/{self.theme}"
+
+    def group(self, generation_hash: str, n: int, index: int, block: int) -> Group:
+        """The cell's n-th group: its id (and so its seeds) depends on the cell and n only."""
+        return Group(
+            group_id=f"bench-{self.task}-{self.language}-{self.theme}-"
+            f"{generation_hash[:8]}-{n:06d}",
+            kind=TASK_GROUP_KIND[self.task],
+            index=index,
+            block=block,
+            language=self.language,
+            theme=self.theme,
+            split="bench",
+            task=self.task,
+        )
+
+
+def bench_cells(recipe: Recipe) -> list[BenchCell]:
+    """Every quota: per task, each language's count spread over the themes so that no two
+    themes differ by more than one (the extra ones rotate, so they even out over tasks)."""
+    if recipe.bench is None:
+        return []
+    themes = list(recipe.themes)
+    cells = []
+    for t, task in enumerate(recipe.bench_tasks()):
+        for lang_index, (language, total) in enumerate(recipe.bench.quotas.items()):
+            base, extra = divmod(total, len(themes))
+            start = (t * len(recipe.bench.quotas) + lang_index) * extra
+            for i, theme in enumerate(themes):
+                bonus = 1 if (i - start) % len(themes) < extra else 0
+                if base + bonus:
+                    cells.append(BenchCell(task, language, theme, base + bonus))
+    return cells
+
+
+def train_blocks(loaded: LoadedRecipe) -> int:
+    """Blocks of the full train plan; bench blocks are numbered after them."""
+    total = sum(loaded.recipe.groups.model_dump().values())
+    return -(-total // loaded.recipe.block_size)

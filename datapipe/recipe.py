@@ -225,17 +225,55 @@ class RenderStageConfig(Strict):
         return self
 
 
+class PaddleOcrConfig(Strict):
+    """PaddleOCR 3.x, run as a worker process by the python of its own virtualenv: paddle
+    pins numpy and OpenCV builds that conflict with torch's in one environment."""
+
+    python: str = Field(description="python executable of the virtualenv holding paddleocr")
+    det_model_dir: str = Field(description="local text detection model directory")
+    det_model_name: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]{1,80}$",
+        description="the model in det_model_dir (its inference.yml Global.model_name)",
+    )
+    rec_model_dir: str = Field(description="local text recognition model directory")
+    rec_model_name: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]{1,80}$",
+        description="the model in rec_model_dir (its inference.yml Global.model_name)",
+    )
+    device: str = Field("cpu", pattern=r"^(cpu|gpu(:[0-9]{1,2})?)$")
+    enable_mkldnn: bool | None = Field(
+        None, description="oneDNN on CPU; None: PaddleOCR's default (on)"
+    )
+    timeout_s: float = Field(
+        60.0, gt=0, le=3600, description="per image; a worker that takes longer is restarted"
+    )
+    startup_timeout_s: float = Field(
+        300.0, gt=0, le=3600, description="to import paddle and load both models"
+    )
+
+
 class OcrStageConfig(Strict):
-    backend: Literal["rapidocr"] = "rapidocr"
-    threads: int = Field(0, ge=0, le=64, description="0: let onnxruntime decide")
+    backend: Literal["rapidocr", "paddleocr"] = "rapidocr"
+    paddleocr: PaddleOcrConfig | None = None
+    threads: int = Field(0, ge=0, le=64, description="0: let the backend decide")
     match_floor: Fraction = Field(0.5, description="below this NED an expected line is missing")
     min_confidence: Fraction = 0.5
     det_limit_side_len: int = Field(
         480, ge=64, le=4096, description="text detector input size; see det_limit_type"
     )
     det_limit_type: Literal["max", "min"] = Field(
-        "min", description="min: scale the short side to the limit; max: fit the long side"
+        "min",
+        description="min: scale up until the short side is at least the limit (a larger image "
+        "is detected at full size); max: scale down until the long side is at most the limit",
     )
+
+    @model_validator(mode="after")
+    def _needs(self) -> OcrStageConfig:
+        if self.backend == "paddleocr" and self.paddleocr is None:
+            raise ValueError(
+                "backend paddleocr needs a `paddleocr:` section (python, det_model_dir ...)"
+            )
+        return self
 
 
 class ToggleStageConfig(Strict):
@@ -425,6 +463,143 @@ class ExecutionConfig(Strict):
     stages: dict[str, StageExecution] = Field(default_factory=dict)
 
 
+class NearDuplicateConfig(Strict):
+    """Renders of different groups whose perceptual hashes are this close are one image
+    twice: the later one is rejected (`near_duplicate`), the first kept."""
+
+    max_distance: int | None = Field(
+        2,
+        ge=0,
+        le=32,
+        description="64-bit pHash Hamming distance; None: not checked. Calibrate per "
+        "renderer: on the procedural posters 2 bits flag 1.7% of renders, 6 bits 19%",
+    )
+
+
+JudgeScore = Literal["instruction_following", "visual_quality", "text_accuracy", "task_fit"]
+JUDGE_SCORES: tuple[str, ...] = JudgeScore.__args__
+
+
+class JudgeBand(Strict):
+    """Maps one stored score to the judge's 1-5 scale: 1 below the first cut, 5 at or
+    above the last. `score` names a candidate score (`ocr.min_found_ned`, the target's)
+    or a pair score (`pair.layout_match`); `tasks` limits the band to some tasks."""
+
+    score: str = Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")
+    cuts: tuple[float, float, float, float]
+    tasks: list[TaskName] | None = None
+
+    @field_validator("cuts")
+    @classmethod
+    def _ascending(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if list(value) != sorted(value):
+            raise ValueError("cuts must be ascending (the scores needed for 2, 3, 4 and 5)")
+        return value
+
+
+def _default_bands() -> dict[str, list[JudgeBand]]:
+    return {
+        "text_accuracy": [JudgeBand(score="ocr.min_found_ned", cuts=(0.8, 0.9, 0.95, 0.99))],
+        "visual_quality": [JudgeBand(score="quality.contrast", cuts=(0.2, 0.35, 0.5, 0.65))],
+        "task_fit": [
+            JudgeBand(score="subject.area", cuts=(0.01, 0.02, 0.03, 0.05)),
+            JudgeBand(score="pair.layout_match", cuts=(0.6, 0.7, 0.8, 0.9), tasks=["layout"]),
+            JudgeBand(score="pair.text_match", cuts=(0.8, 0.9, 0.95, 0.99), tasks=["rescale"]),
+            JudgeBand(score="pair.color_similarity", cuts=(0.3, 0.4, 0.5, 0.6), tasks=["style"]),
+        ],
+    }
+
+
+class JudgeConfig(Strict):
+    """The benchmark judge. `rules` scores a sample from its stored scores (offline);
+    `gemini` asks a vision model. Either way the sample passes when the judge calls it
+    suitable and every score meets `min_scores`."""
+
+    backend: Literal["rules", "gemini"] = "rules"
+    bands: dict[JudgeScore, list[JudgeBand]] = Field(default_factory=_default_bands)
+    min_scores: dict[JudgeScore, Annotated[int, Field(ge=1, le=5)]] = Field(
+        default_factory=lambda: {"text_accuracy": 4, "visual_quality": 3, "task_fit": 3}
+    )
+    gemini: GeminiConfig | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> JudgeConfig:
+        if self.backend == "gemini" and self.gemini is None:
+            raise ValueError("backend gemini needs a `gemini:` section (model, api_key_env ...)")
+        return self
+
+
+class OversampleConfig(Strict):
+    """How many groups to render per round for a quota still short: the shortfall over
+    the acceptance rate measured so far (this value before anything is measured), times
+    `margin`; a quota is given up after `max_rounds` rounds or `max_groups_per_sample`
+    groups per sample asked for, and reported with its rejection reasons."""
+
+    initial_acceptance: float = Field(0.7, gt=0, le=1)
+    margin: float = Field(1.2, ge=1, le=10)
+    min_measured: int = Field(
+        4, ge=1, le=1000, description="groups a quota needs before its own rate is used"
+    )
+    max_rounds: int = Field(8, ge=1, le=100)
+    max_groups_per_sample: float = Field(6.0, ge=1, le=1000)
+
+
+class BenchConfig(Strict):
+    """The benchmark split: per task, `quotas[language]` samples spread evenly over the
+    recipe's themes, each from its own group (one prompt per sample), filtered harder
+    than training data and judged; groups, entity x style pairs and images are disjoint
+    from the train split of the same output."""
+
+    quotas: dict[Language, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
+        default_factory=lambda: {"zh": 90, "en": 80}, min_length=1
+    )
+    tasks: list[TaskName] | None = Field(None, description="None: every enabled task")
+    pair_share: float = Field(
+        0.2, gt=0, lt=1, description="share of entity x style pairs reserved for the bench"
+    )
+    thresholds: dict[str, Rule] = Field(
+        default_factory=dict, description="added to the recipe's thresholds (same name: replaced)"
+    )
+    task_settings: TasksConfig | None = Field(None, description="None: the recipe's `tasks`")
+    require_masks: list[Literal["fill", "identity"]] = Field(
+        default_factory=lambda: ["fill", "identity"],
+        description="tasks whose bench samples need a subject mask",
+    )
+    near_duplicate_distance: int | None = Field(
+        None, ge=0, le=32, description="None: the recipe's near_duplicates.max_distance"
+    )
+    judge: JudgeConfig = JudgeConfig()
+    oversample: OversampleConfig = OversampleConfig()
+
+    @field_validator("thresholds")
+    @classmethod
+    def _reasons(cls, value: dict[str, Rule]) -> dict[str, Rule]:
+        return _check_reasons(value)
+
+
+def _check_reasons(value: dict[str, Rule]) -> dict[str, Rule]:
+    for reason in value:
+        if not _REASON.match(reason):
+            raise ValueError(
+                f"reason {reason!r} must be lower_snake_case (it is stored and counted)"
+            )
+    return value
+
+
+class CostConfig(Strict):
+    """Prices for the cost report of every run (run.json and the summary): what a GPU
+    hour and an LLM's tokens cost. They change what a run reports, never what it makes,
+    so they are outside the recipe hash (a price change does not block a resume)."""
+
+    gpu_hour_usd: float = Field(0.0, ge=0, le=1000, description="one whole GPU for an hour")
+    llm_input_per_mtok_usd: float = Field(
+        0.0, ge=0, le=1000, description="prompt stage LLM: per million input tokens"
+    )
+    llm_output_per_mtok_usd: float = Field(
+        0.0, ge=0, le=1000, description="prompt stage LLM: per million output tokens"
+    )
+
+
 class Recipe(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     seed: int = Field(ge=0, le=2**31 - 1)
@@ -439,7 +614,10 @@ class Recipe(Strict):
     thresholds: dict[str, Rule] = Field(default_factory=dict)
     tasks: TasksConfig = TasksConfig()
     shards: ShardConfig = ShardConfig()
+    near_duplicates: NearDuplicateConfig = NearDuplicateConfig()
+    bench: BenchConfig | None = None
     execution: ExecutionConfig = ExecutionConfig()
+    costs: CostConfig = CostConfig()
 
     @field_validator("languages")
     @classmethod
@@ -459,12 +637,7 @@ class Recipe(Strict):
     @field_validator("thresholds")
     @classmethod
     def _reasons(cls, value: dict[str, Rule]) -> dict[str, Rule]:
-        for reason in value:
-            if not _REASON.match(reason):
-                raise ValueError(
-                    f"reason {reason!r} must be lower_snake_case (it is stored and counted)"
-                )
-        return value
+        return _check_reasons(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Recipe:
@@ -477,13 +650,52 @@ class Recipe(Strict):
         clip_checks = (self.tasks.rescale.min_clip_similarity, self.tasks.style.max_clip_similarity)
         if any(v is not None for v in clip_checks) and not self.stages.clip.enabled:
             raise ValueError("tasks use CLIP similarity thresholds: they need stages.clip.enabled")
+        if self.near_duplicates.max_distance is not None and not self.stages.phash.enabled:
+            raise ValueError(
+                "near_duplicates.max_distance needs stages.phash.enabled "
+                "(or set near_duplicates.max_distance: null to not check)"
+            )
+        if self.bench is not None:
+            enabled = self.split_tasks("bench").enabled()
+            for task in self.bench.tasks or []:
+                if task not in enabled:
+                    raise ValueError(f"bench.tasks: {task} is not enabled in the bench's tasks")
+            if not self.bench_tasks():
+                raise ValueError("bench: no task is enabled for the bench split")
         return self
+
+    def bench_tasks(self) -> list[str]:
+        """The tasks the bench split holds, in the canonical task order."""
+        if self.bench is None:
+            return []
+        enabled = self.split_tasks("bench").enabled()
+        wanted = self.bench.tasks
+        return [t for t in enabled if wanted is None or t in wanted]
+
+    def split_thresholds(self, split: str) -> dict[str, Rule]:
+        """The rules a split filters with: the bench adds (or tightens) its own."""
+        if split == "bench" and self.bench is not None:
+            return {**self.thresholds, **self.bench.thresholds}
+        return dict(self.thresholds)
+
+    def split_tasks(self, split: str) -> TasksConfig:
+        if split == "bench" and self.bench is not None and self.bench.task_settings is not None:
+            return self.bench.task_settings
+        return self.tasks
+
+    def near_duplicate_distance(self, split: str) -> int | None:
+        bench = self.bench
+        if split == "bench" and bench is not None and bench.near_duplicate_distance is not None:
+            return bench.near_duplicate_distance
+        return self.near_duplicates.max_distance
 
     def generation_view(self) -> dict[str, Any]:
         """What decides specs and pixels; thresholds, tasks and shards do not."""
         data = self.model_dump(mode="json")
         keys = ("seed", "languages", "themes", "groups", "group_size", "image", "block_size")
         view = {k: data[k] for k in keys}
+        if self.bench is not None:  # which entity x style pairs each split may use
+            view["bench_pair_share"] = self.bench.pair_share
         view["stages"] = {k: data["stages"][k] for k in ("prompt", "render")}
         return view
 
@@ -498,9 +710,10 @@ class LoadedRecipe:
 
     @property
     def recipe_hash(self) -> str:
-        """Covers the resolved recipe and the library contents, but not `execution`:
-        how many workers ran a stage never changes what it made."""
-        recipe = self.recipe.model_dump(mode="json", exclude={"execution"})
+        """Covers the resolved recipe and the library contents, but not `execution` or
+        `costs`: how many workers ran a stage, or what an hour of them cost, never changes
+        what it made."""
+        recipe = self.recipe.model_dump(mode="json", exclude={"execution", "costs"})
         return digest({"recipe": recipe, "libs": self.library.digest})
 
     @property

@@ -9,10 +9,14 @@ one field per filter, so a new annotator never changes these types.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
 
 BoxInt = tuple[int, int, int, int]
 
@@ -76,12 +80,26 @@ class Verdict:
 
 
 @dataclass
+class RawRender:
+    """A render's pixels as the renderer returned them, not yet encoded.
+
+    Encoding PNG is CPU work: the render worker hands the pixels on and the image stage
+    encodes them, so a GPU never waits on zlib. Never stored or sharded.
+    """
+
+    image: Image.Image
+    subject_mask: np.ndarray | None
+
+
+@dataclass
 class Candidate:
     spec: PromptSpec
     image: bytes = b""
     """Encoded PNG as the renderer produced it (possibly broken: the stages check)."""
     subject_mask: bytes | None = None
     """PNG, mode L, 255 on the subject; None when no backend produced one."""
+    raw: RawRender | None = None
+    """Between the render and the image stage only: the pixels `image` is encoded from."""
     truth: RenderTruth | None = None
     render: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, float | None] = field(default_factory=dict)
@@ -99,9 +117,9 @@ class Candidate:
 
     def metadata(self) -> dict[str, Any]:
         """Everything but the image bytes, as plain JSON-able data."""
-        data = asdict(self)
-        data.pop("image")
-        data.pop("subject_mask")
+        data = asdict(replace(self, image=b"", subject_mask=None, raw=None))
+        for name in ("image", "subject_mask", "raw"):
+            data.pop(name)
         return data
 
 
@@ -140,6 +158,9 @@ class Group:
     block: int
     language: str
     theme: str
+    split: str = "train"
+    task: str | None = None
+    """Bench groups serve one task (one prompt per benchmark sample); None for train."""
     candidates: list[Candidate] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     pair_rejects: list[PairReject] = field(default_factory=list)

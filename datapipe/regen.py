@@ -18,15 +18,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from datapipe.errors import OutputError
 from datapipe.io.atomic import write_bytes
 from datapipe.io.candidate_store import CandidateStore
-from datapipe.io.shard_sink import ShardSink
-from datapipe.recipe import LoadedRecipe, load_recipe
-from datapipe.stages.filter import FilterStage
-from datapipe.stages.tasks import TaskStage
+from datapipe.plan import TASK_GROUP_KIND
+from datapipe.recipe import GROUP_KINDS, LoadedRecipe, load_recipe
+from datapipe.records import Group
 
 STAGING = ".regen"
+RETRY_SUFFIX = "-r1"
+"""A train group rendered again by `regen --rerender`: a new id, so new seeds."""
+PER_POSTER_TASKS = ("extend", "fill", "identity")
+"""Tasks every kept poster feeds, whatever its group kind."""
 
 
 @dataclass
@@ -38,6 +43,7 @@ class RegenReport:
     samples_after: int
     shards: int
     seconds: float
+    rendered: int = 0
 
 
 def staging_paths(out: Path, split: str, task: str) -> tuple[Path, Path]:
@@ -69,7 +75,16 @@ def regenerated_tasks(run: dict[str, Any]) -> set[tuple[str, str]]:
     return {(r["split"], r["task"]) for r in run.get("regenerations", [])}
 
 
-def regen(out: Path, task: str, split: str = "train", recipe: Path | None = None) -> RegenReport:
+def regen(
+    out: Path,
+    task: str,
+    split: str = "train",
+    recipe: Path | None = None,
+    rerender: bool = False,
+) -> RegenReport:
+    """Rebuild one task's split; with `rerender`, also render the groups it now lacks."""
+    from datapipe.runner.output import RunOutput
+
     began = time.perf_counter()
     run_json = out / "run.json"
     if not run_json.is_file():
@@ -85,16 +100,25 @@ def regen(out: Path, task: str, split: str = "train", recipe: Path | None = None
     recover(out)
 
     store = CandidateStore(out)
-    blocks = sorted(int(p.stem.split("-")[1]) for p in (out / "blocks").glob("block-*.json"))
+    ledgers = {
+        int(p.stem.split("-")[1]): json.loads(p.read_text())
+        for p in sorted((out / "blocks").glob("block-*.json"))
+    }
     new, old = staging_paths(out, split, task)
-    sink = ShardSink(new.parent / new.name, split, loaded.recipe.shards)
-    filter_stage = FilterStage(loaded)
-    task_stage = TaskStage(loaded, out, split, only={task})
-    shards = 0
-    for block in blocks:
-        groups = task_stage.process_batch(filter_stage.process_batch(store.load(block)))
-        shards += len(sink.write_block(block, (s for g in groups for s in g.samples)))
-    staged = sink.task_dir(task)
+    output = RunOutput(out, loaded, runner="regen", only={task}, shard_root=new)
+    live = out / "datasets" / split / task
+    samples_before = _split_groups(live)[0]
+    try:
+        for block, ledger in sorted(ledgers.items()):
+            block_split = ledger.get("split", "train")
+            output.rebuild(block, store.load(block), block_split, write=block_split == split)
+        rendered = 0
+        if rerender:
+            served = _split_groups(output.sinks[split].task_dir(task))[1]
+            rendered = rerender_groups(output, split, task, served, max(ledgers, default=-1) + 1)
+    finally:
+        output.teardown()
+    staged = output.sinks[split].task_dir(task)
     staged.mkdir(parents=True, exist_ok=True)
     record = {
         "task": task,
@@ -102,27 +126,117 @@ def regen(out: Path, task: str, split: str = "train", recipe: Path | None = None
         "recipe_path": str(loaded.path),
         "recipe_hash": loaded.recipe_hash,
         "replaced_recipe_hash": run["recipe_hash"],
-        "blocks": len(blocks),
+        "blocks": len(ledgers),
+        "rendered": rendered,
         "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    stats = sink.write_stats(task, loaded.recipe_hash, {"regeneration": record})
-
-    live = out / "datasets" / split / task
-    before = 0
-    if live.is_dir() and (live / "stats.json").is_file():
-        before = json.loads((live / "stats.json").read_text()).get("samples", 0)
-    record |= {"samples_before": before, "samples_after": stats["samples"]}
+    stats = output.sinks[split].write_stats(task, loaded.recipe_hash, {"regeneration": record})
+    record |= {"samples_before": samples_before, "samples_after": stats["samples"]}
     live.parent.mkdir(parents=True, exist_ok=True)
     if live.exists():
         live.rename(old)
     staged.rename(live)
     shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(new, ignore_errors=True)
+    if rendered:
+        output.write_rejects()
     run.setdefault("regenerations", []).append(record)
+    if output.bench is not None and split == "bench":
+        run["bench"] = _merge_bench_report(run.get("bench"), output.bench.report(), task)
     write_bytes(run_json, json.dumps(run, indent=2, ensure_ascii=False).encode())
     return RegenReport(
-        task, split, len(blocks), before, stats["samples"], shards, time.perf_counter() - began
+        task,
+        split,
+        len(ledgers),
+        samples_before,
+        stats["samples"],
+        len(stats["shards"]),
+        time.perf_counter() - began,
+        rendered,
     )
+
+
+def _split_groups(folder: Path) -> tuple[int, set[str]]:
+    """Samples in a task's split folder and the groups they come from (manifests only)."""
+    groups: set[str] = set()
+    samples = 0
+    for manifest in sorted(folder.glob("*.parquet")):
+        column = pq.read_table(manifest, columns=["group_id"]).column(0).to_pylist()
+        samples += len(column)
+        groups.update(column)
+    return samples, groups
+
+
+def rerender_groups(output: Any, split: str, task: str, served: set[str], first_block: int) -> int:
+    """Render only what the task lacks, as new blocks after the last one: for the bench,
+    more groups of its short quotas (each quota's sequence goes on, so new ids and
+    seeds); for train, once more each group that could feed the task and now gives it
+    nothing, under a new id (`-r1`, so new seeds). Returns the renders made."""
+    from datapipe.runner.output import run_stage
+    from datapipe.runner.summary import RunSummary
+    from datapipe.stages.registry import build_candidate_stages
+
+    loaded = output.loaded
+    table = output.store.read_table()
+    next_index = 0 if table is None else max(table.column("group_index").to_pylist()) + 1
+    again: dict[int, list[Group]] = {}
+    if split == "train" and table is not None:
+        columns = ["group_id", "group_kind", "language", "theme", "split"]
+        stored = {r["group_id"]: r for r in table.select(columns).to_pylist()}
+        kinds = GROUP_KINDS if task in PER_POSTER_TASKS else (TASK_GROUP_KIND[task],)
+        needed = sorted(
+            gid
+            for gid, row in stored.items()
+            if row["split"] == "train"
+            and row["group_kind"] in kinds
+            and gid not in served
+            and not gid.endswith(RETRY_SUFFIX)
+            and gid + RETRY_SUFFIX not in stored
+        )
+        for i, gid in enumerate(needed):
+            block = first_block + i // loaded.recipe.block_size
+            again.setdefault(block, []).append(
+                Group(
+                    group_id=gid + RETRY_SUFFIX,
+                    kind=stored[gid]["group_kind"],
+                    index=next_index + i,
+                    block=block,
+                    language=stored[gid]["language"],
+                    theme=stored[gid]["theme"],
+                )
+            )
+    stages = build_candidate_stages(loaded, output.out)
+    for stage in stages:
+        stage.setup()
+    summary = RunSummary()
+    block = first_block
+    try:
+        while True:
+            if split == "bench":
+                blocks = output.bench.next_round(block, next_index, tasks={task})
+            else:  # one attempt per lost group
+                blocks, again = again, {}
+            if not blocks:
+                break
+            for number, groups in sorted(blocks.items()):
+                for stage in stages:
+                    groups = run_stage(stage, groups, summary)
+                summary.rendered += sum(len(g.candidates) for g in groups)
+                output.commit_block(number, groups, split, summary)
+            block = max(blocks) + 1
+            next_index += sum(len(g) for g in blocks.values())
+    finally:
+        for stage in stages:
+            stage.teardown()
+    return summary.rendered
+
+
+def _merge_bench_report(previous: Any, rebuilt: dict[str, Any], task: str) -> dict[str, Any]:
+    """run.json's bench account with this task's quotas replaced by the rebuilt ones."""
+    quotas = [q for q in (previous or {}).get("quotas", []) if q["task"] != task]
+    quotas += [q for q in rebuilt["quotas"] if q["task"] == task]
+    unfilled = [q for q in quotas if q["status"] != "met"]
+    return {**(previous or {}), "quotas": quotas, "unfilled": unfilled, "complete": not unfilled}
 
 
 def check(loaded: LoadedRecipe, run: dict[str, Any], task: str, split: str, out: Path) -> None:
@@ -133,10 +247,12 @@ def check(loaded: LoadedRecipe, run: dict[str, Any], task: str, split: str, out:
             "regen only re-filters and rebuilds from stored renders",
             fix="change only thresholds, tasks or shard limits, or start a new --out",
         )
-    if split != "train":
-        raise OutputError(f"split {split!r}: this output has only the train split")
-    if task not in loaded.recipe.tasks.enabled():
+    if split not in ("train", "bench") or (split == "bench" and loaded.recipe.bench is None):
+        splits = "train or bench" if loaded.recipe.bench is not None else "train"
+        raise OutputError(f"split {split!r}: {loaded.path} makes only {splits}")
+    enabled = loaded.recipe.bench_tasks() if split == "bench" else loaded.recipe.tasks.enabled()
+    if task not in enabled:
         raise OutputError(
-            f"task {task!r} is not enabled in {loaded.path}",
-            fix=f"use one of {', '.join(loaded.recipe.tasks.enabled())}",
+            f"task {task!r} is not in the {split} split of {loaded.path}",
+            fix=f"use one of {', '.join(enabled)}",
         )

@@ -22,8 +22,11 @@ from datapipe.io.atomic import TMP_SUFFIX
 from datapipe.io.candidate_store import CandidateStore
 from datapipe.io.shard_sink import sample_digest
 from datapipe.io.tar import read_tar
+from datapipe.plan import bench_cells
+from datapipe.recipe import Recipe
 from datapipe.records import Candidate
 from datapipe.regen import STAGING, regenerated_tasks
+from datapipe.stages.near_duplicates import PhashIndex
 
 MAX_LISTED = 20
 
@@ -243,16 +246,17 @@ def check_blocks(out: Path) -> Check:
         except (OSError, ValueError) as exc:
             check.fault(f"{path.name}: unreadable ledger ({exc})")
             continue
+        split = ledger.get("split", "train")
         for name, size in ledger.get("files", {}).items():
-            if any(name.startswith(f"datasets/train/{task}/") for _, task in regenerated):
+            if any(name.startswith(f"datasets/{s}/{task}/") for s, task in regenerated):
                 continue
             file = out / name
             if not file.is_file() or file.stat().st_size != size:
                 check.fault(f"{path.name}: {name} is missing or not the size committed")
         for shard in ledger["shards"]:
-            if ("train", shard["task"]) in regenerated:
+            if (split, shard["task"]) in regenerated:
                 continue  # rebuilt by regen: its stats and manifests are the record now
-            tar = out / "datasets" / "train" / shard["task"] / f"{shard['name']}.tar"
+            tar = out / "datasets" / split / shard["task"] / f"{shard['name']}.tar"
             if not tar.is_file():
                 check.fault(f"{path.name}: shard {tar.name} is missing")
         rejects = path.with_name(path.stem + ".rejects.parquet")
@@ -298,6 +302,105 @@ def check_pairs(out: Path) -> Check:
     return check
 
 
+def _split_candidates(out: Path) -> dict[str, list[dict[str, Any]]]:
+    """Per split, the store rows of every candidate its samples use, in commit order."""
+    used: dict[str, set[str]] = {}
+    for manifest in sorted((out / "datasets").glob("*/*/*.parquet")):
+        split = manifest.parent.parent.name
+        table = pq.read_table(manifest, columns=["target_key", "source_keys"]).to_pylist()
+        keys = used.setdefault(split, set())
+        for row in table:
+            keys.add(row["target_key"])
+            keys.update(row["source_keys"])
+    store = CandidateStore(out).read_table()
+    rows = [] if store is None else store.select(STORE_COLUMNS).to_pylist()
+    return {split: [r for r in rows if r["key"] in keys] for split, keys in sorted(used.items())}
+
+
+STORE_COLUMNS = ["key", "group_id", "entity_id", "style_id", "phash", "split", "block"]
+
+
+def check_splits(out: Path) -> list[Check]:
+    """Near-duplicates within each split; for a recipe with a bench: bench disjoint from
+    train (groups, entity x style pairs, near-duplicate images) and its quotas as
+    run.json states them."""
+    duplicates = Check("no near-duplicates within a split")
+    disjoint = Check("bench disjoint from train")
+    quotas = Check("bench quotas met")
+    run = json.loads((out / "run.json").read_text())
+    try:
+        recipe = Recipe.model_validate(run["recipe"])
+    except (KeyError, ValueError) as exc:
+        duplicates.fault(f"run.json: recipe unreadable ({type(exc).__name__})")
+        return [duplicates]
+    by_split = _split_candidates(out)
+    for split, rows in by_split.items():
+        distance = recipe.near_duplicate_distance(split)
+        if distance is None:
+            continue
+        index = PhashIndex(distance)
+        for row in sorted(rows, key=lambda r: (r["block"], r["key"])):
+            duplicates.checked += 1
+            value = int(row["phash"], 16)
+            match = index.find(value, row["group_id"], distance)
+            if match:
+                duplicates.fault(f"{split}: {row['key']} is {match[1]} pHash bits from {match[0]}")
+            index.add(value, row["key"], row["group_id"])
+    bench, train = by_split.get("bench", []), by_split.get("train", [])
+    if bench:
+        groups = {r["group_id"] for r in train}
+        pairs = {(r["entity_id"], r["style_id"]) for r in train}
+        distance = recipe.near_duplicate_distance("bench")
+        index = PhashIndex(distance or 0)
+        for row in train if distance is not None else []:
+            index.add(int(row["phash"], 16), row["key"], row["group_id"])
+        for row in bench:
+            disjoint.checked += 1
+            if row["group_id"] in groups:
+                disjoint.fault(f"bench {row['key']}: group {row['group_id']} is also in train")
+            if (row["entity_id"], row["style_id"]) in pairs:
+                disjoint.fault(
+                    f"bench {row['key']}: entity x style {row['entity_id']} x "
+                    f"{row['style_id']} is also in train"
+                )
+            match = None if distance is None else index.find(int(row["phash"], 16), "", distance)
+            if match:
+                disjoint.fault(f"bench {row['key']}: {match[1]} pHash bits from train {match[0]}")
+    if recipe.bench is None:
+        return [duplicates]
+    _check_quotas(out, recipe, run, quotas)
+    return [duplicates, disjoint, quotas]
+
+
+def _check_quotas(out: Path, recipe: Recipe, run: dict[str, Any], check: Check) -> None:
+    """Counted from the bench manifests: every quota exactly full, or as short as
+    run.json reports it (an unfilled quota is reported, never hidden)."""
+    counts: dict[str, int] = {}
+    for manifest in sorted((out / "datasets" / "bench").glob("*/*.parquet")):
+        for row in pq.read_table(manifest, columns=["task", "language", "theme"]).to_pylist():
+            key = f"{row['task']}/{row['language']}/{row['theme']}"
+            counts[key] = counts.get(key, 0) + 1
+    regenerated = {t for s, t in regenerated_tasks(run) if s == "bench"}
+    reported = {
+        f"{q['task']}/{q['language']}/{q['theme']}": q["accepted"]
+        for q in (run.get("bench") or {}).get("quotas", [])
+    }
+    for cell in bench_cells(recipe):
+        check.checked += 1
+        found = counts.pop(cell.key, 0)
+        if found > cell.quota:
+            check.fault(f"bench {cell.key}: {found} samples, quota {cell.quota}")
+        elif (
+            found < cell.quota and cell.task not in regenerated and reported.get(cell.key) != found
+        ):
+            check.fault(
+                f"bench {cell.key}: {found} of {cell.quota} samples, run.json reports "
+                f"{reported.get(cell.key)}"
+            )
+    for key, found in counts.items():
+        check.fault(f"bench {key}: {found} samples of no quota in the recipe")
+
+
 def check_leftovers(out: Path) -> Check:
     check = Check("no temporary files")
     for path in out.rglob(f"*{TMP_SUFFIX}"):
@@ -321,5 +424,6 @@ def verify(out: Path) -> list[Check]:
         check_stats(out),
         check_blocks(out),
         check_pairs(out),
+        *check_splits(out),
         check_leftovers(out),
     ]

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
 import pytest
+import yaml
 from conftest import ROOT, write_recipe
 from typer.testing import CliRunner
 
+from datapipe.backends.ocr_paddle import PADDLE_PINS
 from datapipe.cli import app
 from datapipe.doctor import Doctor
 from datapipe.errors import DatapipeError
@@ -49,3 +56,85 @@ def test_a_run_refuses_to_start_without_its_weights(tmp_path, monkeypatch):
     assert str(tmp_path / "nope") in str(info.value)
     assert "sk-test" not in str(info.value)
     assert not (tmp_path / "out").exists(), "nothing may be written before the checks pass"
+
+
+PADDLE_PYTHON = os.environ.get("DATAPIPE_PADDLE_PYTHON")
+
+
+def paddle_recipe(tmp_path, **changes):
+    section = {
+        "python": str(tmp_path / "paddle-env" / "bin" / "python"),
+        "det_model_dir": str(tmp_path / "det"),
+        "det_model_name": "PP-OCRv6_small_det",
+        "rec_model_dir": str(tmp_path / "rec"),
+        "rec_model_name": "PP-OCRv6_small_rec",
+        **changes,
+    }
+    override = {"stages": {"ocr": {"backend": "paddleocr", "paddleocr": section}}}
+    return load_recipe(write_recipe(tmp_path, override))
+
+
+def paddle_model(folder, name):
+    folder.mkdir(parents=True)
+    (folder / "inference.yml").write_text(yaml.safe_dump({"Global": {"model_name": name}}))
+    return str(folder)
+
+
+def ocr_findings(loaded):
+    return {f.what: f for f in Doctor(loaded, devices=False).check() if f.stage == "ocr"}
+
+
+def test_paddleocr_needs_its_python_and_model_dirs_not_rapidocr(tmp_path):
+    findings = ocr_findings(paddle_recipe(tmp_path))
+    python = findings["stages.ocr.paddleocr.python"]
+    assert not python.ok and "paddle-env/bin/python: does not exist" in python.detail
+    assert "python -m venv /opt/paddle-ocr" in python.fix
+    for kind in ("det", "rec"):
+        model = findings[f"stages.ocr.paddleocr.{kind}_model_dir"]
+        assert not model.ok and str(tmp_path / kind) in model.detail
+        assert "never downloaded" in model.fix
+    assert "package rapidocr" not in findings, "the main env's OCR packages are not needed"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("paddleocr") is not None, reason="paddleocr here")
+def test_paddleocr_is_imported_by_the_paddle_python_and_model_names_are_checked(tmp_path):
+    loaded = paddle_recipe(
+        tmp_path,
+        python=sys.executable,  # this env: a real python without paddleocr
+        det_model_dir=paddle_model(tmp_path / "det", "PP-OCRv6_small_det"),
+        rec_model_dir=paddle_model(tmp_path / "rec", "PP-OCRv5_server_rec"),
+    )
+    findings = ocr_findings(loaded)
+    assert findings["stages.ocr.paddleocr.python"].ok
+    package = findings["package paddleocr (paddle env)"]
+    assert not package.ok and "No module named 'paddleocr'" in package.detail
+    assert package.fix == f"{sys.executable} -m pip install {PADDLE_PINS}"
+    assert findings["stages.ocr.paddleocr.det_model_dir"].ok
+    rec = findings["stages.ocr.paddleocr.rec_model_dir"]
+    assert not rec.ok and "holds PP-OCRv5_server_rec" in rec.detail
+    assert "rec_model_name: PP-OCRv5_server_rec" in rec.fix
+
+
+def test_a_paddleocr_run_refuses_to_start_without_its_model_dirs(tmp_path):
+    loaded = paddle_recipe(tmp_path, python=sys.executable)
+    with pytest.raises(DatapipeError) as info:
+        run_local(loaded, tmp_path / "out", limit=1)
+    assert f"stages.ocr.paddleocr.det_model_dir = {tmp_path / 'det'}: no dir there" in str(
+        info.value
+    )
+    assert not (tmp_path / "out").exists(), "nothing may be rendered before the checks pass"
+
+
+@pytest.mark.skipif(
+    not PADDLE_PYTHON, reason="set DATAPIPE_PADDLE_PYTHON (scripts/make-paddle-env.sh)"
+)
+def test_the_paddle_env_from_the_script_passes(tmp_path):
+    models = Path(PADDLE_PYTHON).parents[1] / "models"
+    loaded = paddle_recipe(
+        tmp_path,
+        python=PADDLE_PYTHON,
+        det_model_dir=str(models / "PP-OCRv6_small_det"),
+        rec_model_dir=str(models / "PP-OCRv6_small_rec"),
+    )
+    findings = ocr_findings(loaded)
+    assert findings and all(f.ok for f in findings.values()), findings

@@ -122,3 +122,29 @@ def test_size_strings_for_shard_bytes(tmp_path):
     assert loaded.recipe.shards.max_bytes == 2 * 2**30
     message = error_for(tmp_path, {"shards": {"max_bytes": "lots"}})
     assert "shards.max_bytes" in message
+
+
+def test_bench_mistakes_name_their_field(tmp_path):
+    message = error_for(
+        tmp_path, {"bench": {"thresholds": {"blurry": {"score": "ocr.sharpness", "min": 1}}}}
+    )
+    assert "bench.thresholds.blurry.score" in message and "ocr.min_found_ned" in message
+    disabled = {"tasks": {"layout": {"enabled": False}}, "bench": {"tasks": ["layout"]}}
+    assert "bench.tasks: layout is not enabled" in error_for(tmp_path, disabled)
+    assert "needs a `gemini:` section" in error_for(
+        tmp_path, {"bench": {"judge": {"backend": "gemini"}}}
+    )
+    message = error_for(tmp_path, {"bench": {"judge": {"bands": {"task_fit": [
+        {"score": "subject.area", "cuts": [0.5, 0.1, 0.2, 0.3]}]}}}})  # fmt: skip
+    assert "bench.judge.bands.task_fit[0].cuts" in message and "ascending" in message
+    assert "needs stages.phash.enabled" in error_for(
+        tmp_path, {"stages": {"phash": {"enabled": False}}, "tasks": {"style": {"enabled": False}}}
+    )
+
+
+def test_the_bench_changes_which_pairs_train_may_use_but_not_its_quotas(tmp_path, quickstart):
+    bench = load_recipe(write_recipe(tmp_path, {"bench": {"quotas": {"zh": 9}}}))
+    other_quota = load_recipe(write_recipe(tmp_path, {"bench": {"quotas": {"zh": 5}}}))
+    assert bench.generation_hash != quickstart.generation_hash  # the pair partition
+    assert bench.generation_hash == other_quota.generation_hash  # same ids, more or fewer
+    assert bench.recipe_hash != other_quota.recipe_hash

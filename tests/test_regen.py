@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pyarrow.parquet as pq
 import pytest
 from conftest import deep_merge, write_recipe
 from helpers import SMALL
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 
 from datapipe.cli import app
 from datapipe.errors import OutputError
+from datapipe.plan import plan_groups
 from datapipe.recipe import load_recipe
 from datapipe.regen import recover, regen, staging_paths
 from datapipe.runner.local import run_local
@@ -86,9 +88,9 @@ def test_regen_refuses_what_it_cannot_do(runs, tmp_path):
     other = write_recipe(tmp_path, deep_merge(SMALL, {"seed": 7}), name="other.yaml")
     with pytest.raises(OutputError, match="other posters"):
         regen(out, "fill", recipe=other)
-    with pytest.raises(OutputError, match="not enabled"):
+    with pytest.raises(OutputError, match="not in the train split"):
         regen(out, "painting")
-    with pytest.raises(OutputError, match="only the train split"):
+    with pytest.raises(OutputError, match="makes only train"):
         regen(out, "fill", split="bench")
 
 
@@ -128,3 +130,43 @@ def test_kill_during_regen_leaves_the_old_split_then_regen_completes(runs, tmp_p
     report = regen(out, "fill", recipe=recipe_b)
     assert report.samples_after < report.samples_before
     assert all(not check.faults for check in verify(out))
+
+
+def test_rerender_renders_only_the_groups_the_task_lacks(runs, tmp_path):
+    """Train: each group that gives fill no sample under the new recipe is rendered once
+    more under a new id (so new seeds), as new blocks; other tasks and renders stay."""
+    _, _, recipe_b = runs
+    out = copy_of(runs, tmp_path)
+    before = tree_digest(out)
+    plain = regen(out, "fill", recipe=recipe_b)
+    assert plain.samples_after < plain.samples_before
+    served = set()
+    for manifest in (out / "datasets/train/fill").glob("*.parquet"):
+        served |= set(pq.read_table(manifest, columns=["group_id"]).column(0).to_pylist())
+    planned = {g.group_id for g in plan_groups(load_recipe(recipe_b), LIMIT)}
+    lacking = planned - served
+    assert lacking
+
+    report = regen(out, "fill", recipe=recipe_b, rerender=True)
+    after = tree_digest(out)
+    changed = {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
+    allowed = ("datasets/train/fill/", "candidates/", "blocks/", "rejects.parquet")
+    assert all(n.startswith(allowed) for n in changed), changed
+    kept_files = [n for n in before if n.startswith(("candidates/", "blocks/"))]
+    assert all(after[n] == before[n] for n in kept_files)  # old renders untouched
+    new_store = sorted(n for n in changed if n.startswith("candidates/") and n.endswith(".parquet"))
+    rows = [r for n in new_store for r in pq.read_table(out / n).to_pylist()]
+    assert {r["group_id"] for r in rows} == {g + "-r1" for g in lacking}
+    assert report.rendered == len(rows)
+    old_seeds = {
+        r["seed"] for n in kept_files if n.endswith(".parquet") and n.startswith("candidates/")
+        for r in pq.read_table(out / n).to_pylist()
+    }  # fmt: skip
+    assert old_seeds.isdisjoint(r["seed"] for r in rows)
+    assert report.samples_after > plain.samples_after
+    assert all(not check.faults for check in verify(out)), [
+        f for c in verify(out) for f in c.faults
+    ]
+
+    again = regen(out, "fill", recipe=recipe_b, rerender=True)
+    assert again.rendered == 0  # each lacking group is tried once

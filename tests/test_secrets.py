@@ -74,6 +74,7 @@ def cluster_recipe(folder: Path, base_url: str) -> Path:
     data["execution"]["stages"].pop("clip")
     data["tasks"]["rescale"].pop("min_clip_similarity")
     data["tasks"]["style"].pop("max_clip_similarity")
+    del data["bench"]  # its judge is Gemini: tests/stages/test_bench_stage.py covers it
     path = folder / "train-cpu.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path

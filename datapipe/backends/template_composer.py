@@ -20,6 +20,13 @@ COPY_JOIN = {"zh": "、", "en": ", "}
 QUOTE = {"zh": ("“", "”"), "en": ('"', '"')}
 
 
+def pair_split(seed: int, entity_id: str, style_id: str, bench_share: float) -> str:
+    """Which split may use an entity x style pair: a fixed partition of all pairs, so the
+    bench never shows a pair the train split has, whatever order groups are made in."""
+    draw = derive_seed(seed, "pair-split", entity_id, style_id) / 2**31
+    return "bench" if draw < bench_share else "train"
+
+
 def orientation(ratio: str) -> str:
     w, h = (int(x) for x in ratio.split(":"))
     if h > w * 1.1:
@@ -57,19 +64,27 @@ class TemplateComposer:
         styles = self.library.styles
         ratios = self.recipe.image.aspect_ratios
         kind = group.kind
+        split = group.split
         if kind == "single":
             ratio = rng.choice(ratios)
-            plans = [(rng.choice(entities), rng.choice(styles), self._layout(rng, ratio), ratio)]
+            entity = rng.choice(entities)
+            plans = [
+                (entity, rng.choice(self._styles(entity, split)), self._layout(rng, ratio), ratio)
+            ]
         elif kind == "rescale":
-            entity, style = rng.choice(entities), rng.choice(styles)
+            entity = rng.choice(entities)
+            style = rng.choice(self._styles(entity, split))
             first, second = self._two_ratios(rng, ratios)
             plans = [
                 (entity, style, self._layout(rng, first), first),
                 (entity, style, self._layout(rng, second), second),
             ]
         elif kind == "style":
-            style = rng.choice(styles)
-            members = rng.sample(entities, self.recipe.group_size.style)
+            size = self.recipe.group_size.style
+            style = rng.choice(
+                [s for s in styles if len(self._entities(entities, s, split)) >= size]
+            )
+            members = rng.sample(self._entities(entities, style, split), size)
             member_ratios = [rng.choice(ratios) for _ in members]
             plans = [
                 (e, style, self._layout(rng, r), r)
@@ -79,7 +94,13 @@ class TemplateComposer:
             ratio = rng.choice(ratios)
             layout = self._layout(rng, ratio)
             members = rng.sample(entities, self.recipe.group_size.layout)
-            chosen_styles = rng.sample(styles, len(members))
+            if self.recipe.bench is None:
+                chosen_styles = rng.sample(styles, len(members))
+            else:  # each member's entity x style pair must belong to the group's split
+                chosen_styles = []
+                for entity in members:
+                    free = [s for s in self._styles(entity, split) if s not in chosen_styles]
+                    chosen_styles.append(rng.choice(free))
             plans = [(e, s, layout, ratio) for e, s in zip(members, chosen_styles, strict=True)]
         else:
             raise ValueError(f"group {group.group_id}: unknown group kind {kind!r}")
@@ -98,6 +119,19 @@ class TemplateComposer:
             )
             specs.append(self._spec(group, member, entity, style, layout, ratio, copy, seed, rng))
         return specs
+
+    def _styles(self, entity: Entity, split: str) -> list[Style]:
+        """The styles this split may pair with `entity` (all of them without a bench)."""
+        return [s for s in self.library.styles if self._pair_allowed(entity, s, split)]
+
+    def _entities(self, entities: list[Entity], style: Style, split: str) -> list[Entity]:
+        return [e for e in entities if self._pair_allowed(e, style, split)]
+
+    def _pair_allowed(self, entity: Entity, style: Style, split: str) -> bool:
+        bench = self.recipe.bench
+        if bench is None:
+            return True
+        return pair_split(self.recipe.seed, entity.id, style.id, bench.pair_share) == split
 
     def _layout(self, rng: random.Random, ratio: str) -> Layout:
         shape = orientation(ratio)

@@ -17,15 +17,24 @@ TMP_SUFFIX = ".tmp"
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it into place only on success."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + TMP_SUFFIX)
+    tmp = temp_path(path)
     try:
         yield tmp
-        with tmp.open("rb") as handle:
-            os.fsync(handle.fileno())
-        tmp.replace(path)
+        commit(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def temp_path(path: Path) -> Path:
+    return path.with_name(path.name + TMP_SUFFIX)
+
+
+def commit(tmp: Path, path: Path) -> None:
+    """Make a finished temporary file durable, then rename it into place."""
+    with tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    tmp.replace(path)
 
 
 def write_bytes(path: Path, data: bytes) -> None:

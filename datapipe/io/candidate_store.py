@@ -35,6 +35,8 @@ def candidate_row(group: Group, candidate: Candidate) -> dict[str, Any]:
         "group_id": group.group_id,
         "group_kind": group.kind,
         "group_index": group.index,
+        "split": group.split,
+        "bench_task": group.task,
         "block": group.block,
         "member": spec.member,
         "language": spec.language,
@@ -67,6 +69,8 @@ def group_fields(group: Group) -> dict[str, Any]:
             "block": group.block,
             "language": group.language,
             "theme": group.theme,
+            "split": group.split,
+            "task": group.task,
         }
     }
 
@@ -130,6 +134,8 @@ class CandidateStore:
                     block=info["block"],
                     language=info["language"],
                     theme=info["theme"],
+                    split=info["split"],
+                    task=info["task"],
                 )
                 groups[group.group_id] = group
             group.candidates.append(

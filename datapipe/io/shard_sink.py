@@ -5,6 +5,11 @@ on which worker finished first, so any runner writes the same bytes. Each tar is
 written under a temporary name and renamed; its manifest is written after it, and a
 task's `stats.json` is rebuilt from the manifests last, so a crash leaves either a
 complete shard with its manifest or nothing a reader would pick up.
+
+Hashing the samples and making each tar durable (fsync, rename, then its manifest) run
+in two background threads while the next tar is written: both release the GIL, so a
+block's shards take about as long as writing the tars alone (benchmarks/shard_write.py).
+`write_block` returns when every shard of the block is complete.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datapipe.hashing import canonical_json
-from datapipe.io.atomic import atomic_path, write_bytes
-from datapipe.io.tar import write_tar
+from datapipe.io.atomic import atomic_path, commit, write_bytes
+from datapipe.io.tar import write_tar_aside
 from datapipe.recipe import ShardConfig
 from datapipe.records import Sample
 
@@ -114,22 +120,40 @@ class ShardSink:
         by_task: dict[str, list[Sample]] = {}
         for sample in samples:
             by_task.setdefault(sample.task, []).append(sample)
-        written = []
-        for task in sorted(by_task):
-            parts = chunk(by_task[task], self.limits)
-            for part_index, part in enumerate(parts):
-                suffix = f"-{part_index}" if part_index else ""
-                name = f"{task}-{self.split}-{block:06d}{suffix}"
-                written.append(self._write_shard(task, name, block, part))
-        return written
+        with ThreadPoolExecutor(1) as hasher, ThreadPoolExecutor(1) as finisher:
+            finished = []
+            for task in sorted(by_task):
+                parts = chunk(by_task[task], self.limits)
+                for part_index, part in enumerate(parts):
+                    suffix = f"-{part_index}" if part_index else ""
+                    name = f"{task}-{self.split}-{block:06d}{suffix}"
+                    digests = hasher.submit(lambda p=part: [sample_digest(f) for _, f in p])
+                    tar = self.task_dir(task) / f"{name}.tar"
+                    tmp = write_tar_aside(tar, [files for _, files in part])
+                    finished.append(
+                        finisher.submit(self._finish_shard, task, name, block, part, tmp, digests)
+                    )
+            return [future.result() for future in finished]
 
-    def _write_shard(
-        self, task: str, name: str, block: int, part: list[tuple[Sample, dict]]
+    def _finish_shard(
+        self,
+        task: str,
+        name: str,
+        block: int,
+        part: list[tuple[Sample, dict]],
+        tmp: Path,
+        digests: Future[list[str]],
     ) -> ShardInfo:
+        """Commit a written tar, then write its manifest (which marks the shard done)."""
         folder = self.task_dir(task)
-        size = write_tar(folder / f"{name}.tar", [files for _, files in part])
+        tar = folder / f"{name}.tar"
+        try:
+            commit(tmp, tar)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         rows = []
-        for sample, files in part:
+        for (sample, files), digest in zip(part, digests.result(), strict=True):
             lineage = sample.meta["lineage"]
             rows.append(
                 {
@@ -142,7 +166,7 @@ class ShardSink:
                     "shard": f"{name}.tar",
                     "members": sorted(f"{sample.key}.{ext}" for ext in files if ext != "__key__"),
                     "bytes": sum(len(v) for k, v in files.items() if k != "__key__"),
-                    "sha256": sample_digest(files),
+                    "sha256": digest,
                     "group_id": lineage["group_id"],
                     "target_key": lineage["target"],
                     "source_keys": lineage["sources"],
@@ -154,9 +178,9 @@ class ShardSink:
                     ),
                 }
             )
-        with atomic_path(folder / f"{name}.parquet") as tmp:
-            pq.write_table(pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA), tmp)
-        return ShardInfo(task=task, name=name, samples=len(rows), bytes=size)
+        with atomic_path(folder / f"{name}.parquet") as manifest:
+            pq.write_table(pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA), manifest)
+        return ShardInfo(task=task, name=name, samples=len(rows), bytes=tar.stat().st_size)
 
     def write_stats(
         self, task: str, recipe_hash: str, extra: dict[str, Any] | None = None

@@ -1,41 +1,75 @@
-"""Reproducible WebDataset tars: fixed mtime, owner and mode; members in sorted order."""
+"""Reproducible WebDataset tars: fixed mtime, owner and mode; members in sorted order.
+
+The bytes are exactly those `webdataset.TarWriter` writes in its default (stream) mode
+with these settings: per member a PAX header, the data and zero padding to 512 bytes;
+at the end two zero blocks and padding to a 10 KiB record (tests check it against
+TarWriter). Writing each member in one go, rather than through tarfile's 16 KiB copy
+loop and record buffer, halves the time a shard takes, and writing needs neither
+webdataset nor the torch it imports.
+"""
 
 from __future__ import annotations
 
 import tarfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-import webdataset as wds
-
-from datapipe.io.atomic import atomic_path
+from datapipe.io.atomic import commit, temp_path
 
 FIXED_MTIME = 1_700_000_000
 """2023-11-14: any constant works; it must never be the wall clock."""
+OWNER = "datapipe"
+MODE = 0o444
 
 
 def write_tar(path: Path, samples: Iterable[dict[str, bytes | str]]) -> int:
     """Write samples (`__key__` plus extension -> bytes) atomically; return the tar's size."""
-    with atomic_path(path) as tmp, tmp.open("wb") as handle:
-        writer = wds.TarWriter(
-            handle,
-            user="datapipe",
-            group="datapipe",
-            mode=0o444,
-            mtime=FIXED_MTIME,
-            encoder=False,
-        )
-        try:
-            for sample in samples:
-                writer.write(sample)
-        except BaseException:
-            # Collected later, the tar stream would flush into the closed file and print a
-            # second, misleading error: mark it closed (the temporary file is dropped).
-            writer.tarstream.fileobj.closed = True
-            writer.tarstream.closed = True
-            raise
-        writer.close()
+    commit(write_tar_aside(path, samples), path)
     return path.stat().st_size
+
+
+def write_tar_aside(path: Path, samples: Iterable[dict[str, bytes | str]]) -> Path:
+    """Write the tar under `path`'s temporary name and return that name; `atomic.commit`
+    makes it durable and renames it, which a caller may do in the background."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        with tmp.open("wb") as handle:
+            size = sum(_write_sample(handle, sample) for sample in samples)
+            size += 2 * tarfile.BLOCKSIZE
+            padding = -size % tarfile.RECORDSIZE
+            handle.write(tarfile.NUL * (2 * tarfile.BLOCKSIZE + padding))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _write_sample(handle: BinaryIO, sample: dict[str, bytes | str]) -> int:
+    """Write one sample's members in extension order; return the bytes written."""
+    key = sample.get("__key__")
+    if not isinstance(key, str):
+        raise ValueError(f"a sample needs a `__key__` string, got {type(key).__name__}")
+    written = 0
+    for ext in sorted(sample):
+        if ext == "__key__":
+            continue
+        data = sample[ext]
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise ValueError(f"{key}.{ext}: tar members are bytes, got {type(data).__name__}")
+        info = tarfile.TarInfo(f"{key}.{ext}")
+        info.size = len(data)
+        info.mtime = FIXED_MTIME
+        info.mode = MODE
+        info.uname = info.gname = OWNER
+        header = info.tobuf(tarfile.DEFAULT_FORMAT, tarfile.ENCODING, "surrogateescape")
+        handle.write(header)
+        handle.write(data)
+        padding = -len(data) % tarfile.BLOCKSIZE
+        handle.write(tarfile.NUL * padding)
+        written += len(header) + len(data) + padding
+    return written
 
 
 def read_tar(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from datapipe.doctor import preflight
 from datapipe.recipe import LoadedRecipe
-from datapipe.runner.output import Progress, RunOutput, run_stage
+from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput, run_stage
 from datapipe.runner.summary import RunSummary
 from datapipe.stages.base import Stage
-from datapipe.stages.registry import build_candidate_stages, build_dataset_stages
+from datapipe.stages.registry import build_candidate_stages
 
 
 def run_local(
@@ -28,30 +28,26 @@ def run_local(
     began = time.perf_counter()
     preflight(loaded)
     output = RunOutput(out, loaded, runner="local")
-    plan = output.open(limit)
-    summary = RunSummary()
-    output.add_done(plan.done, summary)
-
-    dataset_stages = build_dataset_stages(loaded)
-    for stage in dataset_stages:
-        stage.setup()
+    summary = RunSummary.for_recipe(loaded)
     candidate_stages: list[Stage] = []
-    try:
-        output.commit_stored(plan, dataset_stages, summary, progress)
-        if plan.todo:
-            candidate_stages = build_candidate_stages(loaded, out)
+
+    def render(plan: Plan, commits: OrderedCommits) -> None:
+        if not candidate_stages:
+            candidate_stages.extend(build_candidate_stages(loaded, out))
             for stage in candidate_stages:
                 stage.setup()
         for block, groups in plan.todo.items():
             for stage in candidate_stages:
                 groups = run_stage(stage, groups, summary)
-            summary.rendered += sum(len(g.candidates) for g in groups)
-            output.commit_block(block, groups, dataset_stages, summary)
-            if progress:
-                progress(summary, plan.total_groups)
+            summary.add_rendered(groups)
+            commits.ready(block, groups)
+
+    try:
+        output.drive(limit, summary, progress, render)
     finally:
-        for stage in (*candidate_stages, *dataset_stages):
+        for stage in candidate_stages:
             stage.teardown()
+        output.teardown()
     summary.wall_seconds = time.perf_counter() - began
     output.finalize(summary, limit)
     return summary

@@ -16,7 +16,7 @@ import json
 import platform
 import tarfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -27,7 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import datapipe
-from datapipe.errors import OutputError
+from datapipe.bench import BenchState, first_bench_block, first_bench_index
+from datapipe.errors import DatapipeError, OutputError
 from datapipe.io.atomic import TMP_SUFFIX, atomic_path, write_bytes
 from datapipe.io.candidate_store import CandidateStore
 from datapipe.io.shard_sink import ShardSink
@@ -37,8 +38,10 @@ from datapipe.records import Group
 from datapipe.regen import recover, regenerated_tasks
 from datapipe.runner.summary import RunCounts, RunSummary
 from datapipe.stages.base import Stage
+from datapipe.stages.near_duplicates import NearDuplicates, kept_hashes
+from datapipe.stages.registry import build_dataset_stages
 
-SPLIT = "train"
+SPLITS = ("train", "bench")
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 VERSIONED_PACKAGES = ("pillow", "numpy", "pyarrow", "webdataset", "rapidocr", "onnxruntime", "ray")
 
@@ -126,7 +129,8 @@ def run_stage(stage: Stage, groups: list[Group], summary: RunSummary) -> list[Gr
 
 @dataclass
 class Plan:
-    """The blocks of a run, sorted by what a rerun has to do with them."""
+    """The blocks of one phase of a run (the train split, or one bench round), sorted by
+    what a rerun has to do with them."""
 
     todo: dict[int, list[Group]]
     """Blocks to render: groups with ids, not yet composed."""
@@ -135,8 +139,10 @@ class Plan:
     done: list[int]
     """Blocks with a ledger: finished."""
     total_groups: int
+    """Groups planned so far in the whole run (for progress)."""
     blocks: dict[int, list[Group]]
-    """Every block's groups as planned (ids only), to render again a block found damaged."""
+    """Every block's groups as planned (ids only)."""
+    split: str = "train"
 
 
 def _ids(groups: list[Group]) -> list[str]:
@@ -151,16 +157,49 @@ def _size(path: Path) -> int | None:
 
 
 class RunOutput:
-    def __init__(self, out: Path, loaded: LoadedRecipe, runner: str) -> None:
+    def __init__(
+        self,
+        out: Path,
+        loaded: LoadedRecipe,
+        runner: str,
+        only: set[str] | None = None,
+        shard_root: Path | None = None,
+    ) -> None:
+        """`only` and `shard_root` are for regen: build some tasks, into a staging folder."""
         self.out = out
         self.loaded = loaded
         self.runner = runner
+        self.only = only
         self.store = CandidateStore(out)
-        self.sink = ShardSink(out, SPLIT, loaded.recipe.shards)
+        self.sinks = {
+            split: ShardSink(shard_root or out, split, loaded.recipe.shards) for split in SPLITS
+        }
         self.blocks_dir = out / "blocks"
         self.started = datetime.now(timezone.utc)
         self.repaired: dict[int, list[str]] = {}
         """Blocks found damaged on open, with what was wrong: redone and reported."""
+        self.seen = NearDuplicates(loaded)
+        """Kept hashes of both splits, in commit order (near-duplicate checks)."""
+        self.bench = BenchState(loaded) if loaded.recipe.bench is not None else None
+        self._stages: dict[str, list[Stage]] = {}
+        self._regenerated: set[tuple[str, str]] = set()
+        self.planned_groups = 0
+
+    def dataset_stages(self, split: str) -> list[Stage]:
+        """The split's filter, near-duplicate, task (and bench) stages, set up once."""
+        if split not in self._stages:
+            stages = build_dataset_stages(
+                self.loaded, self.out, split, self.seen, self.bench, self.only
+            )
+            for stage in stages:
+                stage.setup()
+            self._stages[split] = stages
+        return self._stages[split]
+
+    def teardown(self) -> None:
+        for stages in self._stages.values():
+            for stage in stages:
+                stage.teardown()
 
     def ledger_path(self, block: int) -> Path:
         return self.blocks_dir / f"block-{block:06d}.json"
@@ -168,23 +207,49 @@ class RunOutput:
     def rejects_path(self, block: int) -> Path:
         return self.blocks_dir / f"block-{block:06d}.rejects.parquet"
 
+    def phases(self, limit: int | None) -> Iterator[Plan]:
+        """The train split's blocks, then each bench round's. A runner commits every block
+        of a phase (in block order, through `commits`) before asking for the next one,
+        because a bench round is planned from the quotas the earlier ones filled."""
+        yield self.open(limit)
+        if self.bench is None:
+            return
+        block, index = first_bench_block(self.loaded), first_bench_index(self.loaded)
+        while blocks := self.bench.next_round(block, index):
+            self.planned_groups += sum(len(g) for g in blocks.values())
+            yield self._sort(blocks, "bench")
+            block, index = max(blocks) + 1, index + sum(len(g) for g in blocks.values())
+
     def open(self, limit: int | None) -> Plan:
-        """Claim the directory for this recipe, clear leftovers, and sort the blocks."""
+        """Claim the directory for this recipe, clear leftovers, and sort the train blocks."""
         self.out.mkdir(parents=True, exist_ok=True)
         self._check_recipe()
         recover(self.out)
         for leftover in self.out.rglob(f"*{TMP_SUFFIX}"):
             if leftover.is_file():
                 leftover.unlink()
+        self._regenerated = regenerated_tasks(self._previous_run())
         self._write_run_json("running", limit, None)
         blocks: dict[int, list[Group]] = {}
         slots = plan_groups(self.loaded, limit)
         for slot in slots:
             blocks.setdefault(slot.block, []).append(slot.to_group())
-        regenerated = {t for split, t in regenerated_tasks(self._previous_run()) if split == SPLIT}
-        plan = Plan(todo={}, stored=[], done=[], total_groups=len(slots), blocks=blocks)
+        self.planned_groups = len(slots)
+        return self._sort(blocks, "train")
+
+    def _sort(self, blocks: dict[int, list[Group]], split: str) -> Plan:
+        plan = Plan(
+            todo={},
+            stored=[],
+            done=[],
+            total_groups=self.planned_groups,
+            blocks=blocks,
+            split=split,
+        )
         for block, groups in blocks.items():
-            state = self._block_state(block, _ids(groups), regenerated)
+            state = self._block_state(block, _ids(groups))
+            if state == "stored" and self.load_stored(block) is None:
+                state = "todo"  # checked now: blocks are committed in order, later
             if state == "done":
                 plan.done.append(block)
             elif state == "stored":
@@ -193,7 +258,7 @@ class RunOutput:
                 plan.todo[block] = groups
         return plan
 
-    def _block_state(self, block: int, ids: list[str], regenerated: set[str]) -> str:
+    def _block_state(self, block: int, ids: list[str]) -> str:
         """done (ledger and every file it lists intact), stored (renders intact), or todo.
 
         Sizes are compared with the ledger's record, which catches truncated and missing
@@ -202,10 +267,11 @@ class RunOutput:
         """
         ledger = self._ledger(block)
         if ledger is not None and ledger.get("groups") == ids:
+            regenerated = [f"datasets/{split}/{task}/" for split, task in self._regenerated]
             files = {
                 path: size
                 for path, size in ledger.get("files", {}).items()
-                if not any(path.startswith(f"datasets/{SPLIT}/{t}/") for t in regenerated)
+                if not any(path.startswith(prefix) for prefix in regenerated)
             }
             damaged = [path for path, size in files.items() if _size(self.out / path) != size]
             if not damaged:
@@ -266,31 +332,24 @@ class RunOutput:
                 path.unlink(missing_ok=True)
             return None
 
-    def commit_stored(
+    def drive(
         self,
-        plan: Plan,
-        dataset_stages: list[Stage],
+        limit: int | None,
         summary: RunSummary,
         progress: Progress | None,
+        render: Callable[[Plan, OrderedCommits], None],
     ) -> None:
-        """Finish the blocks whose renders are stored, without rendering; a block whose
-        stored renders turn out damaged moves to `plan.todo` to be rendered again."""
-        for block in plan.stored:
-            stored = self.load_stored(block)
-            if stored is None:
-                plan.todo[block] = plan.blocks[block]
-                continue
-            self.commit_block(block, stored, dataset_stages, summary)
-            summary.blocks_from_store += 1
-            if progress:
-                progress(summary, plan.total_groups)
+        """Every phase in order: finished and stored blocks from disk, the rest through
+        the runner's `render`, which hands each rendered block to the phase's commits."""
+        for plan in self.phases(limit):
+            commits = OrderedCommits(self, plan, summary, progress)
+            commits.drain()
+            if plan.todo:
+                render(plan, commits)
+            commits.finish()
 
     def commit_block(
-        self,
-        block: int,
-        groups: list[Group],
-        dataset_stages: list[Stage],
-        summary: RunSummary,
+        self, block: int, groups: list[Group], split: str, summary: RunSummary
     ) -> None:
         """Store (if not yet stored), filter, build, shard, record rejects, write the ledger.
 
@@ -298,7 +357,7 @@ class RunOutput:
         (every file is written aside and renamed), and the rerun finishes this block.
         """
         try:
-            self._commit_block(block, groups, dataset_stages, summary)
+            self._commit_block(block, groups, split, summary)
         except OSError as exc:
             if exc.errno not in DISK_FULL:
                 raise
@@ -309,13 +368,11 @@ class RunOutput:
             ) from None
 
     def _commit_block(
-        self,
-        block: int,
-        groups: list[Group],
-        dataset_stages: list[Stage],
-        summary: RunSummary,
+        self, block: int, groups: list[Group], split: str, summary: RunSummary
     ) -> None:
         groups = sorted(groups, key=lambda g: g.index)
+        sink = self.sinks[split]
+        before = self.bench.snapshot() if self.bench is not None and split == "bench" else None
         if not self.store.is_committed(block):
             began = time.perf_counter()
             self.store.commit(block, groups)
@@ -323,10 +380,10 @@ class RunOutput:
             timing.seconds += time.perf_counter() - began
             timing.items += sum(len(g.candidates) for g in groups)
             timing.batches += 1
-        for stage in dataset_stages:
+        for stage in self.dataset_stages(split):
             groups = run_stage(stage, groups, summary)
         began = time.perf_counter()
-        shards = self.sink.write_block(block, (s for g in groups for s in g.samples))
+        shards = sink.write_block(block, (s for g in groups for s in g.samples))
         timing = summary.timing("shards")
         timing.seconds += time.perf_counter() - began
         timing.items += sum(info.samples for info in shards)
@@ -335,12 +392,17 @@ class RunOutput:
             pq.write_table(pa.Table.from_pylist(reject_rows(groups), schema=REJECTS_SCHEMA), tmp)
         counts = RunCounts()
         counts.add_groups(groups)
-        files = [*self.store.paths(block), self.rejects_path(block)]
-        for s in shards:
-            folder = self.sink.task_dir(s.task)
-            files += [folder / f"{s.name}.tar", folder / f"{s.name}.parquet"]
-        ledger = {
+        files = {
+            str(p.relative_to(self.out)): p.stat().st_size
+            for p in (*self.store.paths(block), self.rejects_path(block))
+        }
+        for s in shards:  # recorded where they live once a regen's staging is swapped in
+            for suffix in (".tar", ".parquet"):
+                final = f"datasets/{split}/{s.task}/{s.name}{suffix}"
+                files[final] = (sink.task_dir(s.task) / f"{s.name}{suffix}").stat().st_size
+        ledger: dict[str, Any] = {
             "block": block,
+            "split": split,
             "recipe_hash": self.loaded.recipe_hash,
             "groups": [g.group_id for g in groups],
             "candidates": sum(len(g.candidates) for g in groups),
@@ -348,43 +410,69 @@ class RunOutput:
                 {"task": s.task, "name": s.name, "samples": s.samples, "bytes": s.bytes}
                 for s in shards
             ],
-            "files": {str(p.relative_to(self.out)): p.stat().st_size for p in files},
+            "files": files,
             "counts": counts.to_dict(),
+            "kept_phashes": kept_hashes(groups),
         }
+        if before is not None:
+            ledger["bench"] = BenchState.delta(before, self.bench.snapshot())
         write_bytes(self.ledger_path(block), json.dumps(ledger, indent=1, sort_keys=True).encode())
         summary.merge(counts)
         summary.blocks += 1
 
-    def add_done(self, blocks: list[int], summary: RunSummary) -> None:
-        """Count finished blocks from their ledgers."""
-        for block in blocks:
-            ledger = json.loads(self.ledger_path(block).read_text())
-            counts = RunCounts.from_dict(ledger["counts"])
-            summary.merge(counts)
-            summary.blocks += 1
-            summary.blocks_skipped += 1
-            summary.groups_skipped += counts.groups
+    def absorb(self, block: int, summary: RunSummary) -> None:
+        """A block finished by an earlier run: its counts, kept hashes and quota account
+        come from its ledger, in block order like a committed one."""
+        ledger = json.loads(self.ledger_path(block).read_text())
+        counts = RunCounts.from_dict(ledger["counts"])
+        split = ledger.get("split", "train")
+        self.seen.remember(split, ledger.get("kept_phashes", []))
+        if self.bench is not None and split == "bench":
+            self.bench.remember(ledger.get("bench", {}))
+        summary.merge(counts)
+        summary.blocks += 1
+        summary.blocks_skipped += 1
+        summary.groups_skipped += counts.groups
 
     def finalize(self, summary: RunSummary, limit: int | None) -> None:
         """Stats per task, the rejects table and run.json: rebuilt from committed files."""
         regenerations = {
-            r["task"]: r
-            for r in self._previous_run().get("regenerations", [])
-            if r["split"] == SPLIT
+            (r["split"], r["task"]): r for r in self._previous_run().get("regenerations", [])
         }
-        for task_dir in sorted(p for p in self.sink.root.glob("*") if p.is_dir()):
-            record = regenerations.get(task_dir.name)
-            if record:  # rebuilt by regen: its stats keep saying how
-                self.sink.write_stats(
-                    task_dir.name, record["recipe_hash"], {"regeneration": record}
-                )
-            else:
-                self.sink.write_stats(task_dir.name, self.loaded.recipe_hash)
+        for split, sink in self.sinks.items():
+            for task_dir in sorted(p for p in sink.root.glob("*") if p.is_dir()):
+                record = regenerations.get((split, task_dir.name))
+                if record:  # rebuilt by regen: its stats keep saying how
+                    sink.write_stats(task_dir.name, record["recipe_hash"], {"regeneration": record})
+                else:
+                    sink.write_stats(task_dir.name, self.loaded.recipe_hash)
+        self.write_rejects()
+        self._write_run_json("finished", limit, summary)
+
+    def write_rejects(self) -> None:
+        """rejects.parquet: every block's rejects, concatenated in block order."""
         parts = sorted(self.blocks_dir.glob("block-*.rejects.parquet"))
         table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
         with atomic_path(self.out / "rejects.parquet") as tmp:
             pq.write_table(table if table is not None else REJECTS_SCHEMA.empty_table(), tmp)
-        self._write_run_json("finished", limit, summary)
+
+    def rebuild(self, block: int, groups: list[Group], split: str, write: bool) -> int:
+        """Regen: filter a stored block again (which renews the near-duplicate index);
+        when `write`, build this output's tasks from it and shard them. No ledger is
+        touched. Returns the samples written."""
+        stages = self.dataset_stages(split)
+        groups = sorted(groups, key=lambda g: g.index)
+        for stage in stages[:2]:  # filter, near-duplicates: every group, in order
+            groups = stage.process_batch(groups)
+        if not write:
+            return 0
+        only = self.only or set()
+        groups = [g for g in groups if g.task is None or g.task in only]
+        for stage in stages[2:]:
+            groups = stage.process_batch(groups)
+        samples = [s for g in groups for s in g.samples]
+        self.sinks[split].write_block(block, samples)
+        return len(samples)
 
     def _previous_run(self) -> dict[str, Any]:
         try:
@@ -414,6 +502,64 @@ class RunOutput:
             "repaired_blocks": {str(b): why for b, why in sorted(self.repaired.items())},
             "regenerations": regenerations,
         }
+        if self.bench is not None:
+            record["bench"] = self.bench.report() if summary else None
         write_bytes(
             self.out / "run.json", json.dumps(record, indent=2, ensure_ascii=False).encode()
         )
+
+
+class OrderedCommits:
+    """Commits a phase's blocks strictly in block order, whatever order renders come
+    back in: near-duplicate and quota verdicts depend on what was committed before, so
+    the order must be the same in every runner and every rerun. Finished blocks are
+    read from their ledgers, stored ones rebuilt from the store, rendered ones buffered
+    until every block before them is in."""
+
+    def __init__(
+        self, output: RunOutput, plan: Plan, summary: RunSummary, progress: Progress | None
+    ) -> None:
+        self.output = output
+        self.plan = plan
+        self.summary = summary
+        self.progress = progress
+        self.order = sorted(plan.blocks)
+        self.position = 0
+        self.rendered: dict[int, list[Group]] = {}
+
+    def ready(self, block: int, groups: list[Group]) -> None:
+        """A rendered block: commit it and everything after it that can go."""
+        self.rendered[block] = groups
+        self.drain()
+
+    def drain(self) -> None:
+        output, summary, plan = self.output, self.summary, self.plan
+        while self.position < len(self.order):
+            block = self.order[self.position]
+            if block in plan.done:
+                output.absorb(block, summary)
+            elif block in plan.stored:
+                stored = output.load_stored(block)
+                if stored is None:
+                    raise OutputError(
+                        f"candidate store block {block} was damaged during the run",
+                        fix="rerun the same command: the block is rendered again",
+                    )
+                output.commit_block(block, stored, plan.split, summary)
+                summary.blocks_from_store += 1
+            elif block in self.rendered:
+                output.commit_block(block, self.rendered.pop(block), plan.split, summary)
+            else:
+                return
+            self.position += 1
+            if self.progress and block not in plan.done:
+                self.progress(summary, output.planned_groups)
+
+    def finish(self) -> None:
+        self.drain()
+        if self.position < len(self.order):
+            missing = self.order[self.position : self.position + 5]
+            raise DatapipeError(
+                f"blocks {missing} never came back: groups were lost in flight",
+                fix="rerun the same command: committed blocks are kept and the rest redone",
+            )

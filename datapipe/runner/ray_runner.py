@@ -24,10 +24,10 @@ from datapipe.doctor import preflight
 from datapipe.errors import DatapipeError, MissingDependencyError
 from datapipe.recipe import LoadedRecipe
 from datapipe.records import Group
-from datapipe.runner.output import Progress, RunOutput
+from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput
 from datapipe.runner.summary import RunSummary
 from datapipe.stages.base import Stage
-from datapipe.stages.registry import build_dataset_stages, candidate_stage_classes
+from datapipe.stages.registry import candidate_stage_classes
 
 READ_TASK_CPUS = 0.5
 """CPU kept free of actor pools so Ray Data's read and split tasks can always run."""
@@ -97,6 +97,12 @@ class StageActor:
         }
 
 
+def stage_actor(stage: type[Stage]) -> type[StageActor]:
+    """A StageActor named after its stage, so a worker's process title (and Ray's
+    dashboard) says which stage it runs: `ray::MapWorker(MapBatches(OcrStageActor))`."""
+    return type(f"{stage.__name__}Actor", (StageActor,), {})
+
+
 def _node_id() -> str:
     import ray
 
@@ -142,7 +148,7 @@ def build_dataset(
         if pool.resources:
             options["resources"] = pool.resources
         dataset = dataset.map_batches(
-            StageActor,
+            stage_actor(pool.stage),
             fn_constructor_args=(pool.stage, loaded, out),
             batch_size=pool.batch_size,
             batch_format="numpy",
@@ -164,49 +170,52 @@ def run_ray(
     preflight(loaded)
     began = time.perf_counter()
     output = RunOutput(out.resolve(), loaded, runner="ray")
-    plan = output.open(limit)
-    summary = RunSummary()
-    output.add_done(plan.done, summary)
-    dataset_stages = build_dataset_stages(loaded)
-    for stage in dataset_stages:
-        stage.setup()
-    output.commit_stored(plan, dataset_stages, summary, progress)
+    summary = RunSummary.for_recipe(loaded)
+    pools: list[PoolSpec] = []
 
-    if plan.todo:
-        if not ray.is_initialized():
-            ray.init(address=address or os.environ.get("RAY_ADDRESS"), log_to_driver=False)
-        pools = [PoolSpec.of(cls, loaded) for cls in candidate_stage_classes(loaded.recipe)]
-        check_capacity(ray, pools)
-        for pool in pools:
-            summary.timing(pool.stage.name).workers = pool.workers
-        groups = [g for block_groups in plan.todo.values() for g in block_groups]
-        expected = {block: len(gs) for block, gs in plan.todo.items()}
-        pending: dict[int, list[Group]] = {}
-        dataset = build_dataset(ray, loaded, output.out, groups, pools)
-        for row in dataset.iter_rows():
-            group: Group = pickle.loads(row["payload"])
+    def render(plan: Plan, commits: OrderedCommits) -> None:
+        if not pools:
+            if not ray.is_initialized():
+                ray.init(address=address or os.environ.get("RAY_ADDRESS"), log_to_driver=False)
+            pools.extend(PoolSpec.of(cls, loaded) for cls in candidate_stage_classes(loaded.recipe))
+            check_capacity(ray, pools)
             for pool in pools:
-                timing = summary.timing(pool.stage.name)
-                timing.seconds += float(row[f"t_{pool.stage.name}"])
-                timing.items += int(row[f"n_{pool.stage.name}"])
-                timing.nodes.add(str(row[f"node_{pool.stage.name}"]))
-                timing.observe_span(
-                    float(row[f"w_{pool.stage.name}"]), float(row[f"e_{pool.stage.name}"])
-                )
-            summary.rendered += len(group.candidates)
-            pending.setdefault(group.block, []).append(group)
-            if len(pending[group.block]) == expected[group.block]:
-                output.commit_block(group.block, pending.pop(group.block), dataset_stages, summary)
-                if progress:
-                    progress(summary, plan.total_groups)
-        if pending:
-            missing = sorted(pending)
-            raise DatapipeError(
-                f"Ray returned blocks {missing[:5]} incomplete: groups were lost in flight",
-                fix="rerun the same command: committed blocks are kept and the rest redone",
-            )
-    for stage in dataset_stages:
-        stage.teardown()
+                summary.timing(pool.stage.name).workers = pool.workers
+        render_phase(ray, output, plan, pools, summary, commits)
+
+    try:
+        output.drive(limit, summary, progress, render)
+    finally:
+        output.teardown()
     summary.wall_seconds = time.perf_counter() - began
     output.finalize(summary, limit)
     return summary
+
+
+def render_phase(
+    ray: Any,
+    output: RunOutput,
+    plan: Plan,
+    pools: list[PoolSpec],
+    summary: RunSummary,
+    commits: OrderedCommits,
+) -> None:
+    """Stream a phase's blocks through the actor pools; hand each block on when whole."""
+    groups = [g for block_groups in plan.todo.values() for g in block_groups]
+    expected = {block: len(gs) for block, gs in plan.todo.items()}
+    pending: dict[int, list[Group]] = {}
+    dataset = build_dataset(ray, output.loaded, output.out, groups, pools)
+    for row in dataset.iter_rows():
+        group: Group = pickle.loads(row["payload"])
+        for pool in pools:
+            timing = summary.timing(pool.stage.name)
+            timing.seconds += float(row[f"t_{pool.stage.name}"])
+            timing.items += int(row[f"n_{pool.stage.name}"])
+            timing.nodes.add(str(row[f"node_{pool.stage.name}"]))
+            timing.observe_span(
+                float(row[f"w_{pool.stage.name}"]), float(row[f"e_{pool.stage.name}"])
+            )
+        summary.add_rendered([group])
+        pending.setdefault(group.block, []).append(group)
+        if len(pending[group.block]) == expected[group.block]:
+            commits.ready(group.block, pending.pop(group.block))

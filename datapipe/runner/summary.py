@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from datapipe.records import Group
+from datapipe.runner.cost import ApiUsage, CostBasis, add_api_usage, cost_report
+
+if TYPE_CHECKING:
+    from datapipe.recipe import LoadedRecipe
 
 
 @dataclass
@@ -21,6 +25,9 @@ class RunCounts:
     rejected: int = 0
     reject_reasons: Counter[str] = field(default_factory=Counter)
     pairs: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Train samples by (task, language)."""
+    bench_pairs: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Bench samples by (task, language)."""
     pair_reject_reasons: Counter[str] = field(default_factory=Counter)
 
     def add_groups(self, groups: list[Group]) -> None:
@@ -34,7 +41,8 @@ class RunCounts:
                     self.rejected += 1
                     reasons = candidate.verdict.reasons if candidate.verdict else ["no_verdict"]
                     self.reject_reasons.update(reasons)
-            self.pairs.update((s.task, s.language) for s in group.samples)
+            counter = self.bench_pairs if group.split == "bench" else self.pairs
+            counter.update((s.task, s.language) for s in group.samples)
             self.pair_reject_reasons.update(r.reason for r in group.pair_rejects)
 
     def merge(self, other: RunCounts) -> None:
@@ -44,6 +52,7 @@ class RunCounts:
         self.rejected += other.rejected
         self.reject_reasons.update(other.reject_reasons)
         self.pairs.update(other.pairs)
+        self.bench_pairs.update(other.bench_pairs)
         self.pair_reject_reasons.update(other.pair_reject_reasons)
 
     def pairs_by_task(self) -> dict[str, int]:
@@ -67,14 +76,18 @@ class RunCounts:
                 f"{task}/{lang}": n for (task, lang), n in sorted(self.pairs.items())
             },
             "pair_reject_reasons": dict(sorted(self.pair_reject_reasons.items())),
+            "bench_pairs": sum(self.bench_pairs.values()),
+            "bench_pairs_by_task_language": {
+                f"{task}/{lang}": n for (task, lang), n in sorted(self.bench_pairs.items())
+            },
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunCounts:
-        pairs: Counter[tuple[str, str]] = Counter()
-        for name, n in data["pairs_by_task_language"].items():
-            task, lang = name.split("/")
-            pairs[(task, lang)] = n
+        def by_task_language(table: dict[str, int]) -> Counter[tuple[str, str]]:
+            return Counter({tuple(name.split("/")): n for name, n in table.items()})
+
+        pairs = by_task_language(data["pairs_by_task_language"])
         return cls(
             groups=data["groups"],
             renders=data["renders"],
@@ -82,6 +95,7 @@ class RunCounts:
             rejected=data["rejected"],
             reject_reasons=Counter(data["reject_reasons"]),
             pairs=pairs,
+            bench_pairs=by_task_language(data.get("bench_pairs_by_task_language", {})),
             pair_reject_reasons=Counter(data["pair_reject_reasons"]),
         )
 
@@ -123,9 +137,22 @@ class RunSummary(RunCounts):
     """Renders made by this invocation (0 for a rerun of a finished output)."""
     stages: dict[str, StageTiming] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    api: dict[str, ApiUsage] = field(default_factory=dict)
+    """API calls and tokens this invocation paid, per stage."""
+    cost_basis: CostBasis = field(default_factory=CostBasis)
+    """The recipe's prices and GPU shares, for the cost report."""
+
+    @classmethod
+    def for_recipe(cls, loaded: LoadedRecipe) -> RunSummary:
+        return cls(cost_basis=CostBasis.of(loaded))
 
     def timing(self, stage: str) -> StageTiming:
         return self.stages.setdefault(stage, StageTiming())
+
+    def add_rendered(self, groups: list[Group]) -> None:
+        """Count groups that went through the candidate stages in this invocation."""
+        self.rendered += sum(len(g.candidates) for g in groups)
+        add_api_usage(self.api, groups)
 
     def to_dict(self) -> dict[str, Any]:
         wall = self.wall_seconds
@@ -153,6 +180,7 @@ class RunSummary(RunCounts):
             "rendered_this_run": self.rendered,
             "stages": stages,
             "wall_seconds": round(wall, 2),
+            "cost": cost_report(self, self.cost_basis).to_dict(),
         }
 
     def tables(self) -> list[Table]:
@@ -172,14 +200,9 @@ class RunSummary(RunCounts):
             counts.add_row(f"  pair not made: {reason}", str(n))
         counts.add_row("pairs", str(sum(self.pairs.values())))
 
-        languages = sorted({lang for _, lang in self.pairs})
-        pairs = Table(title="pairs by task")
-        pairs.add_column("task")
-        for lang in languages:
-            pairs.add_column(lang, justify="right")
-        pairs.add_column("total", justify="right")
-        for task, total in self.pairs_by_task().items():
-            pairs.add_row(task, *(str(self.pairs[(task, lang)]) for lang in languages), str(total))
+        pairs = by_task_table("pairs by task", self.pairs)
+        if self.bench_pairs:
+            counts.add_row("bench samples", str(sum(self.bench_pairs.values())))
 
         stages = Table(title="seconds per stage")
         for column in ("stage", "items", "busy s", "idle s", "ms/item"):
@@ -188,4 +211,20 @@ class RunSummary(RunCounts):
             per = f"{1000 * t.seconds / t.items:.1f}" if t.items else "-"
             idle = max(0.0, t.workers * self.wall_seconds - t.seconds)
             stages.add_row(name, str(t.items), f"{t.seconds:.1f}", f"{idle:.1f}", per)
-        return [counts, pairs, stages]
+        bench = (
+            [by_task_table("bench samples by task", self.bench_pairs)] if self.bench_pairs else []
+        )
+        return [counts, pairs, *bench, stages, cost_report(self, self.cost_basis).table()]
+
+
+def by_task_table(title: str, pairs: Counter[tuple[str, str]]) -> Table:
+    languages = sorted({lang for _, lang in pairs})
+    table = Table(title=title)
+    table.add_column("task")
+    for lang in languages:
+        table.add_column(lang, justify="right")
+    table.add_column("total", justify="right")
+    for task in sorted({task for task, _ in pairs}):
+        row = [pairs[(task, lang)] for lang in languages]
+        table.add_row(task, *map(str, row), str(sum(row)))
+    return table

@@ -8,11 +8,16 @@ candidate, and the scores stay on the candidate whatever the verdict.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from datapipe.recipe import Rule
 from datapipe.records import Candidate, Group, Verdict
 from datapipe.stages.base import Resources, Stage
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from datapipe.recipe import LoadedRecipe
 
 
 def evaluate(
@@ -55,8 +60,13 @@ class FilterStage(Stage):
     resources: ClassVar[Resources] = Resources(cpus=0.25)
     batch_size: ClassVar[int] = 64
 
+    def __init__(self, loaded: LoadedRecipe, out: Path | None = None, split: str = "train") -> None:
+        """The bench split filters with its own, stricter rules."""
+        super().__init__(loaded, out)
+        self.rules = loaded.recipe.split_thresholds(split)
+
     def process_batch(self, groups: list[Group]) -> list[Group]:
-        rules = self.recipe.thresholds
+        rules = self.rules
         for group in groups:
             for candidate in group.candidates:
                 candidate.verdict = evaluate(candidate.scores, rules, image_failed(candidate))

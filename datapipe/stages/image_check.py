@@ -1,7 +1,8 @@
-"""ImageStage: is the rendered file a usable image at all?
+"""ImageStage: encode the render's pixels, then: is the file a usable image at all?
 
 Truncated files, zero-byte files, the wrong mode or the wrong size become scores that
 the filter turns into recorded rejections; the annotators after it skip such images.
+Encoding happens here, on a CPU worker, rather than in the render stage (see render.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import ClassVar
 from datapipe.images import BadImageError, decode
 from datapipe.records import Group
 from datapipe.stages.base import Resources, Stage
+from datapipe.stages.render import encode_render
 
 
 class ImageStage(Stage):
@@ -25,8 +27,10 @@ class ImageStage(Stage):
     )
 
     def process_batch(self, groups: list[Group]) -> list[Group]:
+        compress_level = self.recipe.stages.render.png_compress_level
         for group in groups:
             for candidate in group.candidates:
+                encode_render(candidate, compress_level)
                 scores = candidate.scores
                 scores["image.bytes"] = float(len(candidate.image))
                 try:

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from PIL import Image
 
+from datapipe.backends.ocr_paddle import OcrImageError, PaddleOcrBackend
 from datapipe.backends.ocr_rapidocr import OcrLine, RapidOcrBackend
 from datapipe.records import Candidate
 from datapipe.stages.base import CandidateStage, Resources
@@ -56,19 +57,36 @@ class OcrStage(CandidateStage):
 
     def setup(self) -> None:
         config = self.recipe.stages.ocr
-        if config.backend != "rapidocr":
+        options = {
+            "threads": config.threads,
+            "det_limit_side_len": config.det_limit_side_len,
+            "det_limit_type": config.det_limit_type,
+        }
+        if config.backend == "rapidocr":
+            self.backend: RapidOcrBackend | PaddleOcrBackend = RapidOcrBackend(**options)
+        elif config.backend == "paddleocr":
+            self.backend = PaddleOcrBackend(config.paddleocr, **options)
+        else:
             raise ValueError(f"stages.ocr.backend: unknown backend {config.backend!r}")
-        self.backend = RapidOcrBackend(
-            threads=config.threads,
-            det_limit_side_len=config.det_limit_side_len,
-            det_limit_type=config.det_limit_type,
-        )
         self.backend.load()
         self.floor = config.match_floor
         self.min_confidence = config.min_confidence
 
+    def teardown(self) -> None:
+        """The paddleocr backend holds a worker process."""
+        close = getattr(getattr(self, "backend", None), "close", None)
+        if close is not None:
+            close()
+
     def annotate(self, candidate: Candidate, image: Image.Image) -> None:
-        read = [line for line in self.backend.read(image) if line.confidence >= self.min_confidence]
+        try:
+            lines = self.backend.read(image)
+        except OcrImageError as fault:
+            # No ocr.* scores: the filter rejects the candidate for every OCR rule, and
+            # this error says why.
+            candidate.details["ocr"] = {"backend": self.backend.version, "error": str(fault)}
+            return
+        read = [line for line in lines if line.confidence >= self.min_confidence]
         options = reading_candidates(read)
         used: set[int] = set()
         rows = []

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from datapipe.bench import BenchState
 from datapipe.errors import RecipeError
 from datapipe.recipe import LoadedRecipe, Recipe
 from datapipe.stages.base import Stage
+from datapipe.stages.bench import BenchStage
 from datapipe.stages.clip import ClipStage
 from datapipe.stages.filter import FilterStage
 from datapipe.stages.image_check import ImageStage
+from datapipe.stages.near_duplicates import NearDuplicates, NearDuplicateStage
 from datapipe.stages.ocr import OcrStage
 from datapipe.stages.phash import PhashStage
 from datapipe.stages.prompt import PromptStage
@@ -42,9 +45,27 @@ def build_candidate_stages(loaded: LoadedRecipe, out: Path | None = None) -> lis
     return [cls(loaded, out) for cls in candidate_stage_classes(loaded.recipe)]
 
 
-def build_dataset_stages(loaded: LoadedRecipe) -> list[Stage]:
-    """After the candidate store: re-runnable from stored scores without rendering."""
-    return [FilterStage(loaded), TaskStage(loaded)]
+def build_dataset_stages(
+    loaded: LoadedRecipe,
+    out: Path | None = None,
+    split: str = "train",
+    seen: NearDuplicates | None = None,
+    bench: BenchState | None = None,
+    only: set[str] | None = None,
+) -> list[Stage]:
+    """After the candidate store: re-runnable from stored scores without rendering.
+
+    `seen` holds the kept hashes both splits check against (one per output); `bench`
+    the bench quotas; `only` limits the task builders (regenerating one task)."""
+    seen = seen or NearDuplicates(loaded)
+    stages: list[Stage] = [
+        FilterStage(loaded, out, split),
+        NearDuplicateStage(loaded, out, split, seen),
+        TaskStage(loaded, out, split, only),
+    ]
+    if split == "bench":
+        stages.append(BenchStage(loaded, out, bench))
+    return stages
 
 
 def produced_scores(recipe: Recipe) -> set[str]:
@@ -66,9 +87,13 @@ def check_recipe(recipe: Recipe, path: Path) -> None:
 def check_thresholds(recipe: Recipe, path: Path) -> None:
     """A threshold on a score no enabled stage writes would reject everything: refuse it."""
     available = produced_scores(recipe)
-    for reason, rule in recipe.thresholds.items():
-        if rule.score not in available:
-            raise RecipeError(
-                f"{path}: thresholds.{reason}.score: no enabled stage writes {rule.score!r}",
-                fix=f"use one of {', '.join(sorted(available))}",
-            )
+    rules = [("thresholds", recipe.thresholds)]
+    if recipe.bench is not None:
+        rules.append(("bench.thresholds", recipe.bench.thresholds))
+    for where, table in rules:
+        for reason, rule in table.items():
+            if rule.score not in available:
+                raise RecipeError(
+                    f"{path}: {where}.{reason}.score: no enabled stage writes {rule.score!r}",
+                    fix=f"use one of {', '.join(sorted(available))}",
+                )

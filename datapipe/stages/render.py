@@ -7,6 +7,10 @@ subject mask), `simulated` (procedural at a fixed cost, for pipeline benchmarks)
 stops a multi-day job. A spec whose prompt stage failed is not rendered at all: a GPU
 second is never spent on a prompt that was already rejected. Timings are measured by
 the runner per stage, never stored on a candidate: shards must be byte-identical.
+
+The stage hands the renderer's pixels on unencoded (`Candidate.raw`); the image stage,
+a CPU worker, encodes them with `encode_render`, so a GPU worker spends its time on
+renders and not on PNG compression.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import ClassVar
 
 from datapipe.backends.base import Renderer, RenderResult
 from datapipe.images import encode_png, mask_to_png
-from datapipe.records import Candidate, Group
+from datapipe.records import Candidate, Group, RawRender
 from datapipe.stages.base import Resources, Stage
 
 
@@ -43,13 +47,12 @@ class RenderStage(Stage):
     def setup(self) -> None:
         self.renderer = make_renderer(self)
         self.renderer.load()
-        self.compress_level = self.recipe.stages.render.png_compress_level
 
     def process_batch(self, groups: list[Group]) -> list[Group]:
         todo: list[Candidate] = []
         for group in groups:
             for candidate in group.candidates:
-                if candidate.image or "render" in candidate.details:
+                if candidate.image or candidate.raw is not None or "render" in candidate.details:
                     continue
                 prompt_error = candidate.details.get("prompt", {}).get("error")
                 if prompt_error:
@@ -72,12 +75,7 @@ class RenderStage(Stage):
 
     def _record(self, candidate: Candidate, result: RenderResult) -> None:
         spec = candidate.spec
-        image = encode_png(result.image, self.compress_level)
-        if spec.variant == "truncated":
-            image = image[: len(image) // 2]
-        candidate.image = image
-        if result.subject_mask is not None:
-            candidate.subject_mask = mask_to_png(result.subject_mask)
+        candidate.raw = RawRender(result.image, result.subject_mask)
         candidate.truth = result.truth
         candidate.scores["render.ok"] = 1.0
         candidate.render = {
@@ -88,3 +86,21 @@ class RenderStage(Stage):
             "width": spec.width,
             "height": spec.height,
         }
+
+
+def encode_render(candidate: Candidate, compress_level: int) -> None:
+    """Turn the render stage's raw pixels into the candidate's PNG bytes (and mask PNG).
+
+    The `truncated` fault is applied here, to the encoded file, as a renderer that wrote
+    half a file would leave it.
+    """
+    raw = candidate.raw
+    if raw is None:
+        return
+    image = encode_png(raw.image, compress_level)
+    if candidate.spec.variant == "truncated":
+        image = image[: len(image) // 2]
+    candidate.image = image
+    if raw.subject_mask is not None:
+        candidate.subject_mask = mask_to_png(raw.subject_mask)
+    candidate.raw = None

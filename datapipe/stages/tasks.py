@@ -58,7 +58,7 @@ class TaskStage(Stage):
         """`only` restricts the builders to some tasks (regenerating one task's split)."""
         super().__init__(loaded, out)
         self.context = TaskContext(loaded, split)
-        self.enabled = set(loaded.recipe.tasks.enabled())
+        self.enabled = set(loaded.recipe.split_tasks(split).enabled())
         if only is not None:
             self.enabled &= only
 
@@ -66,13 +66,15 @@ class TaskStage(Stage):
         for group in groups:
             group.samples, group.pair_rejects = [], []
             kept = [c for c in group.candidates if c.kept]
+            # a bench group serves the one task it was made for
+            enabled = self.enabled if group.task is None else self.enabled & {group.task}
             for task, builder in PER_POSTER.items():
-                if task in self.enabled:
+                if task in enabled:
                     for candidate in kept:
                         self._add(group, builder(self.context, group, candidate))
             if group.kind in PER_PAIR:
                 task, builder = PER_PAIR[group.kind]
-                if task in self.enabled:
+                if task in enabled:
                     self._pairs(group, task, builder, kept)
         return groups
 

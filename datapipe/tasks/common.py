@@ -25,7 +25,10 @@ class TaskContext:
 
     @property
     def recipe(self) -> Recipe:
-        return self.loaded.recipe
+        """The recipe as this split's builders see it: the bench may set its own tasks."""
+        recipe = self.loaded.recipe
+        tasks = recipe.split_tasks(self.split)
+        return recipe if tasks is recipe.tasks else recipe.model_copy(update={"tasks": tasks})
 
     def rng(self, task: str, key: str) -> random.Random:
         """One generator per (task, sample): samples never depend on build order."""

