@@ -70,7 +70,18 @@ def tiny_tokenizer():
     )
 
 
-def tiny_components(seed: int = 0) -> dict:
+TINY_TRANSFORMER = {
+    "num_layers": 2,
+    "attention_head_dim": 16,
+    "num_attention_heads": 3,
+    "axes_dims_rope": (8, 4, 4),
+}
+"""diffusers' own test transformer: a render is a few hundred tiny kernel launches, bound by
+the host thread that issues them. Pass a bigger one (same keys) to make a render bound by
+the GPU's arithmetic, as the real model's is."""
+
+
+def tiny_components(seed: int = 0, transformer_size: dict | None = None) -> dict:
     import torch
     from diffusers import (
         AutoencoderKLQwenImage,
@@ -84,12 +95,9 @@ def tiny_components(seed: int = 0) -> dict:
         patch_size=2,
         in_channels=16,
         out_channels=4,
-        num_layers=2,
-        attention_head_dim=16,
-        num_attention_heads=3,
         joint_attention_dim=16,
         guidance_embeds=False,
-        axes_dims_rope=(8, 4, 4),
+        **(transformer_size or TINY_TRANSFORMER),
     )
     torch.manual_seed(seed)
     vae = AutoencoderKLQwenImage(
@@ -139,12 +147,14 @@ def tiny_components(seed: int = 0) -> dict:
     }
 
 
-def save_tiny_qwen_image(folder: str | Path, seed: int = 0) -> Path:
+def save_tiny_qwen_image(
+    folder: str | Path, seed: int = 0, transformer_size: dict | None = None
+) -> Path:
     """Build the tiny random pipeline and `save_pretrained` it into `folder`."""
     from diffusers import QwenImagePipeline
 
     folder = Path(folder)
-    QwenImagePipeline(**tiny_components(seed)).save_pretrained(folder)
+    QwenImagePipeline(**tiny_components(seed, transformer_size)).save_pretrained(folder)
     return folder
 
 

@@ -1,4 +1,5 @@
-"""The cluster path end to end on CPU: Qwen-Image renders, SAM-2 masks, CLIP scores.
+"""The cluster path end to end: Qwen-Image renders, SAM-2 masks, CLIP scores, on the CPU
+and (marked `gpu`, run by scripts/gpu-check.sh) with every model on CUDA.
 
 Tiny random models built with the real classes go through the real loading paths
 (local directories and checkpoints named in the recipe), the whole pipeline runs, and
@@ -18,6 +19,7 @@ from conftest import quickstart_data
 pytest.importorskip("diffusers")
 pytest.importorskip("open_clip")
 pytest.importorskip("sam2")
+import torch
 from backends.tiny_qwen import save_tiny_qwen_image
 from backends.tiny_vision import (
     SAM2_TINY_CONFIG,
@@ -37,9 +39,19 @@ from datapipe.verify import verify
 pytestmark = pytest.mark.timeout(600)
 
 
-@pytest.fixture(scope="module")
-def recipe(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("models")
+CUDA = pytest.param(
+    "cuda",
+    marks=[
+        pytest.mark.gpu,
+        pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+    ],
+)
+
+
+@pytest.fixture(scope="module", params=["cpu", CUDA])
+def recipe(request, tmp_path_factory) -> Path:
+    device = request.param
+    folder = tmp_path_factory.mktemp(f"models-{device}")
     clip_config = folder / "tiny_clip.json"
     clip_config.write_text(json.dumps(TINY_CLIP_CONFIG))
     data = quickstart_data()
@@ -50,8 +62,8 @@ def recipe(tmp_path_factory) -> Path:
         "backend": "qwen_image",
         "qwen_image": {
             "model": str(save_tiny_qwen_image(folder / "qwen")),
-            "dtype": "float32",
-            "device": "cpu",
+            "dtype": "float32" if device == "cpu" else "bfloat16",
+            "device": device,
             "steps": 2,
             "true_cfg_scale": 2.0,
             "batch_size": 2,
@@ -65,7 +77,7 @@ def recipe(tmp_path_factory) -> Path:
             "detector": str(build_tiny_owlv2(folder / "owlv2")),
             "detector_kind": "owlv2",
             "box_threshold": 0.0,
-            "device": "cpu",
+            "device": device,
             "overrides": list(SAM2_TINY_OVERRIDES),
         },
     }
@@ -74,7 +86,7 @@ def recipe(tmp_path_factory) -> Path:
         "model": TINY_CLIP_NAME,
         "weights": str(build_tiny_clip(folder)),
         "model_config_file": str(clip_config),
-        "device": "cpu",
+        "device": device,
     }
     # Noise from random weights would fail every text rule: keep only what noise can pass,
     # so that pairs are built and checked too.
