@@ -11,13 +11,19 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from datapipe.recipe import LoadedRecipe
+    from datapipe.runner.summary import RunSummary
 
 ROOT = Path(__file__).resolve().parents[1]
 QWEN_RENDER_SECONDS = 35.0
@@ -81,6 +87,37 @@ def write_recipe(path: Path, data: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def ray_pipeline(
+    loaded: LoadedRecipe, out: Path, **init: Any
+) -> tuple[dict[str, float], RunSummary]:
+    """`run_ray` on `loaded` under a Ray started for it alone, so no earlier run's actors or
+    objects share its CPUs; `init` adds the benchmark's own `ray.init` keywords (devices,
+    object store). Its rate is taken over the render stage's active span, so Ray's start-up
+    does not count. Returns those figures and the run's summary."""
+    import ray
+
+    from datapipe.runner.ray_runner import run_ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, **init)
+    try:
+        began = time.perf_counter()
+        summary = run_ray(loaded, out)
+        wall = time.perf_counter() - began
+    finally:
+        ray.shutdown()
+    render = summary.stages["render"]
+    span = render.span_seconds or wall
+    figures = {
+        "renders": summary.renders,
+        "span_seconds": span,
+        "wall_seconds": wall,
+        "renders_per_s": summary.renders / span,
+        "render_duty": render.seconds / (render.workers * span),
+    }
+    return figures, summary
 
 
 def main(

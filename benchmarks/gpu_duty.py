@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, Figure, Result, main, quickstart_data, write_recipe
+from _common import ROOT, Figure, Result, main, quickstart_data, ray_pipeline, write_recipe
 
 
 @dataclass(frozen=True)
@@ -151,36 +151,6 @@ def bare_loop(recipe: str) -> dict[str, float]:
     return {"renders": len(specs), "seconds": seconds, "renders_per_s": len(specs) / seconds}
 
 
-def pipeline(loaded: Any, out: Path, device: str) -> dict[str, float]:
-    import ray
-
-    from datapipe.runner.ray_runner import run_ray
-
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(
-        num_cpus=os.cpu_count(),
-        num_gpus=1 if device == "cuda" else 0,
-        object_store_memory=2 * 1024**3,
-        include_dashboard=False,
-        log_to_driver=False,
-    )
-    try:
-        began = time.perf_counter()
-        summary = run_ray(loaded, out)
-        wall = time.perf_counter() - began
-    finally:
-        ray.shutdown()
-    render = summary.stages["render"]
-    span = render.span_seconds or wall
-    return {
-        "renders": summary.renders,
-        "span_seconds": span,
-        "wall_seconds": wall,
-        "renders_per_s": summary.renders / span,
-        "render_duty": render.seconds / (render.workers * span),
-    }
-
-
 def measure(model: str, device: str, quick: bool, ocr_workers: int | None, tmp: Path) -> dict:
     from tiny_qwen import save_tiny_qwen_image
 
@@ -195,7 +165,12 @@ def measure(model: str, device: str, quick: bool, ocr_workers: int | None, tmp: 
     loaded = load_recipe(write_recipe(tmp / f"gpu-duty-{model}.yaml", data))
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         bare = pool.apply(bare_loop, (str(loaded.path),))
-    piped = pipeline(loaded, tmp / f"out-{model}", device)
+    piped, _ = ray_pipeline(
+        loaded,
+        tmp / f"out-{model}",
+        num_gpus=1 if device == "cuda" else 0,
+        object_store_memory=2 * 1024**3,
+    )
     # Seconds a render took inside the pipeline's worker over the bare loop's: the host
     # time the rest of the pipeline costs each render.
     inside = piped["render_duty"] * piped["span_seconds"] / piped["renders"]

@@ -22,14 +22,13 @@ comparison with a real diffusers pipeline on a CUDA device.
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _common import Figure, Result, main, quickstart_data, write_recipe
+from _common import Figure, Result, main, quickstart_data, ray_pipeline, write_recipe
 
 SECONDS_PER_RENDER = 1.0
 LONG_SIDE = 320
@@ -87,35 +86,16 @@ def bare_loop(recipe_path: Path, gpus: int) -> dict[str, float]:
 
 
 def pipeline(recipe_path: Path, gpus: int, out: Path) -> dict[str, float]:
-    import ray
-
     from datapipe.recipe import load_recipe
-    from datapipe.runner.ray_runner import run_ray
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(
-        num_cpus=os.cpu_count(),
+    figures, summary = ray_pipeline(
+        load_recipe(recipe_path),
+        out,
         resources={"sim_gpu": gpus},
         object_store_memory=300 * 1024 * 1024,
-        include_dashboard=False,
-        log_to_driver=False,
     )
-    try:
-        began = time.perf_counter()
-        summary = run_ray(load_recipe(recipe_path), out)
-        wall = time.perf_counter() - began
-    finally:
-        ray.shutdown()
-    render = summary.stages["render"]
-    span = render.span_seconds or wall
-    return {
-        "renders": summary.renders,
-        "span_seconds": span,
-        "wall_seconds": wall,
-        "renders_per_s": summary.renders / span,
-        "render_duty": render.seconds / (render.workers * span),
-        "pairs": sum(summary.pairs.values()),
-    }
+    figures["pairs"] = sum(summary.pairs.values())
+    return figures
 
 
 def run(quick: bool) -> Result:

@@ -6,13 +6,13 @@ the suite pays for it once.
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from _common import merge
 
 from datapipe.recipe import LoadedRecipe, load_recipe
 from datapipe.runner.local import run_local
@@ -20,16 +20,6 @@ from datapipe.runner.summary import RunSummary
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "pipelines" / "quickstart.yaml"
-
-
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def quickstart_data() -> dict[str, Any]:
@@ -47,9 +37,7 @@ def write_recipe(
 ) -> Path:
     """The quickstart recipe with `override` merged in, written to `folder`."""
     path = folder / name
-    path.write_text(
-        yaml.safe_dump(deep_merge(quickstart_data(), override or {}), allow_unicode=True)
-    )
+    path.write_text(yaml.safe_dump(merge(quickstart_data(), override or {}), allow_unicode=True))
     return path
 
 

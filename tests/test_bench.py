@@ -11,7 +11,7 @@ import imagehash
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import ROOT, deep_merge
+from conftest import ROOT, merge
 from helpers import RAY_EXECUTION
 from shards import tree_digest
 from typer.testing import CliRunner
@@ -50,7 +50,7 @@ def bench_data(override: dict | None = None) -> dict:
         "styles": str(ROOT / "style_libraries"),
         "prompts": str(ROOT / "prompts"),
     }
-    return deep_merge(deep_merge(data, SMALL_BENCH), override or {})
+    return merge(merge(data, SMALL_BENCH), override or {})
 
 
 def write(folder: Path, data: dict, name: str = "bench.yaml") -> Path:

@@ -7,11 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
 from _common import Figure, Result
+from conftest import ROOT
 from run import BENCHMARKS, table
 
 

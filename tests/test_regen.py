@@ -11,7 +11,7 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import deep_merge, write_recipe
+from conftest import merge, write_recipe
 from helpers import SMALL
 from shards import tree_digest
 from typer.testing import CliRunner
@@ -34,7 +34,7 @@ def runs(tmp_path_factory):
     """A finished run under recipe A, and a full run under the tighter recipe B."""
     folder = tmp_path_factory.mktemp("regen")
     recipe_a = write_recipe(folder, SMALL, name="a.yaml")
-    recipe_b = write_recipe(folder, deep_merge(SMALL, TIGHTER), name="b.yaml")
+    recipe_b = write_recipe(folder, merge(SMALL, TIGHTER), name="b.yaml")
     run_local(load_recipe(recipe_a), folder / "a", limit=LIMIT)
     run_local(load_recipe(recipe_b), folder / "b", limit=LIMIT)
     return folder, recipe_a, recipe_b
@@ -85,7 +85,7 @@ def test_regen_changes_only_its_task_and_equals_a_full_run(runs, tmp_path):
 
 def test_regen_refuses_what_it_cannot_do(runs, tmp_path):
     out = copy_of(runs, tmp_path)
-    other = write_recipe(tmp_path, deep_merge(SMALL, {"seed": 7}), name="other.yaml")
+    other = write_recipe(tmp_path, merge(SMALL, {"seed": 7}), name="other.yaml")
     with pytest.raises(OutputError, match="other posters"):
         regen(out, "fill", recipe=other)
     with pytest.raises(OutputError, match="not in the train split"):

@@ -36,7 +36,9 @@ def run_local(
             candidate_stages.extend(build_candidate_stages(loaded, out))
             for stage in candidate_stages:
                 stage.setup()
-        for block, groups in plan.todo.items():
+        while plan.todo:
+            block = next(iter(plan.todo))
+            groups = plan.todo.pop(block)
             for stage in candidate_stages:
                 groups = run_stage(stage, groups, summary)
             summary.add_rendered(groups)

@@ -140,8 +140,10 @@ class Plan:
     """Blocks with a ledger: finished."""
     total_groups: int
     """Groups planned so far in the whole run (for progress)."""
-    blocks: dict[int, list[Group]]
-    """Every block's groups as planned (ids only)."""
+    blocks: list[int]
+    """Every block of the phase, in commit order. Block numbers only: a runner takes each
+    block's groups out of `todo` as it renders them, so a phase's rendered images are never
+    all held at once."""
     split: str = "train"
 
 
@@ -243,7 +245,7 @@ class RunOutput:
             stored=[],
             done=[],
             total_groups=self.planned_groups,
-            blocks=blocks,
+            blocks=sorted(blocks),
             split=split,
         )
         for block, groups in blocks.items():
@@ -523,7 +525,7 @@ class OrderedCommits:
         self.plan = plan
         self.summary = summary
         self.progress = progress
-        self.order = sorted(plan.blocks)
+        self.order = plan.blocks
         self.position = 0
         self.rendered: dict[int, list[Group]] = {}
 

@@ -201,10 +201,12 @@ def render_phase(
     commits: OrderedCommits,
 ) -> None:
     """Stream a phase's blocks through the actor pools; hand each block on when whole."""
-    groups = [g for block_groups in plan.todo.values() for g in block_groups]
     expected = {block: len(gs) for block, gs in plan.todo.items()}
     pending: dict[int, list[Group]] = {}
+    groups = [g for block_groups in plan.todo.values() for g in block_groups]
     dataset = build_dataset(ray, output.loaded, output.out, groups, pools)
+    groups.clear()
+    plan.todo.clear()  # the dataset holds them now, pickled
     for row in dataset.iter_rows():
         group: Group = pickle.loads(row["payload"])
         for pool in pools:

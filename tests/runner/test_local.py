@@ -69,3 +69,28 @@ def test_output_of_another_recipe_is_refused(tmp_path):
     run_local(first, tmp_path / "out", limit=1)
     with pytest.raises(OutputError, match="another recipe"):
         run_local(second, tmp_path / "out", limit=1)
+
+
+def test_a_committed_block_is_not_held_until_the_phase_ends(tmp_path, monkeypatch):
+    """A phase's rendered images would otherwise all stay in memory: at 1328 px that is
+    megabytes a group, for every group of the run."""
+    import gc
+    import weakref
+
+    from datapipe.runner import output
+
+    committed: list[weakref.ref] = []
+    alive_at_commit: list[int] = []
+    ready = output.OrderedCommits.ready
+
+    def watch(self, block, groups):
+        gc.collect()
+        alive_at_commit.append(sum(ref() is not None for ref in committed))
+        committed.extend(weakref.ref(g) for g in groups)
+        ready(self, block, groups)
+
+    monkeypatch.setattr(output.OrderedCommits, "ready", watch)
+    recipe = write_recipe(tmp_path, {"image": {"long_side": 160}, "block_size": 2})
+    summary = run_local(load_recipe(recipe), tmp_path / "out", limit=8)
+    assert summary.blocks == 4 and len(alive_at_commit) == 4
+    assert alive_at_commit == [0, 0, 0, 0]
