@@ -461,6 +461,14 @@ class StageExecution(Strict):
 
 class ExecutionConfig(Strict):
     stages: dict[str, StageExecution] = Field(default_factory=dict)
+    window_groups: int | None = Field(
+        None,
+        ge=1,
+        description="Ray runner: feed a phase's groups to the pools in windows of about this "
+        "many (whole blocks), one Ray dataset each, restarting the pools in between. Ray Data "
+        "keeps ~25 KB on the driver for every group a dataset has seen; a window bounds that. "
+        "None: the whole phase in one dataset",
+    )
 
 
 class NearDuplicateConfig(Strict):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import pickle
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,24 +201,37 @@ def render_phase(
     summary: RunSummary,
     commits: OrderedCommits,
 ) -> None:
-    """Stream a phase's blocks through the actor pools; hand each block on when whole."""
+    """Stream a phase's blocks through the actor pools, a window at a time; hand each
+    block on when whole."""
     expected = {block: len(gs) for block, gs in plan.todo.items()}
     pending: dict[int, list[Group]] = {}
-    groups = [g for block_groups in plan.todo.values() for g in block_groups]
-    dataset = build_dataset(ray, output.loaded, output.out, groups, pools)
-    groups.clear()
-    plan.todo.clear()  # the dataset holds them now, pickled
-    for row in dataset.iter_rows():
-        group: Group = pickle.loads(row["payload"])
-        for pool in pools:
-            timing = summary.timing(pool.stage.name)
-            timing.seconds += float(row[f"t_{pool.stage.name}"])
-            timing.items += int(row[f"n_{pool.stage.name}"])
-            timing.nodes.add(str(row[f"node_{pool.stage.name}"]))
-            timing.observe_span(
-                float(row[f"w_{pool.stage.name}"]), float(row[f"e_{pool.stage.name}"])
-            )
-        summary.add_rendered([group])
-        pending.setdefault(group.block, []).append(group)
-        if len(pending[group.block]) == expected[group.block]:
-            commits.ready(group.block, pending.pop(group.block))
+    for window in windows(plan.todo, output.loaded.recipe.execution.window_groups):
+        dataset = build_dataset(ray, output.loaded, output.out, window, pools)
+        window.clear()  # the dataset holds them now, pickled
+        for row in dataset.iter_rows():
+            group: Group = pickle.loads(row["payload"])
+            for pool in pools:
+                timing = summary.timing(pool.stage.name)
+                timing.seconds += float(row[f"t_{pool.stage.name}"])
+                timing.items += int(row[f"n_{pool.stage.name}"])
+                timing.nodes.add(str(row[f"node_{pool.stage.name}"]))
+                timing.observe_span(
+                    float(row[f"w_{pool.stage.name}"]), float(row[f"e_{pool.stage.name}"])
+                )
+            summary.add_rendered([group])
+            pending.setdefault(group.block, []).append(group)
+            if len(pending[group.block]) == expected[group.block]:
+                commits.ready(group.block, pending.pop(group.block))
+
+
+def windows(todo: dict[int, list[Group]], size: int | None) -> Iterator[list[Group]]:
+    """A phase's groups, taken out of `todo` in block order, in windows of whole blocks of
+    at least `size` groups (the last one smaller); one window when `size` is None."""
+    window: list[Group] = []
+    for block in list(todo):
+        window.extend(todo.pop(block))
+        if size is not None and len(window) >= size:
+            yield window
+            window = []
+    if window:
+        yield window

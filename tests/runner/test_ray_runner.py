@@ -11,8 +11,9 @@ from shards import tree_digest
 
 from datapipe.errors import DatapipeError
 from datapipe.recipe import load_recipe
+from datapipe.runner import ray_runner
 from datapipe.runner.local import run_local
-from datapipe.runner.ray_runner import run_ray
+from datapipe.runner.ray_runner import run_ray, windows
 from datapipe.runner.summary import RunSummary
 
 pytestmark = pytest.mark.timeout(600)
@@ -41,13 +42,39 @@ def test_ray_output_equals_local_output(tmp_path, ray_session, local_reference):
     assert isinstance(summary, RunSummary) and summary.blocks == 4
 
 
-def test_ray_run_resumes_a_local_run(tmp_path, ray_session, local_reference):
+def test_ray_run_resumes_a_local_run_in_windows(
+    tmp_path, ray_session, local_reference, monkeypatch
+):
+    """The Ray run feeds the two blocks left in two windows (one dataset each, pools
+    restarted in between): the same bytes as one run, and a recipe the local run's
+    output accepts, since execution settings are not part of the recipe hash."""
     recipe, expected = local_reference
     first = run_local(recipe, tmp_path / "out", limit=6)
-    second = run_ray(recipe, tmp_path / "out", limit=12)
+    fed: list[int] = []
+    build = ray_runner.build_dataset
+
+    def counted(ray, loaded, out, groups, pools):
+        fed.append(len(groups))
+        return build(ray, loaded, out, groups, pools)
+
+    monkeypatch.setattr(ray_runner, "build_dataset", counted)
+    windowed = {**SMALL, "execution": {**SMALL["execution"], "window_groups": 2}}
+    folder = tmp_path / "windowed"
+    folder.mkdir()
+    second = run_ray(load_recipe(write_recipe(folder, windowed)), tmp_path / "out", limit=12)
     assert second.blocks_skipped == 2
     assert second.rendered == second.renders - first.renders
+    assert fed == [3, 3]  # a window per block of 3 groups
     assert tree_digest(tmp_path / "out") == expected
+
+
+def test_windows_take_whole_blocks_in_order_out_of_the_plan():
+    todo = {block: [f"{block}.{i}" for i in range(n)] for block, n in [(4, 3), (5, 1), (7, 2)]}
+    taken = [list(w) for w in windows(dict(todo), 2)]
+    assert taken == [["4.0", "4.1", "4.2"], ["5.0", "7.0", "7.1"]]
+    plan = dict(todo)
+    assert [list(w) for w in windows(plan, None)] == [[g for gs in todo.values() for g in gs]]
+    assert plan == {}
 
 
 def test_pools_that_would_starve_ray_data_are_refused(tmp_path, ray_session):
