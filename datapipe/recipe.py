@@ -596,8 +596,9 @@ def _check_reasons(value: dict[str, Rule]) -> dict[str, Rule]:
 
 class CostConfig(Strict):
     """Prices for the cost report of every run (run.json and the summary): what a GPU
-    hour and an LLM's tokens cost. They change what a run reports, never what it makes,
-    so they are outside the recipe hash (a price change does not block a resume)."""
+    hour, the prompt LLM's tokens and the bench judge's tokens cost. They change what a
+    run reports, never what it makes, so they are outside the recipe hash (a price
+    change does not block a resume)."""
 
     gpu_hour_usd: float = Field(0.0, ge=0, le=1000, description="one whole GPU for an hour")
     llm_input_per_mtok_usd: float = Field(
@@ -605,6 +606,12 @@ class CostConfig(Strict):
     )
     llm_output_per_mtok_usd: float = Field(
         0.0, ge=0, le=1000, description="prompt stage LLM: per million output tokens"
+    )
+    judge_input_per_mtok_usd: float = Field(
+        0.0, ge=0, le=1000, description="bench judge (Gemini): per million input tokens"
+    )
+    judge_output_per_mtok_usd: float = Field(
+        0.0, ge=0, le=1000, description="bench judge (Gemini): per million output tokens"
     )
 
 

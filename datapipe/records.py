@@ -164,6 +164,10 @@ class Group:
     candidates: list[Candidate] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     pair_rejects: list[PairReject] = field(default_factory=list)
+    api_usage: list[dict[str, Any]] = field(default_factory=list)
+    """What a stage run at commit paid an API for on this group (the bench's Gemini judge),
+    one `{stage, attempts, cached, usage}` per request made, for the cost report.
+    Candidate stages record theirs in `candidate.details[stage]` instead."""
 
 
 _SPEC = TypeAdapter(PromptSpec)

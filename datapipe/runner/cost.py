@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 RENDER = "render"
 LLM_STAGE = "prompt"
 """The stage whose API usage the recipe's llm_* prices apply to."""
+JUDGE = "judge"
+"""The bench judge's API usage, which the recipe's judge_* prices apply to."""
 
 
 @dataclass
@@ -64,12 +66,20 @@ class ApiUsage:
 
 
 def add_api_usage(usage: dict[str, ApiUsage], groups: Iterable[Group]) -> None:
-    """Sum what the stages recorded as `details[stage] = {attempts, cached, usage}`."""
+    """Sum what the candidate stages recorded as `details[stage] = {attempts, cached,
+    usage}`; called once per group, when its candidates come back from rendering."""
     for group in groups:
         for candidate in group.candidates:
             for stage, record in candidate.details.items():
                 if isinstance(record, dict) and isinstance(record.get("usage"), dict):
                     usage.setdefault(stage, ApiUsage()).add(record)
+
+
+def add_commit_usage(usage: dict[str, ApiUsage], groups: Iterable[Group]) -> None:
+    """Sum what the stages run at commit (the bench judge) recorded on the groups."""
+    for group in groups:
+        for record in group.api_usage:
+            usage.setdefault(record["stage"], ApiUsage()).add(record)
 
 
 @dataclass(frozen=True)
@@ -133,21 +143,30 @@ class CostReport:
         prices = self.prices
         gpu = _ratio(self.gpu_seconds, 3600)
         gpu_usd = None if gpu is None else gpu * prices.gpu_hour_usd
-        llm = self.api.get(LLM_STAGE, ApiUsage())
-        llm_usd = None
-        if self.rendered:
-            paid = (
-                llm.input_tokens * prices.llm_input_per_mtok_usd
-                + llm.output_tokens * prices.llm_output_per_mtok_usd
-            ) / 1e6
-            llm_usd = paid * self.renders / self.rendered
-        total = None if gpu_usd is None or llm_usd is None else gpu_usd + llm_usd
+        llm_usd = self._tokens_usd(
+            LLM_STAGE, prices.llm_input_per_mtok_usd, prices.llm_output_per_mtok_usd
+        )
+        judge_usd = self._tokens_usd(
+            JUDGE, prices.judge_input_per_mtok_usd, prices.judge_output_per_mtok_usd
+        )
+        parts = (gpu_usd, llm_usd, judge_usd)
+        total = None if None in parts else sum(parts)
         return {
             "gpu": _round(gpu_usd, 6),
             "llm": _round(llm_usd, 6),
+            "judge": _round(judge_usd, 6),
             "total": _round(total, 6),
             "per_pair": _round(_ratio(total, self.pairs), 8),
         }
+
+    def _tokens_usd(self, stage: str, per_mtok_in: float, per_mtok_out: float) -> float | None:
+        """A stage's tokens at its prices, scaled from this invocation's renders to the
+        output's; None when this invocation rendered nothing to measure on."""
+        if not self.rendered:
+            return None
+        used = self.api.get(stage, ApiUsage())
+        paid = (used.input_tokens * per_mtok_in + used.output_tokens * per_mtok_out) / 1e6
+        return paid * self.renders / self.rendered
 
     def to_dict(self) -> dict[str, Any]:
         by_task = {

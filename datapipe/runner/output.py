@@ -36,6 +36,7 @@ from datapipe.plan import plan_groups
 from datapipe.recipe import LoadedRecipe
 from datapipe.records import Group
 from datapipe.regen import recover, regenerated_tasks
+from datapipe.runner.cost import add_commit_usage
 from datapipe.runner.summary import RunCounts, RunSummary
 from datapipe.stages.base import Stage
 from datapipe.stages.near_duplicates import NearDuplicates, kept_hashes
@@ -420,6 +421,7 @@ class RunOutput:
             ledger["bench"] = BenchState.delta(before, self.bench.snapshot())
         write_bytes(self.ledger_path(block), json.dumps(ledger, indent=1, sort_keys=True).encode())
         summary.merge(counts)
+        add_commit_usage(summary.api, groups)
         summary.blocks += 1
 
     def absorb(self, block: int, summary: RunSummary) -> None:

@@ -19,6 +19,7 @@ from datapipe.backends.judge_rules import RulesJudge
 from datapipe.bench import BenchState
 from datapipe.recipe import resolve_libraries
 from datapipe.records import Candidate, Group, PairReject, Sample
+from datapipe.runner.cost import JUDGE
 from datapipe.stages.base import Resources, Stage
 
 if TYPE_CHECKING:
@@ -102,12 +103,13 @@ class BenchStage(Stage):
     def process_batch(self, groups: list[Group]) -> list[Group]:
         with ThreadPoolExecutor(max_workers=8) as pool:  # judge calls of a batch in parallel
             chosen = list(pool.map(self._choose, groups))
-        for group, (sample, rejects, why) in zip(groups, chosen, strict=True):
+        for group, (sample, rejects, why, usage) in zip(groups, chosen, strict=True):
             cell = self.state.cell(group)
             state = self.state.states[cell.key]
             state.groups += 1
             group.samples = []
             group.pair_rejects.extend(rejects)
+            group.api_usage.extend(usage)
             if sample is None:
                 state.reasons[why] += 1
                 continue
@@ -126,11 +128,14 @@ class BenchStage(Stage):
                 )
         return groups
 
-    def _choose(self, group: Group) -> tuple[Sample | None, list[PairReject], str]:
-        """The group's benchmark sample (or None), the samples refused, and the first
-        reason the group gave nothing."""
+    def _choose(
+        self, group: Group
+    ) -> tuple[Sample | None, list[PairReject], str, list[dict[str, Any]]]:
+        """The group's benchmark sample (or None), the samples refused, the first reason
+        the group gave nothing, and what each judge verdict cost."""
         by_key = {c.key: c for c in group.candidates}
         rejects: list[PairReject] = []
+        usage: list[dict[str, Any]] = []
         chosen: Sample | None = None
         first_reason = ""
         for sample in (s for s in group.samples if s.task == group.task):
@@ -145,6 +150,15 @@ class BenchStage(Stage):
                 verdict = None
             else:
                 verdict = self.judge(sample, target)
+                if verdict.attempts or verdict.cached:  # an API judge (the rules cost nothing)
+                    usage.append(
+                        {
+                            "stage": JUDGE,
+                            "attempts": verdict.attempts,
+                            "cached": verdict.cached,
+                            "usage": verdict.usage,
+                        }
+                    )
                 problems = failed_checks(verdict, self.config.judge.min_scores)
                 sample.meta["judge"] = _judge_record(verdict, self.config.judge.backend)
             if problems:
@@ -160,7 +174,7 @@ class BenchStage(Stage):
             chosen = sample
         if chosen is None and not first_reason:
             first_reason = _upstream_reason(group)
-        return chosen, rejects, first_reason
+        return chosen, rejects, first_reason, usage
 
     def items(self, groups: list[Group]) -> int:
         return len(groups)

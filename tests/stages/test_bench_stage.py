@@ -57,6 +57,7 @@ def test_gemini_judged_bench(tmp_path, monkeypatch):
                         },
                     },
                 },
+                "costs": {"judge_input_per_mtok_usd": 0.3, "judge_output_per_mtok_usd": 2.5},
             }
         )
         out = tmp_path / "out"
@@ -89,3 +90,14 @@ def test_gemini_judged_bench(tmp_path, monkeypatch):
     for path in out.rglob("*"):
         if path.is_file():
             assert KEY.encode() not in path.read_bytes(), path
+    # Every judge request is in the cost report, at the stub's 900 + 60 tokens a reply.
+    calls = len(server.requests)
+    cost = run["summary"]["cost"]
+    assert cost["api_this_run"]["judge"] == {
+        "calls": calls,
+        "cached": 0,
+        "input_tokens": 900 * calls,
+        "output_tokens": 60 * calls,
+    }
+    assert cost["usd"]["judge"] == pytest.approx((900 * 0.3 + 60 * 2.5) * calls / 1e6)
+    assert cost["usd"]["total"] == pytest.approx(cost["usd"]["judge"])  # nothing else priced
