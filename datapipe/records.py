@@ -165,9 +165,10 @@ class Group:
     samples: list[Sample] = field(default_factory=list)
     pair_rejects: list[PairReject] = field(default_factory=list)
     api_usage: list[dict[str, Any]] = field(default_factory=list)
-    """What a stage run at commit paid an API for on this group (the bench's Gemini judge),
-    one `{stage, attempts, cached, usage}` per request made, for the cost report.
-    Candidate stages record theirs in `candidate.details[stage]` instead."""
+    """What a stage run at commit asked an API for this group (the bench's Gemini judge),
+    one `{stage, attempts, cached, usage}` per reply (its HTTP requests, retries included;
+    whether it came from the cache; its tokens), for the cost report. Candidate stages
+    record theirs in `candidate.details[stage]` instead."""
 
 
 _SPEC = TypeAdapter(PromptSpec)
