@@ -175,6 +175,12 @@ def regen(
 def doctor(
     recipe: Path = typer.Argument(..., help="Recipe YAML"),
     devices: bool = typer.Option(True, help="Also check the GPUs the stages ask for"),
+    manifests: Path | None = typer.Option(
+        None,
+        "--manifests",
+        help="Instead check rendered KubeRay manifests (docker/render-manifests.sh --out DIR) "
+        "against the recipe: capacity, keys, weight paths, the LLM service, deadlines",
+    ),
 ) -> None:
     """Check that every stage of a recipe can run here: packages, weights, keys, devices.
 
@@ -189,8 +195,17 @@ def doctor(
     except DatapipeError as error:
         fail(error)
         return
-    findings = Doctor(loaded, devices=devices).check()
-    table = Table(title=f"doctor {recipe}")
+    if manifests is not None:
+        from datapipe.manifests import check_manifests
+
+        try:
+            findings = check_manifests(loaded, manifests)
+        except DatapipeError as error:
+            fail(error)
+            return
+    else:
+        findings = Doctor(loaded, devices=devices).check()
+    table = Table(title=f"doctor {recipe}" + (f" --manifests {manifests}" if manifests else ""))
     for column in ("stage", "check", "", "detail", "fix"):
         table.add_column(column)
     for f in findings:
@@ -200,7 +215,8 @@ def doctor(
     output.print(table)
     missing = sum(not f.ok for f in findings)
     if missing:
-        output.print(f"[bold red]{missing} missing: this recipe cannot run here[/]")
+        where = f"on the cluster of {manifests}" if manifests else "here"
+        output.print(f"[bold red]{missing} missing: this recipe cannot run {where}[/]")
         raise typer.Exit(code=1)
     output.print("[bold green]ready[/]")
 

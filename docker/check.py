@@ -22,6 +22,7 @@ Prints one line per check and exits with status 1 if any fails.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import tempfile
@@ -39,27 +40,22 @@ DOCKERFILE = DOCKER / "Dockerfile"
 DOCKERIGNORE = DOCKER / "Dockerfile.dockerignore"
 PYPROJECT = ROOT / "pyproject.toml"
 
-# Field names of the KubeRay ray.io/v1 API (v1.7), for the parts these manifests use.
-RAYCLUSTER_SPEC = {
-    "authOptions", "autoscalerOptions", "enableInTreeAutoscaling", "gcsFaultToleranceOptions",
-    "headGroupSpec", "headServiceAnnotations", "managedBy", "rayVersion", "suspend",
-    "upgradeStrategy", "workerGroupSpecs",
-}  # fmt: skip
-HEAD_GROUP = {"enableIngress", "headService", "rayStartParams", "serviceType", "template"}
-WORKER_GROUP = {
-    "groupName", "idleTimeoutSeconds", "maxReplicas", "minReplicas", "numOfHosts",
-    "rayStartParams", "replicas", "scaleStrategy", "suspend", "template",
-}  # fmt: skip
-AUTH_OPTIONS = {"mode", "secretName", "enableK8sTokenAuth"}
-AUTH_MODES = {"token", "disabled"}
-RAYJOB_SPEC = {
-    "activeDeadlineSeconds", "backoffLimit", "clusterSelector", "deletionStrategy",
-    "entrypoint", "entrypointNumCpus", "entrypointNumGpus", "entrypointResources", "jobId",
-    "managedBy", "metadata", "rayClusterSpec", "runtimeEnvYAML", "shutdownAfterJobFinishes",
-    "submissionMode", "submitterConfig", "submitterPodTemplate", "suspend",
-    "ttlSecondsAfterFinished",
-}  # fmt: skip
-SUBMISSION_MODES = {"K8sJobMode", "HTTPMode", "InteractiveMode", "SidecarMode"}
+# Field names of the KubeRay ray.io/v1 API, from the schema written for the pinned KubeRay
+# (docker/kuberay-crd.schema.json; tests/test_manifests.py validates the manifests against it).
+CRD_SCHEMA = json.loads((DOCKER / "kuberay-crd.schema.json").read_text(encoding="utf-8"))["$defs"]
+
+
+def crd_fields(name: str) -> set[str]:
+    return set(CRD_SCHEMA[name]["properties"])
+
+
+RAYCLUSTER_SPEC = crd_fields("RayClusterSpec")
+HEAD_GROUP = crd_fields("HeadGroupSpec")
+WORKER_GROUP = crd_fields("WorkerGroupSpec")
+AUTH_OPTIONS = crd_fields("AuthOptions")
+AUTH_MODES = render.CHOICES["RAY_AUTH_MODE"]
+RAYJOB_SPEC = crd_fields("RayJobSpec")
+SUBMISSION_MODES = set(CRD_SCHEMA["RayJobSpec"]["properties"]["submissionMode"]["enum"])
 
 # Names whose value is a version (or a versioned reference): they must be pinned literals.
 VERSION_NAME = re.compile(r"_(VERSION|IMAGE|TAG|CUDA|INDEX_URL)$")
@@ -513,7 +509,9 @@ def check_manifests(report: Report, values: dict[str, str]) -> None:
     expected = {
         "raycluster.yaml": ["RayCluster"],
         "rayjob.yaml": ["RayJob"],
-        "pvc.yaml": ["Namespace", "PersistentVolumeClaim"],
+        "pvc.yaml": ["Namespace", "PersistentVolumeClaim", "PersistentVolumeClaim"],
+        "weights.yaml": ["ConfigMap", "Job"],
+        "vllm.yaml": ["Deployment", "Service"],
     }
     for name, kinds in expected.items():
         got = [d.get("kind") for d in docs.get(name, [])]

@@ -36,6 +36,11 @@ SETTING_LINE = re.compile(
 )
 REFERENCE = re.compile(r"\$\{([^}]*)\}")
 NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# Settings the API server accepts only from a fixed set (KubeRay's authOptions.mode enum): a typo
+# such as `tokens` is refused here rather than by `kubectl apply`.
+CHOICES: dict[str, frozenset[str]] = {"RAY_AUTH_MODE": frozenset({"token", "disabled"})}
+# Settings that must be whole numbers (Kubernetes integer fields: replicas, deadlines, bytes).
+INTEGERS = re.compile(r"^(GPU_WORKERS|VLLM_GPUS|.*_SECONDS|.*_BYTES)$")
 
 
 class EnvFileError(Exception):
@@ -96,6 +101,13 @@ def resolve(entries: dict[str, Entry], environ: Mapping[str, str] = os.environ) 
             raise EnvFileError(f"environment {name}={override!r}: characters outside {VALUE}")
         else:
             values[name] = override
+        value = values[name]
+        if name in CHOICES and value not in CHOICES[name]:
+            raise EnvFileError(
+                f"{name}={value!r}: must be one of {', '.join(sorted(CHOICES[name]))}"
+            )
+        if INTEGERS.match(name) and not value.isdigit():
+            raise EnvFileError(f"{name}={value!r}: must be a whole number")
     return values
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import pickle
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,27 +112,53 @@ def _node_id() -> str:
 
 def check_capacity(ray: Any, pools: list[PoolSpec]) -> None:
     """Refuse pools that would starve Ray Data's own tasks (a known deadlock), with the fix."""
-    total = ray.cluster_resources()
+    problems = capacity_problems(ray.cluster_resources(), pools)
+    if problems:
+        raise problems[0]
+
+
+def capacity_problems(total: Mapping[str, float], pools: list[PoolSpec]) -> list[DatapipeError]:
+    """What a cluster of `total` resources cannot hold of the pools; also run on rendered
+    manifests (datapipe.manifests) before a cluster exists."""
+    problems = []
     cpus = total.get("CPU", 0.0)
     wanted = sum(p.cpus * p.workers for p in pools)
     if wanted > cpus - READ_TASK_CPUS:
         detail = ", ".join(f"{p.stage.name} {p.workers}x{p.cpus:g}" for p in pools)
-        raise DatapipeError(
-            f"the actor pools ask for {wanted:g} CPUs ({detail}) but the cluster has {cpus:g} "
-            f"and Ray Data needs {READ_TASK_CPUS:g} free for its own tasks",
-            where="execution.stages",
-            fix="lower cpus or workers for some stages in the recipe's execution section",
+        problems.append(
+            DatapipeError(
+                f"the actor pools ask for {wanted:g} CPUs ({detail}) but the cluster has {cpus:g} "
+                f"and Ray Data needs {READ_TASK_CPUS:g} free for its own tasks",
+                where="execution.stages",
+                fix="lower cpus or workers for some stages in the recipe's execution section",
+            )
         )
     for pool in pools:
         needs = {"GPU": pool.gpus, **pool.resources} if pool.gpus else dict(pool.resources)
         for resource, amount in needs.items():
             if amount and total.get(resource, 0.0) < amount * pool.workers:
-                raise DatapipeError(
-                    f"stage {pool.stage.name} needs {amount * pool.workers:g} {resource} "
-                    f"({pool.workers} workers) but the cluster offers {total.get(resource, 0.0):g}",
-                    where=f"execution.stages.{pool.stage.name}",
-                    fix="add nodes with that resource or lower workers",
+                problems.append(
+                    DatapipeError(
+                        f"stage {pool.stage.name} needs {amount * pool.workers:g} {resource} "
+                        f"({pool.workers} workers) but the cluster offers "
+                        f"{total.get(resource, 0.0):g}",
+                        where=f"execution.stages.{pool.stage.name}",
+                        fix="add nodes with that resource or lower workers",
+                    )
                 )
+    # Pools start at full size, so the GPU pools together must fit (Ray would wait forever).
+    gpus = sum(p.gpus * p.workers for p in pools)
+    if gpus and round(gpus, 6) > total.get("GPU", 0.0):
+        detail = ", ".join(f"{p.stage.name} {p.workers}x{p.gpus:g}" for p in pools if p.gpus)
+        problems.append(
+            DatapipeError(
+                f"the GPU pools together ask for {gpus:g} GPUs ({detail}) but the cluster "
+                f"offers {total.get('GPU', 0.0):g}",
+                where="execution.stages",
+                fix="add GPU nodes or lower gpus or workers of the GPU stages",
+            )
+        )
+    return problems
 
 
 def build_dataset(
