@@ -123,6 +123,13 @@ def test_renders_each_spec_at_its_size_in_spec_order(model_dir):
     assert renderer.render_batch([]) == []
 
 
+def test_weights_load_straight_to_the_device_not_through_host_memory_first(renderer):
+    # device_map places each weight on the device as it is read (on a GPU worker: 57.7 GB
+    # that never sits in host memory); the pipeline reports where it put its components.
+    assert renderer.pipe.hf_device_map == "cpu"
+    assert renderer.pipe.transformer.device.type == "cpu"
+
+
 def test_same_seed_same_pixels_other_seed_other_pixels(renderer):
     first = renderer.render_batch([make_spec(0, seed=11)])[0]
     again = renderer.render_batch([make_spec(0, seed=11)])[0]
@@ -302,6 +309,8 @@ def test_tiny_pipeline_on_cuda_in_bfloat16_is_deterministic(model_dir):
     renderer = QwenImageRenderer(cpu_config(model_dir, device="cuda", dtype="bfloat16"))
     renderer.load()
     assert renderer.pipe.transformer.dtype == torch.bfloat16
+    assert renderer.pipe.hf_device_map == "cuda"
+    assert renderer.pipe.transformer.device.type == "cuda"
     specs = [make_spec(0, seed=1), make_spec(1, 96, 64, seed=2), make_spec(2, seed=3)]
     first = renderer.render_batch(specs)
     again = renderer.render_batch(specs)
