@@ -214,7 +214,7 @@ def ray_pods(label: str, spec: dict[str, Any]) -> list[RayPod]:
     return pods
 
 
-class _RecipeNeeds(Doctor):
+class RecipeNeeds(Doctor):
     """Doctor's walk of the stages, recording the paths and keys instead of checking them."""
 
     def __init__(self, loaded: LoadedRecipe) -> None:
@@ -252,7 +252,7 @@ class ManifestCheck:
     def __init__(self, loaded: LoadedRecipe, manifests: Manifests) -> None:
         self.loaded = loaded
         self.manifests = manifests
-        self.needs = _RecipeNeeds(loaded)
+        self.needs = RecipeNeeds(loaded)
         self.findings: list[Finding] = []
 
     def add(self, stage: str, what: str, ok: bool, detail: str, fix: str = "") -> None:

@@ -7,9 +7,9 @@ Runs at the end of every image build (docker/Dockerfile) and on a running pod:
 Checks that every package pinned in /etc/datapipe/constraints.txt (written from
 docker/versions.env at build time) is installed at its pinned version, that torch is the
 expected build (`cpu`, or `cuNNN` for CUDA N.NN), that datapipe and every backend library
-import, that the CJK fonts are present and, with --require-gpu, that CUDA works. Prints one
-line per check and exits with status 1 if any fails. Standard library only, so it can report
-a missing package instead of crashing on it.
+import, that the CJK fonts and the `hf` CLI (the weights fill Job's) are there and, with
+--require-gpu, that CUDA works. Prints one line per check and exits with status 1 if any
+fails. Standard library only, so it can report a missing package instead of crashing on it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import re
+import shutil
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -118,6 +119,9 @@ def main() -> int:
         check(False, f"datapipe fonts: {type(exc).__name__}: {exc}")
     system = sorted(Path("/usr/share/fonts").glob("**/NotoSansCJK*"))
     check(bool(system), f"system Noto Sans CJK fonts ({len(system)} files)")
+    # The weights fill Job (docker/kuberay/weights.yaml.tmpl) runs `hf download` in this image.
+    hf = shutil.which("hf")
+    check(hf is not None, f"huggingface_hub's `hf` CLI on the PATH ({hf})")
 
     print(f"{len(failures)} failed" if failures else "smoke test passed", flush=True)
     return 1 if failures else 0

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 
 from datapipe.cli import app
 from datapipe.doctor import Finding
-from datapipe.manifests import Manifests, check_manifests
+from datapipe.manifests import Manifests, RecipeNeeds, check_manifests
 from datapipe.recipe import load_recipe
 
 TRAIN = ROOT / "pipelines" / "train.yaml"
@@ -207,12 +207,7 @@ def test_defaults_fit_the_train_recipe(defaults, train):
     for cluster in ("RayCluster datapipe", "RayJob datapipe-train-v1"):
         assert f"{cluster} capacity" in checked
         assert {f"{cluster} key OPENAI_API_KEY", f"{cluster} key GEMINI_API_KEY"} <= checked
-        for field in (
-            "stages.render.qwen_image.model",
-            "stages.subject.sam2.checkpoint",
-            "stages.subject.sam2.detector",
-            "stages.clip.weights",
-        ):
+        for _, field, _ in RecipeNeeds(train).paths:
             assert f"{cluster} {field}" in checked
     capacity = next(f for f in findings if f.what == "RayCluster datapipe capacity")
     assert capacity.detail.startswith("64 CPUs, 8 GPUs on 9 nodes")
@@ -231,13 +226,9 @@ def test_every_weight_path_of_the_recipe_is_in_the_fill_table(defaults, train):
     rows = [line.split() for line in table["data"]["weights.txt"].splitlines() if line.strip()]
     listed = [row[0] for row in rows]
     assert len(listed) == len(set(listed))
-    config = train.recipe.stages
-    wanted = {
-        config.render.qwen_image.model,
-        config.subject.sam2.checkpoint,
-        config.subject.sam2.detector,
-        config.clip.weights,
-    }
+    # Read through doctor's walk of the stages: a recipe that names a new path is checked too.
+    wanted = {path for _, _, path in RecipeNeeds(train).paths}
+    assert len(wanted) >= 4  # Qwen-Image, the SAM-2 checkpoint, its detector, CLIP
     assert wanted <= set(listed)
     assert all(len(row) in (2, 3) and row[0].startswith("/models/") for row in rows)
 
