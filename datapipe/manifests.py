@@ -48,6 +48,7 @@ WORKER_PROCESS_BYTES = 16 * 2**30
 """Host memory of a GPU worker's processes besides the object store (CUDA contexts of the
 render, SAM-2 and CLIP actors, OCR actors, Ray's own): an allowance, not a measurement."""
 FIX_TEMPLATES = "docker/kuberay/raycluster.yaml.tmpl and rayjob.yaml.tmpl"
+LITERAL = "a literal value in the manifest"
 FIX_WEIGHTS = "docker/kuberay/weights.yaml.tmpl"
 
 _QUANTITY = re.compile(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P|m)?")
@@ -68,8 +69,8 @@ def quantity(text: Any, where: str) -> float:
 
 
 @dataclass(frozen=True)
-class RayPod:
-    """One pod template of a Ray cluster: the head or a worker group (with its replicas)."""
+class PodTemplate:
+    """One pod template: the Ray head, a worker group (with its replicas), a Job or a server."""
 
     label: str
     pod: dict[str, Any]
@@ -107,10 +108,10 @@ class RayPod:
             if ref:
                 found[entry["name"]] = f"Secret {ref.get('name')} key {ref.get('key')}"
             elif entry.get("value"):
-                found[entry["name"]] = "a literal value in the manifest"
+                found[entry["name"]] = LITERAL
         return found
 
-    def secret_prefixes(self) -> list[str]:
+    def env_from_secrets(self) -> list[str]:
         """Secrets imported whole with envFrom: they may hold any key."""
         return [
             e["secretRef"].get("name", "")
@@ -192,10 +193,10 @@ def _secret_refs(node: Any) -> Iterator[dict[str, Any]]:
             yield from _secret_refs(item)
 
 
-def ray_pods(label: str, spec: dict[str, Any]) -> list[RayPod]:
+def ray_pods(label: str, spec: dict[str, Any]) -> list[PodTemplate]:
     head = spec.get("headGroupSpec", {})
     pods = [
-        RayPod(
+        PodTemplate(
             f"{label} head",
             head.get("template", {}).get("spec", {}),
             head.get("rayStartParams", {}),
@@ -204,7 +205,7 @@ def ray_pods(label: str, spec: dict[str, Any]) -> list[RayPod]:
     ]
     for group in spec.get("workerGroupSpecs", []):
         pods.append(
-            RayPod(
+            PodTemplate(
                 f"{label} worker group {group.get('groupName')}",
                 group.get("template", {}).get("spec", {}),
                 group.get("rayStartParams", {}),
@@ -280,7 +281,7 @@ class ManifestCheck:
 
     # -- capacity -------------------------------------------------------------------
 
-    def _capacity(self, label: str, pods: list[RayPod]) -> None:
+    def _capacity(self, label: str, pods: list[PodTemplate]) -> None:
         recipe = self.loaded.recipe
         pools = [PoolSpec.of(cls, self.loaded) for cls in candidate_stage_classes(recipe)]
         total: dict[str, float] = {}
@@ -319,25 +320,36 @@ class ManifestCheck:
 
     # -- keys -----------------------------------------------------------------------
 
-    def _keys(self, label: str, pods: list[RayPod]) -> None:
+    def _keys(self, label: str, pods: list[PodTemplate]) -> None:
         for stage, variable in self.needs.keys:
             missing, sources = [], set()
             for pod in pods:
                 source = pod.env_sources().get(variable)
-                if source is None and pod.secret_prefixes():
-                    source = f"envFrom Secret {', '.join(pod.secret_prefixes())}"
+                if source is None and pod.env_from_secrets():
+                    source = f"envFrom Secret {', '.join(pod.env_from_secrets())}"
                 if source is None:
                     missing.append(pod.label)
                 else:
                     sources.add(source)
-            if missing:
+            fix = (
+                f"add env {variable} with valueFrom.secretKeyRef (the API_KEYS_SECRET Secret, "
+                f"key {variable}) to the head and every worker container in {FIX_TEMPLATES}"
+            )
+            if LITERAL in sources:
+                self.add(
+                    stage,
+                    f"{label} key {variable}",
+                    False,
+                    f"{variable} is written into the manifest in clear text",
+                    fix,
+                )
+            elif missing:
                 self.add(
                     stage,
                     f"{label} key {variable}",
                     False,
                     f"{variable} (the recipe's api_key_env) is not set on: {', '.join(missing)}",
-                    f"add env {variable} with valueFrom.secretKeyRef (the API_KEYS_SECRET Secret, "
-                    f"key {variable}) to the head and every worker container in {FIX_TEMPLATES}",
+                    fix,
                 )
             else:
                 self.add(
@@ -355,7 +367,7 @@ class ManifestCheck:
         layout: dict[str, set[str]] = {}
         for job in self.manifests.of_kind("Job"):
             pod = job.get("spec", {}).get("template", {}).get("spec", {})
-            fill = RayPod(f"Job {job['metadata']['name']}", pod, {}, 1)
+            fill = PodTemplate(f"Job {job['metadata']['name']}", pod, {}, 1)
             volumes = {v.get("name"): v for v in pod.get("volumes", [])}
             tables = [
                 maps.get(v["configMap"].get("name"), {})
@@ -373,13 +385,13 @@ class ManifestCheck:
                             layout.setdefault(where[0], set()).add(where[1])
         return layout
 
-    def _weights(self, label: str, pods: list[RayPod]) -> None:
+    def _weights(self, label: str, pods: list[PodTemplate]) -> None:
         layout = self.fill_layout()
         for stage, recipe_field, path in self.needs.paths:
             self._weight_path(stage, f"{label} {recipe_field}", path, pods, layout)
 
     def _weight_path(
-        self, stage: str, what: str, path: str, pods: list[RayPod], layout: dict[str, set[str]]
+        self, stage: str, what: str, path: str, pods: list[PodTemplate], layout: dict[str, set[str]]
     ) -> None:
         if not PurePosixPath(path).is_absolute():
             self.add(
@@ -419,7 +431,7 @@ class ManifestCheck:
 
     # -- memory ---------------------------------------------------------------------
 
-    def _memory(self, pods: list[RayPod]) -> None:
+    def _memory(self, pods: list[PodTemplate]) -> None:
         render = self.loaded.recipe.stages.render
         offload = render.backend == "qwen_image" and render.qwen_image.cpu_offload
         for pod in pods[1:]:
@@ -515,7 +527,7 @@ class ManifestCheck:
         if not servers:
             self.add("prompt", what, False, f"no Deployment behind Service {parts[0]}", fix)
             return
-        pod = RayPod(
+        pod = PodTemplate(
             f"Deployment {servers[0]['metadata']['name']}",
             servers[0]["spec"]["template"]["spec"],
             {},

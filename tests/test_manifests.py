@@ -264,6 +264,21 @@ def test_a_key_missing_from_the_workers_is_named_with_its_fix(defaults, tmp_path
     assert "secretKeyRef" in problem and "raycluster.yaml.tmpl" in problem
 
 
+def test_a_key_written_into_a_manifest_is_refused(defaults, tmp_path, train):
+    out = copy_of(defaults, tmp_path)
+
+    def literal(objects):
+        container = objects[0]["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+        for entry in container["env"]:
+            if entry["name"] == "GEMINI_API_KEY":
+                entry.pop("valueFrom")
+                entry["value"] = "sk-test"
+
+    rewrite(out, "raycluster.yaml", literal)
+    (problem,) = failed(check_manifests(train, out))
+    assert "GEMINI_API_KEY is written into the manifest in clear text" in problem
+
+
 def test_a_weight_path_outside_the_table_or_the_volume_is_named(defaults, tmp_path):
     def change(data):
         data["stages"]["clip"]["weights"] = "/models/open_clip/ViT-H-14.bin"
