@@ -469,104 +469,79 @@ class ManifestCheck:
         prompt = self.loaded.recipe.stages.prompt
         if prompt.backend != "openai" or prompt.openai is None:
             return
-        config = prompt.openai
         what = "prompt LLM service"
-        if not config.base_url:
+        base_url = prompt.openai.base_url
+        if not base_url:
             self.add("prompt", what, True, "hosted API (no base_url): nothing to serve here")
             return
-        url = urlparse(config.base_url)
-        host = url.hostname or ""
-        parts = host.split(".")
+        url = urlparse(base_url)
+        parts = (url.hostname or "").split(".")
         if len(parts) > 1 and parts[2:3] != ["svc"]:
-            self.add("prompt", what, True, f"{host}: outside the cluster, nothing to serve here")
+            self.add("prompt", what, True, f"{url.hostname}: outside the cluster, nothing to serve")
             return
-        namespaces = {
-            d["metadata"].get("namespace") for d in self.manifests.docs if "metadata" in d
-        }
+        # name.namespace.svc[.cluster.local], or a bare name in the manifests' namespace
+        namespaces = {d.get("metadata", {}).get("namespace") for d in self.manifests.docs}
         namespace = parts[1] if len(parts) > 1 else next(iter(namespaces - {None}), None)
         port = url.port or (443 if url.scheme == "https" else 80)
-        service = next(
-            (
-                s
-                for s in self.manifests.of_kind("Service")
-                if s["metadata"]["name"] == parts[0] and s["metadata"].get("namespace") == namespace
-            ),
-            None,
-        )
+        server, problem, fix = self._server(parts[0], namespace, port)
+        if server is None:
+            self.add("prompt", what, False, f"base_url {base_url}: {problem}", fix)
+            return
+        args = [str(a) for a in server.container.get("args", [])]
+        model = _flag(args, "--model")
+        served = _flag(args, "--served-model-name") or model
+        key = server.env_sources().get("VLLM_API_KEY")
+        sent = self._key_source(prompt.openai.api_key_env)
+        if served != prompt.openai.model:
+            wanted = prompt.openai.model
+            problem = f"{server.label} serves {served!r}, the recipe asks for {wanted!r}"
+            fix = (
+                "make --served-model-name in docker/kuberay/vllm.yaml.tmpl and "
+                "stages.prompt.openai.model the same"
+            )
+        elif key is not None and sent is not None and key != sent:
+            problem = (
+                f"vLLM requires the key from {key}, the prompt actors send "
+                f"{prompt.openai.api_key_env} from {sent}"
+            )
+            fix = "take VLLM_API_KEY from the same Secret key as the recipe's api_key_env"
+        else:
+            detail = f"Service {parts[0]}:{port} -> {server.label} serving {served!r} from {model}"
+            self.add("prompt", what, True, detail)
+            if model and model.startswith("/"):
+                layout = self.fill_layout()
+                self._weight_path("prompt", f"{server.label} --model", model, [server], layout)
+            return
+        self.add("prompt", what, False, problem, fix)
+
+    def _server(
+        self, name: str, namespace: str | None, port: int
+    ) -> tuple[PodTemplate | None, str, str]:
+        """The pod template behind Service `name`, or why there is none and the fix."""
         fix = (
             "apply docker/kuberay/vllm.yaml.tmpl rendered into this directory, or set "
             "stages.prompt.openai.base_url to the server that serves the model"
         )
+        service = next(
+            (
+                s
+                for s in self.manifests.of_kind("Service")
+                if s["metadata"]["name"] == name and s["metadata"].get("namespace") == namespace
+            ),
+            None,
+        )
         if service is None:
-            self.add(
-                "prompt",
-                what,
-                False,
-                f"base_url {config.base_url} names Service {parts[0]} in namespace {namespace}; "
-                "no such Service is rendered",
-                fix,
-            )
-            return
-        if not any(p.get("port") == port for p in service.get("spec", {}).get("ports", [])):
-            self.add(
-                "prompt",
-                what,
-                False,
-                f"Service {parts[0]} has no port {port}",
-                "match the port in base_url",
-            )
-            return
-        selector = service.get("spec", {}).get("selector", {})
-        servers = [
-            d
-            for d in self.manifests.of_kind("Deployment")
-            if selector
-            and selector.items()
-            <= d.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {}).items()
-        ]
-        if not servers:
-            self.add("prompt", what, False, f"no Deployment behind Service {parts[0]}", fix)
-            return
-        pod = PodTemplate(
-            f"Deployment {servers[0]['metadata']['name']}",
-            servers[0]["spec"]["template"]["spec"],
-            {},
-            1,
-        )
-        args = [str(a) for a in pod.container.get("args", [])]
-        model = _flag(args, "--model")
-        served = _flag(args, "--served-model-name") or model
-        if served != config.model:
-            self.add(
-                "prompt",
-                what,
-                False,
-                f"{pod.label} serves {served!r}, the recipe asks for {config.model!r}",
-                "make --served-model-name in docker/kuberay/vllm.yaml.tmpl and "
-                "stages.prompt.openai.model the same",
-            )
-            return
-        key = pod.env_sources().get("VLLM_API_KEY")
-        want = self._key_source(config.api_key_env)
-        if key is not None and want is not None and key != want:
-            self.add(
-                "prompt",
-                what,
-                False,
-                f"vLLM requires the key from {key}, the prompt actors send {config.api_key_env} "
-                f"from {want}",
-                "take VLLM_API_KEY from the same Secret key as the recipe's api_key_env",
-            )
-            return
-        self.add(
-            "prompt",
-            what,
-            True,
-            f"Service {parts[0]}:{port} -> {pod.label} serving {served!r} from {model}",
-        )
-        if model and model.startswith("/"):
-            layout = self.fill_layout()
-            self._weight_path("prompt", f"{pod.label} --model", model, [pod], layout)
+            return None, f"names Service {name} in namespace {namespace}; none is rendered", fix
+        spec = service.get("spec", {})
+        if not any(p.get("port") == port for p in spec.get("ports", [])):
+            return None, f"Service {name} has no port {port}", "match the port in base_url"
+        selector = spec.get("selector", {}).items()
+        for deployment in self.manifests.of_kind("Deployment"):
+            template = deployment.get("spec", {}).get("template", {})
+            if selector and selector <= template.get("metadata", {}).get("labels", {}).items():
+                label = f"Deployment {deployment['metadata']['name']}"
+                return PodTemplate(label, template.get("spec", {}), {}, 1), "", ""
+        return None, f"no Deployment behind Service {name}", fix
 
     def _key_source(self, variable: str) -> str | None:
         for _, spec in self.manifests.clusters():

@@ -310,6 +310,18 @@ def test_an_llm_service_that_is_not_rendered_or_serves_another_model_is_named(de
     assert failed(check_manifests(train_variant(tmp_path, hosted), defaults)) == []
 
 
+def test_vllm_asking_another_key_than_the_prompt_actors_send_is_named(defaults, tmp_path, train):
+    out = copy_of(defaults, tmp_path)
+
+    def other_key(objects):
+        container = objects[0]["spec"]["template"]["spec"]["containers"][0]
+        container["env"][1]["valueFrom"]["secretKeyRef"]["key"] = "VLLM_KEY"
+
+    rewrite(out, "vllm.yaml", other_key)
+    (problem,) = failed(check_manifests(train, out))
+    assert "vLLM requires the key from Secret datapipe-api-keys key VLLM_KEY" in problem
+
+
 def test_a_rayjob_without_deadlines_is_named(defaults, tmp_path, train):
     out = copy_of(defaults, tmp_path)
 
