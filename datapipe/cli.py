@@ -14,12 +14,19 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
+import datapipe
 from datapipe.cli_errors import console, fail
 from datapipe.cli_inspect import register
 from datapipe.errors import DatapipeError
-from datapipe.recipe import load_recipe
+from datapipe.recipe import ALL_TASKS, load_recipe
 from datapipe.runner.local import run_local
 from datapipe.runner.summary import RunSummary
 
@@ -29,10 +36,46 @@ app = typer.Typer(
     help="Build paired image-to-poster training data as WebDataset shards.",
 )
 
+SPLIT_NAMES = ("train", "bench")
+UNFINISHED = 3
+"""`verify`'s exit status for a sound output of a run that has not finished."""
+INTERRUPTED = 130
+"""Exit status after Ctrl-C, as a shell reports a SIGINT."""
+
+
+def show_version(value: bool) -> None:
+    if value:
+        Console().print(f"datapipe {datapipe.__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=show_version,
+        is_eager=True,
+        help="Print the datapipe version and exit",
+    ),
+) -> None:
+    """Build paired image-to-poster training data as WebDataset shards."""
+
+
+def choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    """Typer's enum choices would make these str-Enums in the API; a check keeps them str."""
+    if value not in allowed:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}", param_hint=option)
+    return value
+
 
 @app.command()
 def run(
-    recipe: Path = typer.Argument(..., help="Recipe YAML, e.g. pipelines/quickstart.yaml"),
+    recipe: Path = typer.Argument(
+        ...,
+        help="Recipe YAML, e.g. pipelines/quickstart.yaml, or a shipped recipe's name: "
+        "quickstart, bench, train",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory"),
     limit: int | None = typer.Option(
         None,
@@ -51,6 +94,7 @@ def run(
     Blocks a previous run committed are kept; the rest are finished. A directory holding
     another recipe's output is refused.
     """
+    seen: dict[str, int] = {}
     try:
         loaded = load_recipe(recipe)
         with Progress(
@@ -58,6 +102,7 @@ def run(
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[status]}"),
+            TimeRemainingColumn(),
             console=console,
             disable=quiet or not console.is_terminal,
         ) as bar:
@@ -65,14 +110,19 @@ def run(
             began = time.perf_counter()
 
             def report(summary: RunSummary, total: int) -> None:
-                rate = summary.renders / max(1e-9, time.perf_counter() - began)
+                seen.update(blocks=summary.blocks, groups=summary.groups, total=total)
+                elapsed = time.perf_counter() - began
+                rate = summary.renders / max(1e-9, elapsed)
                 kept = summary.kept / summary.renders if summary.renders else 0.0
                 status = (
                     f"{rate:.1f} renders/s  kept {kept:.0%}  pairs {sum(summary.pairs.values())}"
                 )
                 bar.update(task, completed=summary.groups, total=total, status=status)
                 if not console.is_terminal and not quiet:
-                    console.print(f"groups {summary.groups}/{total}  {status}", highlight=False)
+                    left = eta(summary, total, elapsed)
+                    console.print(
+                        f"groups {summary.groups}/{total}  {status}  {left}", highlight=False
+                    )
 
             if use_ray or address:
                 from datapipe.runner.ray_runner import run_ray
@@ -83,6 +133,9 @@ def run(
     except DatapipeError as error:
         fail(error)
         return
+    except KeyboardInterrupt:
+        console.print(interrupted_message(out, seen), highlight=False, soft_wrap=True)
+        raise typer.Exit(code=INTERRUPTED) from None
     output = Console()
     for table in summary.tables():
         output.print(table)
@@ -90,6 +143,27 @@ def run(
         f"wrote {out} in {summary.wall_seconds:.0f} s (recipe hash {loaded.recipe_hash[:12]})"
     )
     report_unfilled(out, output)
+
+
+def eta(summary: RunSummary, total: int, elapsed: float) -> str:
+    """Time left at this run's own pace (blocks finished by an earlier run do not count)."""
+    done = summary.groups - summary.groups_skipped
+    if done <= 0 or total <= summary.groups:
+        return ""
+    left = elapsed / done * (total - summary.groups)
+    return f"ETA {int(left // 60)}m{int(left % 60):02d}s"
+
+
+def interrupted_message(out: Path, seen: dict[str, int]) -> str:
+    """What Ctrl-C leaves: committed blocks are final, the one in flight is redone."""
+    committed = len(list((out / "blocks").glob("block-*.json"))) if out.is_dir() else 0
+    where = (
+        f"{seen['groups']} of {seen['total']} groups" if seen.get("total") else "no progress yet"
+    )
+    return (
+        f"interrupted: {committed} blocks committed in {out} ({where}); "
+        "rerun the same command to resume from the last committed block"
+    )
 
 
 def report_unfilled(out: Path, output: Console) -> None:
@@ -107,11 +181,12 @@ def report_unfilled(out: Path, output: Console) -> None:
 def verify(out: Path = typer.Argument(..., help="Output directory of a run")) -> None:
     """Check an output: manifests against tars, keys, stats, ledgers, pair invariants.
 
-    Prints a report and exits with status 1 on any fault.
+    Prints a report and exits with status 1 on any fault, 3 when the run is sound but
+    unfinished (what it committed is checked; rerun it to finish), 0 when clean.
     """
     from rich.table import Table
 
-    from datapipe.verify import MAX_LISTED
+    from datapipe.verify import MAX_LISTED, unfinished
     from datapipe.verify import verify as run_checks
 
     checks = run_checks(out)
@@ -130,14 +205,20 @@ def verify(out: Path = typer.Argument(..., help="Output directory of a run")) ->
     if total:
         output.print(f"[bold red]{total} faults[/]")
         raise typer.Exit(code=1)
+    progress = unfinished(out)
+    if progress is not None:
+        output.print(f"[yellow]{escape(str(progress))}[/]", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=UNFINISHED)
     output.print("[bold green]clean[/]")
 
 
 @app.command()
 def regen(
     out: Path = typer.Option(..., "--out", "-o", help="Output directory of a finished run"),
-    task: str = typer.Option(..., "--task", help="Task whose split to rebuild"),
-    split: str = typer.Option("train", "--split", help="Split to rebuild"),
+    task: str = typer.Option(
+        ..., "--task", help=f"Task whose split to rebuild: {', '.join(ALL_TASKS)}"
+    ),
+    split: str = typer.Option("train", "--split", help="Split to rebuild: train or bench"),
     recipe: Path | None = typer.Option(
         None, "--recipe", help="Recipe with the new thresholds (default: the run's own)"
     ),
@@ -156,6 +237,8 @@ def regen(
     """
     from datapipe.regen import regen as rebuild
 
+    choice(task, ALL_TASKS, "--task")
+    choice(split, SPLIT_NAMES, "--split")
     try:
         report = rebuild(out, task, split, recipe, rerender=rerender)
     except DatapipeError as error:
@@ -232,12 +315,33 @@ def validate(recipe: Path = typer.Argument(..., help="Recipe YAML")) -> None:
     library = loaded.library
     entities = sum(len(v) for v in library.entities_by_theme.values())
     Console().print(
-        f"ok: {recipe}: {sum(loaded.recipe.groups.model_dump().values())} groups; "
+        f"ok: {loaded.path}: {sum(loaded.recipe.groups.model_dump().values())} groups; "
         f"{entities} entities in {len(library.entities_by_theme)} themes, "
         f"{len(library.styles)} styles, {len(library.layouts)} layouts; "
         f"recipe hash {loaded.recipe_hash[:12]}",
         highlight=False,
     )
+
+
+@app.command("recipe-keys")
+def recipe_keys(
+    markdown: bool = typer.Option(False, "--markdown", help="A Markdown table instead"),
+) -> None:
+    """Every recipe key: its type, default and meaning, read from the schema itself."""
+    from rich.table import Table
+
+    from datapipe.recipe_keys import key_rows
+    from datapipe.recipe_keys import markdown as as_markdown
+
+    if markdown:
+        typer.echo(as_markdown(), nl=False)
+        return
+    table = Table(title="recipe keys", show_lines=False)
+    for column in ("key", "type", "default", "meaning"):
+        table.add_column(column, overflow="fold")
+    for row in key_rows():
+        table.add_row(escape(row.path), escape(row.type), escape(row.default), escape(row.meaning))
+    Console().print(table)
 
 
 register(app)

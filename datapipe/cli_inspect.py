@@ -81,8 +81,8 @@ def score(
     recipe: Path | None = typer.Option(
         None,
         "--recipe",
-        help="Recipe whose stages and thresholds apply (default: pipelines/quickstart.yaml "
-        "of the source checkout; required elsewhere)",
+        help="Recipe whose stages and thresholds apply, a file or a shipped recipe's name "
+        "(default: quickstart, shipped with datapipe)",
     ),
     mask: Path | None = typer.Option(
         None, "--mask", help="Subject mask PNG: white on the subject, same size as the image"

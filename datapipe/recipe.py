@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from difflib import get_close_matches
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from types import UnionType
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -51,7 +53,7 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 class Strict(BaseModel):
     """Unknown keys are errors: a misspelt threshold must never be silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class Libraries(Strict):
@@ -759,7 +761,7 @@ def validation_message(path: Path, error: ValidationError) -> str:
         loc = format_location(tuple(item["loc"]))
         msg = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling against the recipe reference in README.md)"
+            msg = unknown_key_message(tuple(item["loc"]))
         elif item["type"] == "missing":
             msg = "required key is missing"
         elif "input" in item and not isinstance(item["input"], dict | list):
@@ -768,6 +770,49 @@ def validation_message(path: Path, error: ValidationError) -> str:
     if len(errors) > MAX_LISTED_ERRORS:
         lines.append(f"{path}: and {len(errors) - MAX_LISTED_ERRORS} more problems")
     return "; ".join(lines)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model or container inside Annotated[...] and `X | None`."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, UnionType):
+            rest = [a for a in get_args(annotation) if a is not type(None)]
+            if len(rest) != 1:
+                return annotation
+            annotation = rest[0]
+        else:
+            return annotation
+
+
+def keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the recipe schema allows beside the last element of `loc`."""
+    node: Any = Recipe
+    for part in loc[:-1]:
+        node = _unwrap(node)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return []
+            node = field.annotation
+        elif get_origin(node) in (dict, list, tuple):
+            node = get_args(node)[-1]
+        else:
+            return []
+    node = _unwrap(node)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return list(node.model_fields)
+    return []
+
+
+def unknown_key_message(loc: tuple[Any, ...]) -> str:
+    allowed = keys_at(loc)
+    close = get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6) if loc else []
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    listed = f"allowed here: {', '.join(allowed)}; " if allowed and not close else ""
+    return f"unknown key ({hint}{listed}every key is listed by `datapipe recipe-keys`)"
 
 
 def _short_repr(value: Any) -> str:
@@ -997,9 +1042,10 @@ def resolve_libraries(recipe: Recipe, path: Path) -> Libraries:
 
 def load_recipe(path: str | Path) -> LoadedRecipe:
     """Read, validate and hash a recipe together with the libraries it names."""
+    from datapipe.bundled import find_recipe
     from datapipe.libraries import load_libraries
 
-    recipe_path = Path(path)
+    recipe_path = find_recipe(path)
     recipe = parse_recipe(read_yaml(recipe_path, RecipeError), recipe_path)
     libs = resolve_libraries(recipe, recipe_path)
     library = load_libraries(libs)

@@ -31,6 +31,7 @@ from typing import Any
 
 from PIL import Image
 
+from datapipe.bundled import data_root
 from datapipe.errors import DatapipeError
 from datapipe.recipe import LoadedRecipe, load_recipe
 from datapipe.records import Candidate, CopyLine, Group, PromptSpec
@@ -39,8 +40,6 @@ from datapipe.stages.filter import evaluate, image_failed
 from datapipe.stages.registry import annotator_classes
 from datapipe.stages.subject import SubjectStage
 
-REPO_RECIPE = Path(__file__).resolve().parents[1] / "pipelines" / "quickstart.yaml"
-"""The default recipe, found next to the package in a source checkout."""
 LANGUAGES = ("zh", "en")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 NO_MASK_WHY = (
@@ -51,8 +50,9 @@ NO_MASK_WHY = (
 
 
 def default_recipe() -> Path | None:
-    """pipelines/quickstart.yaml of the source checkout, or None (an installed wheel)."""
-    return REPO_RECIPE if REPO_RECIPE.is_file() else None
+    """The quickstart recipe: the source checkout's, else the one inside the wheel."""
+    root = data_root()
+    return root / "pipelines" / "quickstart.yaml" if root is not None else None
 
 
 def guess_language(texts: list[str]) -> str:
@@ -135,9 +135,9 @@ class Scorer:
             found = default_recipe()
             if found is None:
                 raise DatapipeError(
-                    f"no default recipe: {REPO_RECIPE} is not there (datapipe is not run "
-                    "from a source checkout)",
-                    fix="pass --recipe RECIPE.yaml",
+                    "no default recipe: neither a source checkout nor the installed package "
+                    "holds pipelines/quickstart.yaml",
+                    fix="pass --recipe RECIPE.yaml, or reinstall datapipe",
                 )
             recipe = found
         self.loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe)

@@ -32,6 +32,41 @@ MAX_LISTED = 20
 
 
 @dataclass
+class Progress:
+    """How far a run that has not finished got: verify checks what it committed."""
+
+    committed: int
+    planned: int | None
+    """Train blocks the run plans; None when run.json does not say (bench rounds add more)."""
+
+    def __str__(self) -> str:
+        of = f" of {self.planned}" if self.planned is not None else ""
+        return (
+            f"unfinished: {self.committed}{of} blocks committed; what is committed was checked "
+            "(rerun the same `datapipe run` to finish)"
+        )
+
+
+def unfinished(out: Path) -> Progress | None:
+    """None for a finished run; else the committed and planned block counts."""
+    try:
+        run = json.loads((out / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if run.get("status") == "finished":
+        return None
+    committed = len(list(out.glob("blocks/block-*.json")))
+    try:
+        recipe = Recipe.model_validate(run["recipe"])
+    except (KeyError, ValueError):
+        return Progress(committed, None)
+    total = sum(recipe.groups.model_dump().values())
+    limit = run.get("limit")
+    groups = min(total, limit) if isinstance(limit, int) else total
+    return Progress(committed, -(-groups // recipe.block_size))
+
+
+@dataclass
 class Check:
     name: str
     checked: int = 0
@@ -225,8 +260,11 @@ def check_stats(out: Path) -> Check:
     return check
 
 
-def check_blocks(out: Path) -> Check:
-    """Every stored block has a ledger; ledgers' shards and rejects add up."""
+def check_blocks(out: Path, finished: bool = True) -> Check:
+    """Every stored block has a ledger; ledgers' shards and rejects add up.
+
+    A run still going (or stopped) has a block stored but not yet committed: that is its
+    next step, not a fault."""
     check = Check("blocks committed")
     store = CandidateStore(out)
     regenerated = regenerated_tasks(json.loads((out / "run.json").read_text()))
@@ -234,7 +272,7 @@ def check_blocks(out: Path) -> Check:
     ledgered = {int(p.stem.split("-")[1]) for p in blocks}
     for parquet in sorted(store.root.glob("cand-*.parquet")):
         block = int(parquet.stem.split("-")[1])
-        if block not in ledgered:
+        if block not in ledgered and finished:
             check.fault(
                 f"{parquet.name}: block {block} has renders but no ledger (rerun to finish)"
             )
@@ -265,7 +303,9 @@ def check_blocks(out: Path) -> Check:
         else:
             reject_rows += pq.read_metadata(rejects).num_rows
     total = out / "rejects.parquet"
-    if not total.is_file():
+    if not finished:
+        pass  # written when the run finishes
+    elif not total.is_file():
         check.fault("rejects.parquet is missing")
     elif pq.read_metadata(total).num_rows != reject_rows:
         check.fault(
@@ -412,12 +452,18 @@ def check_leftovers(out: Path) -> Check:
 
 
 def verify(out: Path) -> list[Check]:
-    """Run every check; an empty fault list everywhere means the output is sound."""
+    """Run every check; an empty fault list everywhere means the output is sound.
+
+    An unfinished run (see `unfinished`) is checked as far as it committed: its stats
+    files, rejects table and bench quotas are written when it finishes, so they are not
+    checked, and its temporary files are those of the block it was writing."""
     if not (out / "run.json").is_file():
         missing = Check("run.json present")
         missing.fault(f"{out / 'run.json'} is missing: not a datapipe output, or never started")
         return [missing]
     manifests, keys = check_manifests(out)
+    if unfinished(out) is not None:
+        return [manifests, keys, check_blocks(out, finished=False), check_pairs(out)]
     return [
         manifests,
         keys,

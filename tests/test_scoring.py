@@ -208,7 +208,7 @@ def test_mistakes_are_one_line_and_status_2(app, tmp_path, monkeypatch):
     assert bad_language.exit_code == 2 and "zh, en" in bad_language.output
     no_mask = runner.invoke(app, ["score", str(image), "--text", "x", "--mask", "/nonexistent"])
     assert no_mask.exit_code == 2 and "mask" in no_mask.output
-    monkeypatch.setattr(scoring, "REPO_RECIPE", tmp_path / "no" / "quickstart.yaml")
+    monkeypatch.setattr(scoring, "data_root", lambda: None)
     no_recipe = runner.invoke(app, ["score", str(image), "--text", "x"])
     assert no_recipe.exit_code == 2 and "--recipe" in no_recipe.output
 

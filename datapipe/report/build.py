@@ -35,6 +35,7 @@ from datapipe.inspect.output import Output, Sample, TaskView
 from datapipe.inspect.rejects import reason_groups
 from datapipe.inspect.rules import Threshold, candidate_thresholds, thresholds_by_score
 from datapipe.report import svg
+from datapipe.report.fonts import font_face_css, write_fonts
 
 MARKER = "report.json"
 THUMB = 192
@@ -54,7 +55,7 @@ KEPT_REJECTED = {"kept": "#4c78a8", "rejected": "#e45756"}
 CSS = """
 :root{--fg:#1d1d1f;--muted:#6e6e73;--line:#d9d9de;--bg:#f5f5f7;--bad:#c62828}
 *{box-sizing:border-box}
-body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI","Noto Sans CJK SC",sans-serif;
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI","datapipe CJK",sans-serif;
 color:var(--fg);background:var(--bg)}
 header{background:#1d1d1f;padding:8px 16px}
 header a{color:#f5f5f7;margin-right:14px;text-decoration:none;font-size:13px}
@@ -176,6 +177,8 @@ class ReportBuilder:
         self.rejects_per_reason = rejects_per_reason
         self.thumbs = ThumbWriter(root)
         self.pages: list[Path] = []
+        self.text: set[str] = set()
+        """Every character the pages show: the fonts beside them are cut down to these."""
         self.shown = 0
         self.views: list[TaskView] = [
             output.task(t, s) for s in output.splits for t in output.tasks(s)
@@ -198,12 +201,13 @@ class ReportBuilder:
         page = (
             '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+            f"<title>{esc(title)}</title><style>{font_face_css(prefix)}{CSS}</style></head><body>"
             f"<header>{self.nav(prefix, relative)}</header><main>{body}</main></body></html>\n"
         )
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(page, encoding="utf-8")
+        self.text.update(html.unescape(page))
         self.pages.append(path)
         return path
 
@@ -492,7 +496,9 @@ class ReportBuilder:
         for view in self.views:
             self.task_pages(view)
         reject_counts = self.rejects_page()
-        return self.index_page(reject_counts)
+        shown = self.index_page(reject_counts)
+        write_fonts(self.root, "".join(self.text))
+        return shown
 
 
 def build_report(

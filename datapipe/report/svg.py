@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datapipe.inspect.rules import Threshold
 
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d")
-FONT = 'font-family="system-ui,sans-serif" font-size="11"'
+FONT = 'font-family="system-ui,&quot;datapipe CJK&quot;,sans-serif" font-size="11"'
 
 
 def _esc(text: object) -> str:

@@ -159,6 +159,32 @@ def _size(path: Path) -> int | None:
         return None
 
 
+def check_out_dir(out: Path) -> None:
+    """Accept a missing or empty folder, or a datapipe output; refuse anything else.
+
+    A run writes and later deletes files in its folder: beside a user's own files, or
+    nested inside another run (which `verify` and the loaders would then read as part of
+    it), that would mix or lose data. Whether an output is of this recipe is checked next,
+    from its run.json."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(
+            f"--out {out} is a file, not a folder", fix="pass a new or empty folder as --out"
+        )
+    for parent in out.resolve().parents:
+        if (parent / "run.json").is_file():
+            raise OutputError(
+                f"--out {out} is inside the datapipe output {parent}: a run nested in another "
+                "would be read as part of it",
+                fix=f"pass a folder outside {parent} as --out",
+            )
+    if out.is_dir() and not (out / "run.json").is_file() and any(out.iterdir()):
+        raise OutputError(
+            f"--out {out} is not empty and holds no datapipe run (no run.json): datapipe would "
+            "write beside your files",
+            fix="pass a new or empty folder as --out, or the folder of an earlier run to resume it",
+        )
+
+
 class RunOutput:
     def __init__(
         self,
@@ -225,6 +251,7 @@ class RunOutput:
 
     def open(self, limit: int | None) -> Plan:
         """Claim the directory for this recipe, clear leftovers, and sort the train blocks."""
+        check_out_dir(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self._check_recipe()
         recover(self.out)

@@ -3,6 +3,7 @@ checked in headless Chromium opened from the file system."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import typer
+from fontTools.ttLib import TTFont
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -102,17 +104,32 @@ def test_report_command(report, tmp_path):
     assert len(lines) == 1 and "no output directory" in lines[0]
 
 
-def fontconfig(tmp_path: Path) -> Path:
-    """Fontconfig with the CJK fonts datapipe draws with, so screenshots show Chinese text
-    even where no CJK system font is installed (only the screenshot's looks depend on it)."""
-    dirs = "".join(f"<dir>{font_path(w).parent}</dir>" for w in ("regular", "bold"))
+def latin_only_fontconfig(tmp_path: Path) -> Path:
+    """Fontconfig that offers Chromium no CJK font at all (DejaVu, if installed, for Latin):
+    Chinese on the pages can then only come from the fonts the report carries."""
+    dejavu = Path("/usr/share/fonts/truetype/dejavu")
+    dirs = f"<dir>{dejavu}</dir>" if dejavu.is_dir() else ""
     path = tmp_path / "fonts.conf"
     path.write_text(
         '<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig>'
-        '<include ignore_missing="yes">/etc/fonts/fonts.conf</include>'
         f"{dirs}<cachedir>{tmp_path / 'fc-cache'}</cachedir></fontconfig>"
     )
     return path
+
+
+def test_the_report_carries_fonts_for_every_character_it_shows(report):
+    _, result = report
+    pages = "".join(
+        html.unescape(p.read_text(encoding="utf-8")) for p in result.root.rglob("*.html")
+    )
+    chinese = {c for c in pages if "\u4e00" <= c <= "\u9fff"}
+    assert len(chinese) > 50, "the quickstart report should show Chinese text"
+    for weight in ("regular", "bold"):
+        carried = TTFont(result.root / "fonts" / f"{weight}.otf")
+        covered = {chr(code) for code in carried.getBestCmap()}
+        assert chinese <= covered, sorted(chinese - covered)[:10]
+        assert (result.root / "fonts" / f"{weight}.otf").stat().st_size < 2_000_000
+    assert font_path("regular").stat().st_size > 10_000_000  # what a copy would have cost
 
 
 def read_counts(page) -> list[dict]:
@@ -131,7 +148,7 @@ def test_report_in_headless_chromium(report, tmp_path):
     root = result.root
     stats = stats_files(out)
     rejects = pq.read_table(out / "rejects.parquet").to_pylist()
-    env = {**os.environ, "FONTCONFIG_FILE": str(fontconfig(tmp_path))}
+    env = {**os.environ, "FONTCONFIG_FILE": str(latin_only_fontconfig(tmp_path))}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, env=env)
         try:
@@ -161,8 +178,18 @@ def test_report_in_headless_chromium(report, tmp_path):
             page.goto(fill_page.as_uri())
             page.screenshot(path=str(tmp_path / "fill.png"))
             fill_counts = read_counts(page)
+            # The zh instructions are drawn with the carried font, not as tofu boxes.
+            loaded = page.evaluate(
+                "async () => { await document.fonts.ready; return [...document.fonts]"
+                ".filter(f => f.status === 'loaded').map(f => f.family + ' ' + f.weight); }"
+            )
+            zh = page.locator(".instruction", has_text=re.compile("[\u4e00-\u9fff]")).first
+            drawn_with = zh.evaluate("e => getComputedStyle(e).fontFamily")
         finally:
             browser.close()
+
+    assert any(family.strip('"').startswith("datapipe CJK") for family in loaded), loaded
+    assert "datapipe CJK" in drawn_with
 
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
     assert pixels.std() > 20 and (pixels < 200).mean() > 0.02, "blank screenshot"
