@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import typer
@@ -27,7 +28,9 @@ from datapipe.cli_errors import console, fail
 from datapipe.cli_inspect import register
 from datapipe.errors import DatapipeError
 from datapipe.recipe import ALL_TASKS, load_recipe
+from datapipe.run_log import ray_output_to, run_log
 from datapipe.runner.local import run_local
+from datapipe.runner.output import check_out_dir
 from datapipe.runner.summary import RunSummary
 
 app = typer.Typer(
@@ -97,15 +100,22 @@ def run(
     seen: dict[str, int] = {}
     try:
         loaded = load_recipe(recipe)
-        with Progress(
-            TextColumn("[bold]groups"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeRemainingColumn(),
-            console=console,
-            disable=quiet or not console.is_terminal,
-        ) as bar:
+        check_out_dir(out)
+        with ExitStack() as scope:
+            scope.enter_context(run_log(out, console))
+            if use_ray or address:
+                scope.enter_context(ray_output_to(out))
+            bar = scope.enter_context(
+                Progress(
+                    TextColumn("[bold]groups"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("{task.fields[status]}"),
+                    TimeRemainingColumn(),
+                    console=console,
+                    disable=quiet or not console.is_terminal,
+                )
+            )
             task = bar.add_task("run", total=None, status="starting")
             began = time.perf_counter()
 
@@ -288,15 +298,23 @@ def doctor(
             return
     else:
         findings = Doctor(loaded, devices=devices).check()
-    table = Table(title=f"doctor {recipe}" + (f" --manifests {manifests}" if manifests else ""))
-    for column in ("stage", "check", "", "detail", "fix"):
-        table.add_column(column)
+    title = f"doctor {recipe}" + (f" --manifests {manifests}" if manifests else "")
+    table = Table(title=escape(title))
+    for column in ("stage", "check", ""):
+        table.add_column(column, overflow="fold")
     for f in findings:
         mark = "[green]ok[/]" if f.ok else "[red]missing[/]"
-        table.add_row(f.stage, f.what, mark, f.detail, f.fix)
+        table.add_row(escape(f.stage), escape(f.what), mark)
     output = Console()
     output.print(table)
     missing = sum(not f.ok for f in findings)
+    for f in (f for f in findings if not f.ok):
+        # Details and fixes quote paths and pip extras ('datapipe[api]'): never markup, and
+        # printed as wrapped lines, which no terminal width cuts.
+        output.print(f"[red]✗[/] {escape(f.stage)} · {escape(f.what)}", highlight=False)
+        output.print(f"    {escape(f.detail)}", highlight=False, soft_wrap=True)
+        if f.fix:
+            output.print(f"    fix: {escape(f.fix)}", highlight=False, soft_wrap=True)
     if missing:
         where = f"on the cluster of {manifests}" if manifests else "here"
         output.print(f"[bold red]{missing} missing: this recipe cannot run {where}[/]")

@@ -68,7 +68,10 @@ class Doctor:
         ok = path.is_dir() if kind == "dir" else path.exists()
         if ok and kind == "diffusers":
             ok = (path / "model_index.json").is_file()
-        detail = f"{field} = {value}: " + ("found" if ok else f"no {kind} there")
+        expected = {"dir": "folder", "diffusers": "diffusers model folder (model_index.json)"}
+        detail = f"{field} = {value}: " + (
+            "found" if ok else f"no {expected.get(kind, 'file or folder')} there"
+        )
         fix = "" if ok else f"put the weights at {value} (they are never downloaded) or fix {field}"
         self.findings.append(Finding(stage, field, ok, detail, fix))
 

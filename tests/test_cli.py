@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from conftest import write_recipe
 from typer.testing import CliRunner
@@ -93,3 +97,31 @@ def test_out_is_checked_before_anything_is_written(tmp_path, quickstart_run, cas
     assert sorted(p.name for p in out.parent.iterdir()) == before
     if case == "foreign":
         assert sorted(p.name for p in out.iterdir()) == ["holiday.jpg"]
+
+
+@pytest.mark.timeout(600)
+def test_ray_run_of_the_shipped_quickstart_on_this_machine(tmp_path):
+    """The README's `--ray` command with nothing edited: unpinned pools are fitted to the
+    cores there are (2 in CI) and said so; Ray's own output goes to OUT/ray.log."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "datapipe.cli", "run", "quickstart", "--out", str(out)]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_AUTH_MODE"] = "disabled"
+    result = subprocess.run(
+        [*command, "--ray", "--limit", "6"], capture_output=True, text=True, env=env, timeout=540
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = result.stdout + result.stderr
+    assert "pairs by task" in printed
+    assert "Running Dataset" not in printed and "MapBatches" not in printed
+    assert (out / "ray.log").stat().st_size > 0
+    log = (out / "datapipe.log").read_text()
+    if (os.cpu_count() or 1) < 4:
+        assert "each gets a share" in printed and "each gets a share" in log
+    assert verify_clean(out)
+
+
+def verify_clean(out) -> bool:
+    from datapipe.verify import verify
+
+    return all(not check.faults for check in verify(out))

@@ -138,3 +138,25 @@ def test_the_paddle_env_from_the_script_passes(tmp_path):
     )
     findings = ocr_findings(loaded)
     assert findings and all(f.ok for f in findings.values()), findings
+
+
+def test_fixes_are_printed_whole_at_80_columns(monkeypatch):
+    """Rich read `datapipe[api]` as markup and a table cut every fix at 80 columns."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name.split(".")[0] in {"openai", "diffusers"} else real(name, *a),
+    )
+    findings = [f for f in Doctor(load_recipe(TRAIN), devices=False).check() if not f.ok]
+    fixes = {f.fix for f in findings}
+    assert any("'datapipe[api]'" in fix for fix in fixes)
+    assert any("'datapipe[models]'" in fix for fix in fixes)
+    result = CliRunner().invoke(app, ["doctor", str(TRAIN), "--no-devices"], terminal_width=80)
+    assert result.exit_code == 1
+    flat = " ".join(result.output.split())
+    for finding in findings:
+        assert " ".join(f"fix: {finding.fix}".split()) in flat, finding.fix
+        assert " ".join(finding.detail.split()) in flat
+    assert "no any there" not in flat

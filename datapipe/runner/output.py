@@ -159,6 +159,11 @@ def _size(path: Path) -> int | None:
         return None
 
 
+LOG_FILE = "datapipe.log"
+RAY_LOG_FILE = "ray.log"
+"""Written by the `datapipe run` command (datapipe.run_log), before the run claims OUT."""
+
+
 def check_out_dir(out: Path) -> None:
     """Accept a missing or empty folder, or a datapipe output; refuse anything else.
 
@@ -177,7 +182,12 @@ def check_out_dir(out: Path) -> None:
                 "would be read as part of it",
                 fix=f"pass a folder outside {parent} as --out",
             )
-    if out.is_dir() and not (out / "run.json").is_file() and any(out.iterdir()):
+    ours = {LOG_FILE, RAY_LOG_FILE}
+    if (
+        out.is_dir()
+        and not (out / "run.json").is_file()
+        and any(p.name not in ours for p in out.iterdir())
+    ):
         raise OutputError(
             f"--out {out} is not empty and holds no datapipe run (no run.json): datapipe would "
             "write beside your files",

@@ -11,11 +11,12 @@ runner, in group order, so both runners write the same bytes.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from datapipe.runner.summary import RunSummary
 from datapipe.stages.base import Stage
 from datapipe.stages.registry import candidate_stage_classes
 
+log = logging.getLogger(__name__)
 READ_TASK_CPUS = 0.5
 """CPU kept free of actor pools so Ray Data's read and split tasks can always run."""
 
@@ -54,6 +56,8 @@ class PoolSpec:
     workers: int
     resources: dict[str, float]
     batch_size: int
+    pinned: bool = False
+    """The recipe set this pool's CPUs: it is never resized to fit a cluster."""
 
     @classmethod
     def of(cls, stage: type[Stage], loaded: LoadedRecipe) -> PoolSpec:
@@ -68,7 +72,38 @@ class PoolSpec:
             override.workers,
             dict(override.resources),
             override.batch_size or stage.batch_size,
+            pinned=override.cpus is not None,
         )
+
+
+MIN_POOL_CPUS = 0.05
+"""The smallest CPU share an unpinned pool is given when pools are fitted to a cluster."""
+
+
+def fit_pools(total: Mapping[str, float], pools: list[PoolSpec]) -> tuple[list[PoolSpec], str]:
+    """Shrink the CPU shares of the pools the recipe did not pin, in proportion, so that all
+    pools fit the cluster that is there (a laptop's 2 cores, say); pinned pools are kept as
+    the recipe says, and `capacity_problems` refuses them if they do not fit. Returns the
+    pools and a sentence saying what was done ("" when nothing was)."""
+    free = (
+        total.get("CPU", 0.0) - READ_TASK_CPUS - sum(p.cpus * p.workers for p in pools if p.pinned)
+    )
+    loose = [p for p in pools if not p.pinned]
+    wanted = sum(p.cpus * p.workers for p in loose)
+    if not loose or wanted <= free or free <= 0:
+        return pools, ""
+    scale = free / wanted
+    fitted = [
+        p if p.pinned else replace(p, cpus=max(MIN_POOL_CPUS, int(p.cpus * scale * 100) / 100))
+        for p in pools
+    ]
+    shares = ", ".join(f"{p.stage.name} {p.cpus:g}" for p in fitted if not p.pinned)
+    note = (
+        f"the recipe pins no CPUs for {len(loose)} stage pools; they ask for {wanted:g} CPUs and "
+        f"the cluster has {total.get('CPU', 0.0):g}, so each gets a share: {shares} CPUs "
+        "(pin them in execution.stages to choose)"
+    )
+    return fitted, note
 
 
 class StageActor:
@@ -204,7 +239,11 @@ def run_ray(
         if not pools:
             if not ray.is_initialized():
                 ray.init(address=address or os.environ.get("RAY_ADDRESS"), log_to_driver=False)
-            pools.extend(PoolSpec.of(cls, loaded) for cls in candidate_stage_classes(loaded.recipe))
+            declared = [PoolSpec.of(cls, loaded) for cls in candidate_stage_classes(loaded.recipe)]
+            fitted, note = fit_pools(ray.cluster_resources(), declared)
+            if note:
+                log.info(note)
+            pools.extend(fitted)
             check_capacity(ray, pools)
             for pool in pools:
                 summary.timing(pool.stage.name).workers = pool.workers

@@ -120,3 +120,24 @@ def test_ray_bench_output_equals_local_output(tmp_path, ray_session):
     local, ray = tree_digest(tmp_path / "local"), tree_digest(tmp_path / "ray")
     assert any(name.startswith("datasets/bench/rescale/") for name in ray)
     assert ray == local
+
+
+def test_unpinned_pools_are_fitted_to_a_small_cluster_and_pinned_ones_kept(quickstart, tmp_path):
+    from datapipe.runner.ray_runner import READ_TASK_CPUS, PoolSpec, capacity_problems, fit_pools
+    from datapipe.stages.registry import candidate_stage_classes
+
+    declared = [PoolSpec.of(c, quickstart) for c in candidate_stage_classes(quickstart.recipe)]
+    two_cores = {"CPU": 2.0}
+    assert capacity_problems(two_cores, declared), "the defaults ask for more than 2 cores"
+    fitted, note = fit_pools(two_cores, declared)
+    assert sum(p.cpus * p.workers for p in fitted) <= 2.0 - READ_TASK_CPUS
+    assert capacity_problems(two_cores, fitted) == []
+    assert "pin them in execution.stages" in note and "ocr" in note
+    roomy, nothing = fit_pools({"CPU": 64.0}, declared)
+    assert roomy == declared and nothing == ""
+
+    pinned = load_recipe(write_recipe(tmp_path, {"execution": {"stages": {"ocr": {"cpus": 0.8}}}}))
+    pools = [PoolSpec.of(c, pinned) for c in candidate_stage_classes(pinned.recipe)]
+    fitted, _ = fit_pools(two_cores, pools)
+    assert next(p for p in fitted if p.stage.name == "ocr").cpus == 0.8
+    assert sum(p.cpus * p.workers for p in fitted) <= 2.0 - READ_TASK_CPUS
