@@ -122,6 +122,18 @@ class CostReport:
     gpu_seconds_by_stage: dict[str, float]
     api: dict[str, ApiUsage]
     prices: CostConfig
+    cpu_seconds_by_stage: dict[str, float] = field(default_factory=dict)
+    """Busy seconds of every stage that holds no GPU (the renderer too when it runs on a CPU),
+    measured on this invocation: OCR, not the procedural renderer, is most of a CPU run."""
+
+    @property
+    def cpu_seconds_per_render(self) -> float | None:
+        return _ratio(sum(self.cpu_seconds_by_stage.values()), self.rendered)
+
+    @property
+    def cpu_seconds(self) -> float | None:
+        per = self.cpu_seconds_per_render
+        return None if per is None else per * self.renders
 
     @property
     def pairs(self) -> int:
@@ -193,6 +205,11 @@ class CostReport:
                 k: round(v, 3) for k, v in sorted(self.gpu_seconds_by_stage.items())
             },
             "gpu_seconds_per_pair": _round(_ratio(self.gpu_seconds, self.pairs)),
+            "cpu_seconds_per_render": _round(self.cpu_seconds_per_render),
+            "cpu_seconds_per_pair": _round(_ratio(self.cpu_seconds, self.pairs)),
+            "cpu_seconds_by_stage_this_run": {
+                k: round(v, 3) for k, v in sorted(self.cpu_seconds_by_stage.items())
+            },
             "by_task": by_task,
             "api_this_run": {stage: u.to_dict() for stage, u in sorted(self.api.items())},
             "prices": self.prices.model_dump(),
@@ -201,23 +218,28 @@ class CostReport:
 
     def table(self) -> Table:
         table = Table(title="yield and cost")
-        for column in ("", "pairs", "pairs/render", f"{self.render_device}-s/pair"):
+        devices = [("gpu", self.gpu_seconds)] if self.gpu_seconds_by_stage else []
+        devices.append(("cpu", self.cpu_seconds))
+        columns = ["", "pairs", "pairs/render", *(f"{d}-s/pair" for d, _ in devices)]
+        for column in columns:
             table.add_column(column, justify="right" if column else "left")
         rows = [("all tasks", self.pairs), *sorted(self.pairs_by_task.items())]
         for name, n in rows:
-            per_pair = _ratio(self.render_seconds, n)
+            per_pair = [_ratio(seconds, n) for _, seconds in devices]
             table.add_row(
                 name,
                 str(n),
                 f"{n / self.renders:.2f}" if self.renders else "-",
-                "-" if per_pair is None else f"{per_pair:.3g}",
+                *("-" if p is None else f"{p:.3g}" for p in per_pair),
             )
-        per_render = self.render_seconds_per_render
-        table.caption = (
-            f"{self.renders} renders at "
-            + ("-" if per_render is None else f"{per_render:.3g}")
-            + f" {self.render_device}-s each (measured on {self.rendered})"
-        )
+        parts = [f"{self.renders} renders; per render, measured on {self.rendered}:"]
+        if self.gpu_seconds_per_render is not None and self.gpu_seconds_by_stage:
+            parts.append(f"{self.gpu_seconds_per_render:.3g} gpu-s")
+        if self.cpu_seconds_per_render is not None:
+            heaviest = sorted(self.cpu_seconds_by_stage.items(), key=lambda kv: -kv[1])[:3]
+            shares = ", ".join(f"{k} {v / self.rendered:.3g}" for k, v in heaviest)
+            parts.append(f"{self.cpu_seconds_per_render:.3g} cpu-s over every CPU stage ({shares})")
+        table.caption = " ".join(parts)
         for stage, u in sorted(self.api.items()):
             table.caption += (
                 f"; {stage}: {u.calls} API calls ({u.cached} cached), "
@@ -253,4 +275,9 @@ def cost_report(summary: RunSummary, basis: CostBasis) -> CostReport:
         gpu_seconds_by_stage=gpu_seconds,
         api=dict(summary.api),
         prices=basis.prices,
+        cpu_seconds_by_stage={
+            name: timing.seconds
+            for name, timing in summary.stages.items()
+            if name not in basis.gpus and timing.seconds
+        },
     )

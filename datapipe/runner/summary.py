@@ -199,6 +199,8 @@ class RunSummary(RunCounts):
         for reason, n in sorted(self.pair_reject_reasons.items()):
             counts.add_row(f"  pair not made: {reason}", str(n))
         counts.add_row("pairs", str(sum(self.pairs.values())))
+        if sum(self.reject_reasons.values()) > self.rejected:
+            counts.caption = "a render can fail several rules: the reasons add up to more"
 
         pairs = by_task_table("pairs by task", self.pairs)
         if self.bench_pairs:

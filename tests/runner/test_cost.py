@@ -32,6 +32,20 @@ def test_quickstart_reports_its_yield_per_task(quickstart_run):
     busy = summary.stages["render"].seconds
     assert cost["render_device"] == "cpu" and cost["gpu_seconds"] == 0.0
     assert cost["render_seconds_per_pair"] == pytest.approx(busy / pairs, abs=1e-4)
+    # Every stage's CPU time counts, not the renderer's alone (OCR is most of it).
+    every = sum(t.seconds for t in summary.stages.values())
+    assert set(cost["cpu_seconds_by_stage_this_run"]) >= {"render", "ocr", "subject"}
+    assert cost["cpu_seconds_per_render"] == pytest.approx(every / summary.renders, abs=1e-3)
+    assert cost["cpu_seconds_per_pair"] == pytest.approx(every / pairs, abs=1e-3)
+    assert (
+        cost["cpu_seconds_by_stage_this_run"]["ocr"]
+        > cost["cpu_seconds_by_stage_this_run"]["render"]
+    )
+    caption = summary.tables()[-1].caption
+    assert "cpu-s over every CPU stage (ocr" in caption
+    reasons = summary.tables()[0]
+    if sum(summary.reject_reasons.values()) > summary.rejected:
+        assert "a render can fail several rules" in reasons.caption
 
 
 def test_gpu_seconds_per_pair_are_render_busy_seconds_times_gpus(tmp_path):
