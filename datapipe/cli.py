@@ -22,12 +22,13 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 
 import datapipe
 from datapipe.cli_errors import console, fail
 from datapipe.cli_inspect import register
 from datapipe.errors import DatapipeError
-from datapipe.recipe import ALL_TASKS, load_recipe
+from datapipe.recipe import ALL_TASKS, LoadedRecipe, load_recipe
 from datapipe.run_log import ray_output_to, run_log
 from datapipe.runner.local import run_local
 from datapipe.runner.output import check_out_dir
@@ -149,10 +150,39 @@ def run(
     output = Console()
     for table in summary.tables():
         output.print(table)
+    output.print(coverage_table(out, loaded))
     output.print(
         f"wrote {out} in {summary.wall_seconds:.0f} s (recipe hash {loaded.recipe_hash[:12]})"
     )
     report_unfilled(out, output)
+
+
+def coverage_table(out: Path, loaded: LoadedRecipe) -> Table:
+    """Did every entity and style appear? The full counts are in run.json's `coverage`."""
+    from datapipe.coverage import coverage
+
+    found = coverage(out)
+    library = loaded.library
+    offered = {
+        "entity_id": {e.id for t in loaded.recipe.themes for e in library.entities_by_theme[t]},
+        "style_id": {s.id for s in library.styles},
+        "layout_id": {layout.id for layout in library.layouts},
+    }
+    table = Table(title="coverage (run.json: coverage)")
+    for column in ("", "in library", "rendered", "kept", "with samples", "fewest samples"):
+        table.add_column(column, justify="left" if column in ("", "fewest samples") else "right")
+    for dimension, ids in offered.items():
+        rows = found.counts.get(dimension, {})
+        fewest = ", ".join(f"{k} {v['samples']}" for k, v in found.least(dimension, 3))
+        table.add_row(
+            dimension.removesuffix("_id"),
+            str(len(ids)),
+            str(len(rows)),
+            str(sum(1 for v in rows.values() if v["kept"])),
+            str(sum(1 for v in rows.values() if v["samples"])),
+            escape(fewest),
+        )
+    return table
 
 
 def eta(summary: RunSummary, total: int, elapsed: float) -> str:

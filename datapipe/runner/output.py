@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 import datapipe
 from datapipe.bench import BenchState, first_bench_block, first_bench_index
+from datapipe.coverage import coverage
 from datapipe.errors import DatapipeError, OutputError
 from datapipe.io.atomic import TMP_SUFFIX, atomic_path, write_bytes
 from datapipe.io.candidate_store import CandidateStore
@@ -542,6 +543,7 @@ class RunOutput:
             "summary": summary.to_dict() if summary else None,
             "repaired_blocks": {str(b): why for b, why in sorted(self.repaired.items())},
             "regenerations": regenerations,
+            "coverage": coverage(self.out).to_dict() if summary else None,
         }
         if self.bench is not None:
             record["bench"] = self.bench.report() if summary else None

@@ -1,0 +1,49 @@
+"""Coverage per entity, style, layout, theme and language: counted from the files on disk."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+from datapipe.cli import app
+from datapipe.coverage import DIMENSIONS, coverage
+from datapipe.io.candidate_store import CandidateStore
+
+
+def test_counts_equal_the_store_rejects_and_manifests(quickstart_run):
+    out, summary = quickstart_run
+    found = coverage(out)
+    store = CandidateStore(out).read_table().to_pylist()
+    for dimension in DIMENSIONS:
+        rows = found.counts[dimension]
+        assert sum(v["renders"] for v in rows.values()) == len(store) == summary.renders
+        assert sum(v["kept"] for v in rows.values()) == summary.kept
+    by_key = {row["key"]: row for row in store}
+    samples = Counter()
+    for manifest in (out / "datasets").glob("*/*/*.parquet"):
+        for row in pq.read_table(manifest, columns=["task", "target_key"]).to_pylist():
+            samples[(by_key[row["target_key"]]["entity_id"], row["task"])] += 1
+    for (entity, task), n in samples.items():
+        assert found.counts["entity_id"][entity][task] == n
+    assert sum(v["samples"] for v in found.counts["style_id"].values()) == sum(samples.values())
+    assert json.loads((out / "run.json").read_text())["coverage"] == json.loads(
+        json.dumps(found.to_dict())
+    )
+    least = found.least("entity_id", 3)
+    assert [v["samples"] for _, v in least] == sorted(v["samples"] for _, v in least)
+
+
+def test_the_run_summary_shows_coverage(tmp_path):
+    from conftest import write_recipe
+
+    recipe = write_recipe(tmp_path)
+    result = CliRunner().invoke(
+        app, ["run", str(recipe), "--out", str(tmp_path / "out"), "--limit", "3", "-q"],
+        terminal_width=200,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "coverage (run.json: coverage)" in result.output
+    assert "entity" in result.output and "style" in result.output
