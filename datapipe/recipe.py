@@ -280,6 +280,11 @@ class ToggleStageConfig(Strict):
     enabled: bool = True
 
 
+DETECTOR_BOX_THRESHOLDS: dict[str, float] = {"grounding_dino": 0.3, "owlv2": 0.1}
+"""Default box floors: Grounding DINO's authors use 0.35 (box) / 0.25 (text); OWLv2's
+examples in transformers use 0.1."""
+
+
 class Sam2Config(Strict):
     """A text-grounded detector finds the subject box; SAM-2 refines it into a mask."""
 
@@ -291,11 +296,26 @@ class Sam2Config(Strict):
     checkpoint: str = Field(description="local SAM-2 checkpoint (.pt)")
     detector: str = Field(description="local directory of a transformers zero-shot detector")
     detector_kind: Literal["owlv2", "grounding_dino"] = "grounding_dino"
-    box_threshold: Fraction = 0.3
+    box_threshold: Fraction = Field(
+        None, description="detector score floor for a box; unset: the detector kind's default"
+    )
+    max_boxes: int = Field(
+        8, ge=1, le=64, description="boxes above the floor that are segmented (plural subjects)"
+    )
     device: str = "cuda"
     overrides: list[str] = Field(
         default_factory=list, description="extra hydra overrides for the SAM-2 config"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_threshold(cls, data: Any) -> Any:
+        """OWLv2's sigmoid scores run far below Grounding DINO's: one floor cannot serve both."""
+        if isinstance(data, dict) and data.get("box_threshold") is None:
+            kind = data.get("detector_kind", "grounding_dino")
+            if kind in DETECTOR_BOX_THRESHOLDS:
+                data = {**data, "box_threshold": DETECTOR_BOX_THRESHOLDS[kind]}
+        return data
 
     @field_validator("overrides")
     @classmethod

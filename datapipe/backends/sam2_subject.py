@@ -8,7 +8,7 @@ every path is checked at `load()` and a missing one is a one-line error naming i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,12 +41,16 @@ DETECTORS = {
 class SubjectResult:
     """One prompt on one image.
 
-    mask: bool array (height, width) of the image, or None when no box was found.
-    box: [x0, y0, x1, y1] in pixels, end-exclusive, clipped to the image; None with no box.
-    detector_score: the detector's score of the chosen box; without one, its best score
-        for the prompt even though below threshold (0.0 when it proposed no box at all).
-    sam_score: SAM-2's predicted IoU of the mask, None without a mask.
+    mask: bool array (height, width) of the image, the union of every box's mask, or None
+        when no box was found.
+    box: [x0, y0, x1, y1] in pixels, end-exclusive, clipped to the image: the extent of
+        `boxes`; None with no box.
+    detector_score: the detector's best score among the boxes used; without one, its best
+        score for the prompt even though below threshold (0.0 when it proposed no box).
+    sam_score: SAM-2's predicted IoU, the lowest over the boxes' masks; None without a mask.
     reason: why there is no mask (None when there is one).
+    boxes: every box above the threshold (at most `max_boxes`, best first): a plural
+        subject (cherries, a flock of birds) is several instances, and each is segmented.
     """
 
     mask: np.ndarray | None
@@ -54,6 +58,7 @@ class SubjectResult:
     detector_score: float
     sam_score: float | None
     reason: str | None = None
+    boxes: list[list[int]] = field(default_factory=list)
 
 
 def _version(name: str) -> str:
@@ -210,7 +215,8 @@ class Sam2Subject:
         return scores, boxes
 
     def segment(self, image: Image.Image, prompt: str) -> SubjectResult:
-        """The mask of the best box for `prompt` (the entity name) above `box_threshold`."""
+        """The union of the masks of every box for `prompt` (the entity's English detector
+        phrase) above `box_threshold`, best `max_boxes` first."""
         if self.predictor is None:
             self.load()
         rgb = image.convert("RGB")
@@ -218,19 +224,31 @@ class Sam2Subject:
         with self._torch.inference_mode():
             scores, boxes = self._boxes(rgb, prompt)
             best = float(scores.max()) if len(scores) else 0.0
-            box = None
+            chosen: list[list[int]] = []
             for i in np.argsort(-scores, kind="stable"):
-                if not scores[i] > self.config.box_threshold:
+                if (
+                    len(chosen) == self.config.max_boxes
+                    or not scores[i] > self.config.box_threshold
+                ):
                     break
                 box = _clip_box(boxes[i].tolist(), width, height)
                 if box is not None:
-                    best = float(scores[i])
-                    break
-            if box is None:
+                    if not chosen:
+                        best = float(scores[i])
+                    chosen.append(box)
+            if not chosen:
                 return SubjectResult(None, None, best, None, NO_BOX)
             self.predictor.set_image(np.array(rgb))  # a writable copy
             masks, ious, _ = self.predictor.predict(
-                box=np.asarray(box, dtype=np.float32), multimask_output=False
+                box=np.asarray(chosen, dtype=np.float32), multimask_output=False
             )
-        mask = np.asarray(masks[0]) > 0.5  # already thresholded at the predictor's logit 0
-        return SubjectResult(mask.astype(bool), box, best, float(ious[0]), None)
+        # One box gives (1, H, W), several (n, 1, H, W): already thresholded at logit 0.
+        masks = np.asarray(masks).reshape(len(chosen), height, width) > 0.5
+        extent = [
+            min(b[0] for b in chosen),
+            min(b[1] for b in chosen),
+            max(b[2] for b in chosen),
+            max(b[3] for b in chosen),
+        ]
+        sam = float(np.min(np.asarray(ious)))
+        return SubjectResult(masks.any(axis=0), extent, best, sam, None, chosen)
