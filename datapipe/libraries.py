@@ -7,6 +7,7 @@ motifs, placeholders a template may not use. Each error names the file and field
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 from dataclasses import dataclass
@@ -408,6 +409,20 @@ def load_prompts(folder: Path) -> tuple[CopyFile, InstructionFile, PosterFile]:
     if set(poster.negative) != {"zh", "en"}:
         raise LibraryError(f"{poster_path}: negative: needs both zh and en")
     return copy, instructions, poster
+
+
+CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def cjk_characters(paths: Libraries) -> list[str]:
+    """Every distinct Chinese character of the entity, style and prompt files: what a text
+    model must read without unknown tokens (names, descriptions, copy, instructions)."""
+    text = "".join(
+        path.read_text(encoding="utf-8")
+        for folder in (paths.entities, paths.styles, paths.prompts)
+        for path in sorted(Path(folder).glob("*.yaml"))
+    )
+    return sorted(set(CJK.findall(text)))
 
 
 def load_libraries(paths: Libraries) -> Library:

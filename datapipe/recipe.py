@@ -153,12 +153,23 @@ class OpenAIConfig(ApiConfig):
 
     model: str = "gpt-4.1-mini"
     api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    enable_thinking: bool | None = Field(
+        None,
+        description="Qwen3 behind vLLM: sent as chat_template_kwargs.enable_thinking; leave "
+        "unset for APIs that do not take it (OpenAI's)",
+    )
 
 
 class GeminiConfig(ApiConfig):
     model: str = "gemini-2.5-flash"
     api_key_env: str = Field("GEMINI_API_KEY", pattern=r"^[A-Z_][A-Z0-9_]*$")
     temperature: float = Field(0.0, ge=0, le=2)
+    max_image_side: int = Field(
+        1024,
+        ge=64,
+        le=8192,
+        description="images are downscaled to this long side before they are sent inline",
+    )
 
 
 class PromptStageConfig(Strict):
@@ -346,10 +357,13 @@ class ClipStageConfig(Strict):
     """Image-text and image-image similarity with open_clip; off in the offline default."""
 
     enabled: bool = False
-    model: str = "ViT-L-14"
-    weights: str | None = Field(None, description="local open_clip checkpoint")
-    model_config_file: str | None = Field(
-        None, description="JSON architecture for a model open_clip does not ship"
+    model: str = Field(
+        "ViT-L-14",
+        description="local-dir:/path (an open_clip hub repository's files) or an architecture",
+    )
+    weights: str | None = Field(None, description="with an architecture: a local checkpoint")
+    pretrained_tag: str | None = Field(
+        None, description="with weights: the open_clip tag the file holds (its config)"
     )
     device: str = "cuda"
     batch_size: int = Field(64, ge=1, le=4096)

@@ -37,6 +37,28 @@ DETECTORS = {
 }
 
 
+DETECTOR_VOCAB = {"owlv2": "vocab.json", "grounding_dino": "vocab.txt"}
+"""The slow tokenizer's vocabulary, what a hub folder has when it has no tokenizer.json."""
+
+
+def expected_files(config: Sam2Config) -> list[tuple[str, str]]:
+    """(path, what it is) of every file the subject backend loads; `a | b`: one of them."""
+    folder = Path(config.detector)
+    kind = config.detector_kind
+    vocab = f"{folder / 'tokenizer.json'} | {folder / DETECTOR_VOCAB[kind]}"
+    return [
+        (config.checkpoint, f"SAM-2 checkpoint for {config.config}"),
+        (str(folder / "config.json"), f"{kind} model config"),
+        (f"{folder / 'model.safetensors'} | {folder / 'pytorch_model.bin'}", f"{kind} weights"),
+        (
+            f"{folder / 'preprocessor_config.json'} | {folder / 'processor_config.json'}",
+            f"{kind} image processor (transformers 5 saves processor_config.json)",
+        ),
+        (str(folder / "tokenizer_config.json"), f"{kind} tokenizer settings"),
+        (vocab, f"{kind} tokenizer vocabulary"),
+    ]
+
+
 @dataclass
 class SubjectResult:
     """One prompt on one image.
@@ -49,6 +71,7 @@ class SubjectResult:
         score for the prompt even though below threshold (0.0 when it proposed no box).
     sam_score: SAM-2's predicted IoU, the lowest over the boxes' masks; None without a mask.
     reason: why there is no mask (None when there is one).
+    text_truncated: the prompt did not fit the detector's text context.
     boxes: every box above the threshold (at most `max_boxes`, best first): a plural
         subject (cherries, a flock of birds) is several instances, and each is segmented.
     """
@@ -59,6 +82,7 @@ class SubjectResult:
     sam_score: float | None
     reason: str | None = None
     boxes: list[list[int]] = field(default_factory=list)
+    text_truncated: bool = False
 
 
 def _version(name: str) -> str:
@@ -214,6 +238,14 @@ class Sam2Subject:
         boxes = found["boxes"].float().cpu().numpy().reshape(-1, 4)
         return scores, boxes
 
+    def _too_long(self, prompt: str) -> bool:
+        """Whether the processor cuts the prompt (both truncate to the text context)."""
+        if self.config.detector_kind == "grounding_dino":
+            limit = int(self.detector.config.max_text_len)
+        else:
+            limit = int(self.detector.config.text_config.max_position_embeddings)
+        return len(self.processor.tokenizer(prompt.strip())["input_ids"]) > limit
+
     def segment(self, image: Image.Image, prompt: str) -> SubjectResult:
         """The union of the masks of every box for `prompt` (the entity's English detector
         phrase) above `box_threshold`, best `max_boxes` first."""
@@ -223,6 +255,7 @@ class Sam2Subject:
         width, height = rgb.size
         with self._torch.inference_mode():
             scores, boxes = self._boxes(rgb, prompt)
+            cut = self._too_long(prompt)
             best = float(scores.max()) if len(scores) else 0.0
             chosen: list[list[int]] = []
             for i in np.argsort(-scores, kind="stable"):
@@ -237,7 +270,7 @@ class Sam2Subject:
                         best = float(scores[i])
                     chosen.append(box)
             if not chosen:
-                return SubjectResult(None, None, best, None, NO_BOX)
+                return SubjectResult(None, None, best, None, NO_BOX, text_truncated=cut)
             self.predictor.set_image(np.array(rgb))  # a writable copy
             masks, ious, _ = self.predictor.predict(
                 box=np.asarray(chosen, dtype=np.float32), multimask_output=False
@@ -251,4 +284,4 @@ class Sam2Subject:
             max(b[3] for b in chosen),
         ]
         sam = float(np.min(np.asarray(ious)))
-        return SubjectResult(masks.any(axis=0), extent, best, sam, None, chosen)
+        return SubjectResult(masks.any(axis=0), extent, best, sam, None, chosen, cut)

@@ -32,6 +32,7 @@ class SubjectStage(CandidateStage):
         "subject.detector_score",
         "subject.sam_score",
         "subject.boxes",
+        "subject.text_truncated",
     )
 
     def setup(self) -> None:
@@ -52,6 +53,8 @@ class SubjectStage(CandidateStage):
                 # Never the poster-language name: an English-only detector reads zh as [UNK].
                 s["subject.detector_score"] = None
                 s["subject.sam_score"] = None
+                s["subject.boxes"] = None
+                s["subject.text_truncated"] = None
                 candidate.details["subject"] = {
                     **info,
                     "error": f"no English detector phrase for entity {candidate.spec.entity_id!r}"
@@ -64,6 +67,7 @@ class SubjectStage(CandidateStage):
                 round(float(result.sam_score), 5) if result.sam_score is not None else None
             )
             s["subject.boxes"] = len(result.boxes)
+            s["subject.text_truncated"] = 1.0 if result.text_truncated else 0.0
             info.update(
                 model=self.segmenter.version,
                 reason=result.reason,
@@ -78,6 +82,7 @@ class SubjectStage(CandidateStage):
             s["subject.detector_score"] = None
             s["subject.sam_score"] = None
             s["subject.boxes"] = None
+            s["subject.text_truncated"] = None
             if candidate.subject_mask is None:
                 candidate.details["subject"] = {**info, "error": "the renderer returned no mask"}
                 return

@@ -112,6 +112,10 @@ def test_grayscale_and_long_prompts(subject):
     gray = poster_image(90, 160, seed=3).convert("L")
     result = subject.segment(gray, "a very long description of a subject " * 4)
     assert result.mask is not None and result.mask.shape == (160, 90)
+    # Cut to the detector's text context (tiny OWLv2: 16 tokens, Grounding DINO: 32), and
+    # said so.
+    assert result.text_truncated is True
+    assert subject.segment(gray, "red apple").text_truncated is False
 
 
 def test_version_names_the_models(subject, files):

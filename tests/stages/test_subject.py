@@ -57,6 +57,7 @@ def test_a_zh_poster_is_detected_with_the_english_phrase(quickstart):
         assert spy.prompts[-1] == quickstart.library.entity(c.spec.entity_id).detect
         assert spy.prompts[-1].isascii()
         assert c.scores["subject.boxes"] == 2
+        assert c.scores["subject.text_truncated"] == 0.0
         assert c.details["subject"]["prompt"] == spy.prompts[-1]
         assert c.details["subject"]["boxes"] == [[2, 2, 10, 10], [20, 20, 30, 40]]
         assert c.scores["subject.area"] == round((8 * 8 + 10 * 20) / (48 * 64), 5)
