@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from datapipe.backends.clip_openclip import english_only, local_dir, unknown_characters
 from datapipe.backends.clip_openclip import expected_files as clip_files
-from datapipe.backends.clip_openclip import local_dir, unknown_characters
 from datapipe.backends.ocr_paddle import PADDLE_ENV, PADDLE_PINS, worker_env
 from datapipe.backends.sam2_subject import expected_files as sam2_files
 from datapipe.errors import DatapipeError
@@ -175,6 +175,12 @@ class Doctor:
     def _tokenizer_coverage(self, config: ClipStageConfig) -> None:
         """The configured CLIP tokenizer must read the libraries' Chinese: counted with the
         real files where they are on this node."""
+        english = english_only(config)
+        if english and self.loaded.recipe.languages.get("zh"):
+            detail = f"zh posters would be scored by {english}: {config.model}"
+            fix = "use a multilingual CLIP, e.g. local-dir: with xlm-roberta-large-ViT-H-14"
+            self.findings.append(Finding("clip", "reads Chinese", False, detail, fix))
+            return
         folder = local_dir(config.model)
         if folder is None or not any(p.is_file() for p in folder.glob("tokenizer*")):
             return

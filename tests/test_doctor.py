@@ -175,3 +175,29 @@ def test_doctor_counts_the_clip_tokenizers_unknown_chinese(tmp_path):
     found = {f.what: f for f in Doctor(clip_recipe(tmp_path, poor), devices=False).check()}
     coverage = found["tokenizer coverage"]
     assert not coverage.ok and "(0.0%)" in coverage.detail and "multilingual" in coverage.fix
+
+
+@pytest.mark.parametrize("model", ["ViT-L-14", "ViT-B-16-SigLIP"])
+def test_an_english_only_clip_is_refused_for_zh_posters(tmp_path, model):
+    pytest.importorskip("open_clip")
+    override = {"stages": {"clip": {"enabled": True, "model": model}}}
+    loaded = load_recipe(write_recipe(tmp_path, override))
+    assert loaded.recipe.languages["zh"] > 0
+    found = {f.what: f for f in Doctor(loaded, devices=False).check()}
+    assert not found["reads Chinese"].ok and "multilingual" in found["reads Chinese"].fix
+    english = tmp_path / "en"
+    english.mkdir()
+    path = write_recipe(english, override)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["languages"] = {"en": 1}
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    found = {f.what for f in Doctor(load_recipe(path), devices=False).check()}
+    assert "reads Chinese" not in found  # English posters only: an English CLIP is fine
+
+
+def test_multilingual_clips_pass_the_language_check(tmp_path):
+    pytest.importorskip("open_clip")
+    for model in ("xlm-roberta-large-ViT-H-14", "ViT-B-16-SigLIP2", "ViT-B-16-SigLIP-i18n-256"):
+        override = {"stages": {"clip": {"enabled": True, "model": model}}}
+        loaded = load_recipe(write_recipe(tmp_path, override))
+        assert "reads Chinese" not in {f.what for f in Doctor(loaded, devices=False).check()}

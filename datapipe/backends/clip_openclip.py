@@ -192,6 +192,35 @@ def expected_files(config: ClipStageConfig) -> list[tuple[str, str]]:
     return files
 
 
+ENGLISH_SIGLIP = "c4-en"
+
+
+def english_only(config: ClipStageConfig) -> str | None:
+    """Why the configured text tower reads English only (None when it does not, or when
+    that cannot be told without its files): open_clip's BPE tokenizer turns Chinese into
+    byte pieces the English models never learned, with no unknown token to count."""
+    folder = local_dir(config.model)
+    if folder is not None:
+        try:
+            data = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+            model_cfg = data["model_cfg"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # the file findings say what is missing
+        name = ""
+    else:
+        try:
+            import open_clip
+        except ImportError:
+            return None
+        model_cfg = open_clip.get_model_config(config.model) or {}
+        name = config.model.lower()
+    if "siglip" in name:  # open_clip picks the tokenizer by name: Gemma, mC4 or English C4
+        return None if ("siglip2" in name or "i18n" in name) else f"SigLIP's {ENGLISH_SIGLIP}"
+    if needs_hf_text(model_cfg):
+        return None  # counted with the real tokenizer files where they are on the node
+    return "open_clip's English BPE tokenizer (byte pieces for Chinese)"
+
+
 def unknown_characters(folder: Path, characters: list[str]) -> list[str]:
     """The characters the folder's tokenizer reads as its unknown token."""
     from transformers import AutoTokenizer
