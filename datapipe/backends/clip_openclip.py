@@ -282,8 +282,6 @@ class ClipScorer:
         cfg = self.config
         name, checkpoint, preprocess_cfg = self._resolve(open_clip)
         device = check_device(torch, cfg.device, "stages.clip.device")
-        # Pad, never crop: the whole poster is scored, edges included.
-        preprocess_cfg["resize_mode"] = "longest"
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
                 name,
@@ -293,7 +291,7 @@ class ClipScorer:
                 image_mean=preprocess_cfg.get("mean"),
                 image_std=preprocess_cfg.get("std"),
                 image_interpolation=preprocess_cfg.get("interpolation"),
-                image_resize_mode=preprocess_cfg["resize_mode"],
+                image_resize_mode="longest",  # pad, never crop: the edges are scored too
             )
             tokenizer = open_clip.get_tokenizer(name)
         except (RuntimeError, KeyError, ValueError, OSError) as fault:

@@ -1,4 +1,8 @@
-"""Subject mask from a text prompt: a zero-shot detector finds the box, SAM-2 segments it.
+"""Subject mask from a text prompt: a zero-shot detector finds the boxes, SAM-2 segments
+each and the masks are united (a plural subject is several instances).
+
+The prompt is the entity's English detector phrase: both detectors' text encoders read
+English only (bert-base-uncased, CLIP BPE).
 
 The detector (OWLv2 or Grounding DINO) is a transformers model saved in a local folder;
 SAM-2 is built from its package config and a local checkpoint. Nothing is downloaded:
