@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-TINY_CLIP_NAME = "datapipe-tiny-clip"
 TINY_CLIP_CONFIG: dict[str, Any] = {
     "embed_dim": 32,
     "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16},
