@@ -18,17 +18,34 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from datapipe.backends.clip_openclip import english_only, local_dir, unknown_characters
+from datapipe.backends.clip_openclip import expected_files as clip_files
 from datapipe.backends.ocr_paddle import PADDLE_ENV, PADDLE_PINS, worker_env
+from datapipe.backends.sam2_subject import expected_files as sam2_files
 from datapipe.errors import DatapipeError
+from datapipe.libraries import cjk_characters
 from datapipe.recipe import LoadedRecipe
 
 if TYPE_CHECKING:
-    from datapipe.recipe import PaddleOcrConfig
+    from datapipe.recipe import ClipStageConfig, PaddleOcrConfig
 
 MODELS_INSTALL = "pip install torch==2.14.1 torchvision==0.29.1 && pip install 'datapipe[models]'"
 SAM2_INSTALL = "SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2"
 API_INSTALL = "pip install 'datapipe[api]'"
 PADDLE_IMPORT_TIMEOUT_S = 120.0
+MIN_TOKENIZER_COVERAGE = 0.99
+QWEN_IMAGE_FILES = (
+    ("model_index.json", "the pipeline's parts"),
+    ("transformer/config.json", "MMDiT config"),
+    ("text_encoder/config.json", "Qwen2.5-VL text encoder config"),
+    ("tokenizer/tokenizer_config.json", "text encoder tokenizer settings"),
+    ("tokenizer/vocab.json | tokenizer/tokenizer.json", "text encoder tokenizer vocabulary"),
+    ("tokenizer/merges.txt | tokenizer/tokenizer.json", "text encoder tokenizer merges"),
+    ("vae/config.json", "VAE config"),
+    ("scheduler/scheduler_config.json", "scheduler config"),
+)
+"""The Qwen-Image hub repository's layout, as diffusers' from_pretrained reads it
+(`a | b`: one of them; a tokenizer saved by transformers 5 has only tokenizer.json)."""
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # a rec inference.yml: ~18k chars
 
 
@@ -75,6 +92,15 @@ class Doctor:
         fix = "" if ok else f"put the weights at {value} (they are never downloaded) or fix {field}"
         self.findings.append(Finding(stage, field, ok, detail, fix))
 
+    def files(self, stage: str, field: str, expected: list[tuple[str, str]]) -> None:
+        """One finding per model file, named with what it is: a folder that holds the
+        weights but not their config or tokenizer fails here, not in a worker."""
+        for paths, what in expected:
+            ok = any(Path(p).expanduser().is_file() for p in paths.split(" | "))
+            detail = f"{what}, for {field}: " + ("found" if ok else "missing")
+            fix = "" if ok else "copy it there on every node (models are never downloaded)"
+            self.findings.append(Finding(stage, paths, ok, detail, fix))
+
     def env(self, stage: str, variable: str) -> None:
         ok = bool(os.environ.get(variable))
         detail = f"environment variable {variable} " + ("is set" if ok else "is not set")
@@ -107,6 +133,15 @@ class Doctor:
             for module in ("torch", "diffusers", "transformers"):
                 self.package("render", module, MODELS_INSTALL)
             self.path("render", "stages.render.qwen_image.model", config.model, "diffusers")
+            folder = Path(config.model)
+            self.files(
+                "render",
+                "stages.render.qwen_image.model",
+                [
+                    (" | ".join(str(folder / n) for n in names.split(" | ")), what)
+                    for names, what in QWEN_IMAGE_FILES
+                ],
+            )
             if config.lora:
                 self.path("render", "stages.render.qwen_image.lora.path", config.lora.path)
             self.device("render", config.device)
@@ -125,13 +160,13 @@ class Doctor:
             self.package("subject", "sam2", SAM2_INSTALL)
             self.path("subject", "stages.subject.sam2.checkpoint", config.checkpoint)
             self.path("subject", "stages.subject.sam2.detector", config.detector, "dir")
+            self.files("subject", "stages.subject.sam2", sam2_files(config))
             self.device("subject", config.device)
         if stages.clip.enabled:
             for module in ("torch", "open_clip"):
                 self.package("clip", module, MODELS_INSTALL)
-            self.path("clip", "stages.clip.weights", stages.clip.weights)
-            if stages.clip.model_config_file:
-                self.path("clip", "stages.clip.model_config_file", stages.clip.model_config_file)
+            self.files("clip", "stages.clip.model", clip_files(stages.clip))
+            self._tokenizer_coverage(stages.clip)
             self.device("clip", stages.clip.device)
         bench = self.loaded.recipe.bench
         if bench is not None and bench.judge.backend == "gemini":
@@ -139,6 +174,32 @@ class Doctor:
             self.package("bench", "tenacity", API_INSTALL)
             self.env("bench", bench.judge.gemini.api_key_env)
         return self.findings
+
+    def _tokenizer_coverage(self, config: ClipStageConfig) -> None:
+        """The configured CLIP tokenizer must read the libraries' Chinese: counted with the
+        real files where they are on this node."""
+        english = english_only(config)
+        if english and self.loaded.recipe.languages.get("zh"):
+            detail = f"zh posters would be scored by {english}: {config.model}"
+            fix = "use a multilingual CLIP, e.g. local-dir: with xlm-roberta-large-ViT-H-14"
+            self.findings.append(Finding("clip", "reads Chinese", False, detail, fix))
+            return
+        folder = local_dir(config.model)
+        if folder is None or not any(p.is_file() for p in folder.glob("tokenizer*")):
+            return
+        if importlib.util.find_spec("transformers") is None:
+            return  # the package finding already says what to install
+        characters = cjk_characters(self.loaded.recipe.libraries)
+        unknown = unknown_characters(folder, characters)
+        share = 1 - len(unknown) / max(1, len(characters))
+        ok = share >= MIN_TOKENIZER_COVERAGE
+        detail = (
+            f"{len(characters) - len(unknown)} of {len(characters)} Chinese characters of the "
+            f"libraries tokenize without the unknown token ({share:.1%})"
+            + ("" if ok else f"; unknown: {''.join(unknown[:20])}")
+        )
+        fix = "" if ok else "use a multilingual CLIP (e.g. xlm-roberta-large-ViT-H-14)"
+        self.findings.append(Finding("clip", "tokenizer coverage", ok, detail, fix))
 
     def _paddleocr(self, config: PaddleOcrConfig) -> None:
         """PaddleOCR runs under another virtualenv's python: check that one, not this one."""

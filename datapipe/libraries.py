@@ -7,6 +7,7 @@ motifs, placeholders a template may not use. Each error names the file and field
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 from dataclasses import dataclass
@@ -59,6 +60,29 @@ Name = Annotated[
 """Entity and style names: they go on the poster as copy text, so they are kept short."""
 Hex = Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")]
 Ident = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,40}$")]
+DETECT_MAX_WORDS = 6
+
+
+def detector_phrase(value: str) -> str:
+    """Open-vocabulary detectors (Grounding DINO's bert-base-uncased, OWLv2's CLIP BPE)
+    read short English noun phrases: a Chinese name tokenizes to [UNK] or byte noise and
+    the box stops depending on the entity."""
+    if len(value.split()) > DETECT_MAX_WORDS:
+        raise ValueError(
+            f"{len(value.split())} words; a detector phrase names what is drawn in at most "
+            f"{DETECT_MAX_WORDS} words (e.g. 'graduation cap on a resume')"
+        )
+    return value
+
+
+DetectPhrase = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=2, max_length=48, pattern=r"^[a-z0-9][a-z0-9 ,'&-]*$"
+    ),
+    AfterValidator(detector_phrase),
+]
+"""Lower-case ASCII English: what the subject detector is asked to find."""
 Box = tuple[float, float, float, float]
 Role = Literal["title", "subtitle", "slogan", "date", "price", "place", "cta"]
 Orientation = Literal["portrait", "square", "landscape"]
@@ -95,6 +119,7 @@ class Entity(Strict):
     id: Ident
     shape: str
     color: Hex
+    detect: DetectPhrase
     zh: EntityText
     en: EntityText
 
@@ -384,6 +409,20 @@ def load_prompts(folder: Path) -> tuple[CopyFile, InstructionFile, PosterFile]:
     if set(poster.negative) != {"zh", "en"}:
         raise LibraryError(f"{poster_path}: negative: needs both zh and en")
     return copy, instructions, poster
+
+
+CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def cjk_characters(paths: Libraries) -> list[str]:
+    """Every distinct Chinese character of the entity, style and prompt files: what a text
+    model must read without unknown tokens (names, descriptions, copy, instructions)."""
+    text = "".join(
+        path.read_text(encoding="utf-8")
+        for folder in (paths.entities, paths.styles, paths.prompts)
+        for path in sorted(Path(folder).glob("*.yaml"))
+    )
+    return sorted(set(CJK.findall(text)))
 
 
 def load_libraries(paths: Libraries) -> Library:

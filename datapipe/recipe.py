@@ -155,12 +155,23 @@ class OpenAIConfig(ApiConfig):
 
     model: str = "gpt-4.1-mini"
     api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    enable_thinking: bool | None = Field(
+        None,
+        description="Qwen3 behind vLLM: sent as chat_template_kwargs.enable_thinking; leave "
+        "unset for APIs that do not take it (OpenAI's)",
+    )
 
 
 class GeminiConfig(ApiConfig):
     model: str = "gemini-2.5-flash"
     api_key_env: str = Field("GEMINI_API_KEY", pattern=r"^[A-Z_][A-Z0-9_]*$")
     temperature: float = Field(0.0, ge=0, le=2)
+    max_image_side: int = Field(
+        1024,
+        ge=64,
+        le=8192,
+        description="images are downscaled to this long side before they are sent inline",
+    )
 
 
 class PromptStageConfig(Strict):
@@ -282,6 +293,11 @@ class ToggleStageConfig(Strict):
     enabled: bool = True
 
 
+DETECTOR_BOX_THRESHOLDS: dict[str, float] = {"grounding_dino": 0.3, "owlv2": 0.1}
+"""Default box floors: Grounding DINO's authors use 0.35 (box) / 0.25 (text); OWLv2's
+examples in transformers use 0.1."""
+
+
 class Sam2Config(Strict):
     """A text-grounded detector finds the subject box; SAM-2 refines it into a mask."""
 
@@ -293,11 +309,26 @@ class Sam2Config(Strict):
     checkpoint: str = Field(description="local SAM-2 checkpoint (.pt)")
     detector: str = Field(description="local directory of a transformers zero-shot detector")
     detector_kind: Literal["owlv2", "grounding_dino"] = "grounding_dino"
-    box_threshold: Fraction = 0.3
+    box_threshold: Fraction = Field(
+        None, description="detector score floor for a box; unset: the detector kind's default"
+    )
+    max_boxes: int = Field(
+        8, ge=1, le=64, description="boxes above the floor that are segmented (plural subjects)"
+    )
     device: str = "cuda"
     overrides: list[str] = Field(
         default_factory=list, description="extra hydra overrides for the SAM-2 config"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_threshold(cls, data: Any) -> Any:
+        """OWLv2's sigmoid scores run far below Grounding DINO's: one floor cannot serve both."""
+        if isinstance(data, dict) and data.get("box_threshold") is None:
+            kind = data.get("detector_kind", "grounding_dino")
+            if kind in DETECTOR_BOX_THRESHOLDS:
+                data = {**data, "box_threshold": DETECTOR_BOX_THRESHOLDS[kind]}
+        return data
 
     @field_validator("overrides")
     @classmethod
@@ -328,10 +359,13 @@ class ClipStageConfig(Strict):
     """Image-text and image-image similarity with open_clip; off in the offline default."""
 
     enabled: bool = False
-    model: str = "ViT-L-14"
-    weights: str | None = Field(None, description="local open_clip checkpoint")
-    model_config_file: str | None = Field(
-        None, description="JSON architecture for a model open_clip does not ship"
+    model: str = Field(
+        "ViT-L-14",
+        description="local-dir:/path (an open_clip hub repository's files) or an architecture",
+    )
+    weights: str | None = Field(None, description="with an architecture: a local checkpoint")
+    pretrained_tag: str | None = Field(
+        None, description="with weights: the open_clip tag the file holds (its config)"
     )
     device: str = "cuda"
     batch_size: int = Field(64, ge=1, le=4096)

@@ -54,6 +54,9 @@ class PromptSpec:
     seed: int
     variant: str = "good"
     """Either good or the fault kind this render is deliberately broken with."""
+    entity_detect: str = ""
+    """What is drawn, in English, whatever the poster's language: the subject detector's
+    prompt (the library's `detect`); empty in records written before it existed."""
 
 
 @dataclass

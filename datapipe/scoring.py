@@ -193,6 +193,7 @@ class Scorer:
             prompt="",
             negative_prompt="",
             seed=0,
+            entity_detect=entity_name,
         )
         candidate = Candidate(spec=spec, image=data, subject_mask=mask)
         # The file stands in for the render: the render stage's one score is that it exists.

@@ -37,7 +37,21 @@ def test_train_recipe_validates_and_names_every_missing_weight(monkeypatch):
     assert "/models/Qwen-Image" in missing["stages.render.qwen_image.model"].detail
     assert "never downloaded" in missing["stages.render.qwen_image.model"].fix
     assert "stages.subject.sam2.checkpoint" in missing
-    assert "stages.clip.weights" in missing
+    clip = "/models/open_clip/xlm-roberta-large-ViT-H-14"
+    for name in ("open_clip_config.json", "tokenizer_config.json", "config.json"):
+        assert f"{clip}/{name}" in missing  # config and tokenizer, not only the weights
+    assert f"{clip}/open_clip_model.safetensors" in next(
+        w for w in missing if clip in w and "safetensors" in w
+    )
+    assert "sentencepiece.bpe.model" in next(
+        w for w in missing if "tokenizer.json" in w and clip in w
+    )
+    assert "QuickGELU" in missing[f"{clip}/open_clip_config.json"].detail
+    assert (
+        "/models/grounding-dino-tiny/tokenizer.json | /models/grounding-dino-tiny/vocab.txt"
+        in missing
+    )
+    assert "/models/Qwen-Image/text_encoder/config.json" in missing
     assert missing["env OPENAI_API_KEY"].fix.startswith("export OPENAI_API_KEY=")
     result = CliRunner().invoke(app, ["doctor", str(TRAIN), "--no-devices"])
     assert result.exit_code == 1 and "cannot run here" in result.output
@@ -160,3 +174,52 @@ def test_fixes_are_printed_whole_at_80_columns(monkeypatch):
         assert " ".join(f"fix: {finding.fix}".split()) in flat, finding.fix
         assert " ".join(finding.detail.split()) in flat
     assert "no any there" not in flat
+
+
+def clip_recipe(tmp_path, folder):
+    override = {"stages": {"clip": {"enabled": True, "model": f"local-dir:{folder}"}}}
+    return load_recipe(write_recipe(tmp_path, override))
+
+
+def test_doctor_counts_the_clip_tokenizers_unknown_chinese(tmp_path):
+    """With the folder on this node, the configured tokenizer itself is checked against
+    every Chinese character of the libraries."""
+    pytest.importorskip("transformers")
+    from backends.tiny_vision import bert_char_tokenizer, xlmr_style_tokenizer
+
+    good, poor = tmp_path / "xlmr", tmp_path / "english"
+    xlmr_style_tokenizer(good)
+    bert_char_tokenizer().save_pretrained(poor)  # letters and digits only: zh is [UNK]
+    found = {f.what: f for f in Doctor(clip_recipe(tmp_path, good), devices=False).check()}
+    coverage = found["tokenizer coverage"]
+    assert coverage.ok and "(100.0%)" in coverage.detail
+    assert not found[f"{good}/open_clip_config.json"].ok  # the rest of the layout is named
+    found = {f.what: f for f in Doctor(clip_recipe(tmp_path, poor), devices=False).check()}
+    coverage = found["tokenizer coverage"]
+    assert not coverage.ok and "(0.0%)" in coverage.detail and "multilingual" in coverage.fix
+
+
+@pytest.mark.parametrize("model", ["ViT-L-14", "ViT-B-16-SigLIP"])
+def test_an_english_only_clip_is_refused_for_zh_posters(tmp_path, model):
+    pytest.importorskip("open_clip")
+    override = {"stages": {"clip": {"enabled": True, "model": model}}}
+    loaded = load_recipe(write_recipe(tmp_path, override))
+    assert loaded.recipe.languages["zh"] > 0
+    found = {f.what: f for f in Doctor(loaded, devices=False).check()}
+    assert not found["reads Chinese"].ok and "multilingual" in found["reads Chinese"].fix
+    english = tmp_path / "en"
+    english.mkdir()
+    path = write_recipe(english, override)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["languages"] = {"en": 1}
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    found = {f.what for f in Doctor(load_recipe(path), devices=False).check()}
+    assert "reads Chinese" not in found  # English posters only: an English CLIP is fine
+
+
+def test_multilingual_clips_pass_the_language_check(tmp_path):
+    pytest.importorskip("open_clip")
+    for model in ("xlm-roberta-large-ViT-H-14", "ViT-B-16-SigLIP2", "ViT-B-16-SigLIP-i18n-256"):
+        override = {"stages": {"clip": {"enabled": True, "model": model}}}
+        loaded = load_recipe(write_recipe(tmp_path, override))
+        assert "reads Chinese" not in {f.what for f in Doctor(loaded, devices=False).check()}

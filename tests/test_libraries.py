@@ -124,3 +124,43 @@ def test_library_digest_follows_content(libs, quickstart):
         lambda d: d["entities"][0]["en"].update(description="a red thing"),
     )
     assert load_libraries(libs).digest != quickstart.library.digest
+
+
+def test_every_entity_has_an_english_detector_phrase_for_zh_and_en_posters(quickstart):
+    """Grounding DINO's bert-base-uncased vocabulary holds a quarter of the CJK characters
+    of the zh names: the detector must be asked in English, for zh posters too."""
+    from helpers import first_group
+
+    entities = [e for es in quickstart.library.entities_by_theme.values() for e in es]
+    assert len(entities) == 270
+    for entity in entities:
+        assert entity.detect.isascii() and entity.detect == entity.detect.lower(), entity.id
+        assert 1 <= len(entity.detect.split()) <= 6, entity.id
+        assert not any("\u4e00" <= ch <= "\u9fff" for ch in entity.detect), entity.id
+    # What the pipeline carries: a zh spec holds the zh name and the English phrase.
+    spec = first_group(quickstart).candidates[0].spec
+    entity = quickstart.library.entity(spec.entity_id)
+    assert spec.entity_detect == entity.detect
+    assert spec.entity_name == getattr(entity, spec.language).name
+
+
+@pytest.mark.parametrize(
+    ("phrase", "message"),
+    [
+        ("冰咖啡", "should match pattern"),
+        ("Iced Coffee", "should match pattern"),
+        ("", "at least 2 characters"),
+        ("a tall glass of iced coffee with condensation", "at most 6 words"),
+    ],
+)
+def test_a_detector_phrase_must_be_short_lower_case_english(libs, phrase, message):
+    edit(libs.entities / "food.yaml", lambda d: d["entities"][0].update(detect=phrase))
+    with pytest.raises(LibraryError, match=r"food.yaml: entities\[0\].detect") as info:
+        load_libraries(libs)
+    assert message in str(info.value)
+
+
+def test_an_entity_without_a_detector_phrase_is_refused(libs):
+    edit(libs.entities / "food.yaml", lambda d: d["entities"][0].pop("detect"))
+    with pytest.raises(LibraryError, match=r"food.yaml: entities\[0\].detect"):
+        load_libraries(libs)

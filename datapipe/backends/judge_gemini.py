@@ -177,6 +177,27 @@ def sniff_mime(data: bytes) -> str:
     return "image/png"
 
 
+def fit_image(name: str, data: bytes, max_side: int) -> bytes:
+    """The image with its long side at most `max_side`, as PNG; unchanged when it fits.
+    A full-size poster is megabytes inline, toward Gemini's request limit, and the model
+    sees it downscaled anyway. Masks are resized nearest-neighbour to stay binary."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        if max(image.size) <= max_side:
+            return data
+        scale = max_side / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        mask = name.split("_")[0] == "mask"
+        resample = Image.Resampling.NEAREST if mask else Image.Resampling.LANCZOS
+        small = image.convert("L" if mask else "RGB").resize(size, resample)
+    buffer = io.BytesIO()
+    small.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 class GeminiJudge:
     """Judges benchmark samples with a Gemini model through google-genai."""
 
@@ -281,6 +302,8 @@ class GeminiJudge:
         self, task: str, language: str, instruction: str, images: dict[str, bytes]
     ) -> JudgeVerdict:
         self.load()
+        side = self.config.max_image_side
+        images = {name: fit_image(name, data, side) for name, data in images.items()}
         request = self.request(task, language, instruction, images)
         key = self.cache.key(request)
         cached = self.cache.get(key)

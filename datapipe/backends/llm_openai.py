@@ -236,12 +236,19 @@ class PromptRewriter:
 
     def request(self, spec: PromptSpec) -> dict[str, Any]:
         """The canonical request: what is sent, and what the cache key hashes."""
-        return {
+        request: dict[str, Any] = {
             "model": self.config.model,
             "messages": self.messages(spec),
             "temperature": self.config.temperature,
             "response_format": RESPONSE_FORMAT,
         }
+        if self.config.enable_thinking is not None:
+            # vLLM passes chat_template_kwargs to Qwen3's chat template; thinking off spares
+            # the reasoning tokens (and the timeouts they cause) on a one-line rewording.
+            request["extra_body"] = {
+                "chat_template_kwargs": {"enable_thinking": self.config.enable_thinking}
+            }
+        return request
 
     def rewrite(self, spec: PromptSpec) -> RewriteResult:
         self.load()

@@ -35,7 +35,10 @@ OFFICIAL_SIZES: dict[str, tuple[int, int]] = {
     "3:2": (1584, 1056),
     "2:3": (1056, 1584),
 }
-"""(width, height) per aspect ratio, from the Qwen-Image model card; set with `image.sizes`."""
+"""(width, height) per aspect ratio, from the Qwen-Image model card, except 4:3 and 3:4: the
+card lists 1472x1140 and 1140x1472, and 1140 is not a multiple of the pipeline's 16 px (it
+warns and renders 1136); 1104, as later copies of the card's example give, keeps the
+multiple. Set with `image.sizes`."""
 
 INSTALL_FIX = "pip install torch==2.14.1 torchvision==0.29.1, then pip install 'datapipe[models]'"
 LORA_FIX = "pip install peft (diffusers loads LoRA weights through it)"

@@ -1,4 +1,8 @@
-"""Subject mask from a text prompt: a zero-shot detector finds the box, SAM-2 segments it.
+"""Subject mask from a text prompt: a zero-shot detector finds the boxes, SAM-2 segments
+each and the masks are united (a plural subject is several instances).
+
+The prompt is the entity's English detector phrase: both detectors' text encoders read
+English only (bert-base-uncased, CLIP BPE).
 
 The detector (OWLv2 or Grounding DINO) is a transformers model saved in a local folder;
 SAM-2 is built from its package config and a local checkpoint. Nothing is downloaded:
@@ -8,7 +12,7 @@ every path is checked at `load()` and a missing one is a one-line error naming i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,16 +41,43 @@ DETECTORS = {
 }
 
 
+DETECTOR_VOCAB = {"owlv2": "vocab.json", "grounding_dino": "vocab.txt"}
+"""The slow tokenizer's vocabulary, what a hub folder has when it has no tokenizer.json."""
+
+
+def expected_files(config: Sam2Config) -> list[tuple[str, str]]:
+    """(path, what it is) of every file the subject backend loads; `a | b`: one of them."""
+    folder = Path(config.detector)
+    kind = config.detector_kind
+    vocab = f"{folder / 'tokenizer.json'} | {folder / DETECTOR_VOCAB[kind]}"
+    return [
+        (config.checkpoint, f"SAM-2 checkpoint for {config.config}"),
+        (str(folder / "config.json"), f"{kind} model config"),
+        (f"{folder / 'model.safetensors'} | {folder / 'pytorch_model.bin'}", f"{kind} weights"),
+        (
+            f"{folder / 'preprocessor_config.json'} | {folder / 'processor_config.json'}",
+            f"{kind} image processor (transformers 5 saves processor_config.json)",
+        ),
+        (str(folder / "tokenizer_config.json"), f"{kind} tokenizer settings"),
+        (vocab, f"{kind} tokenizer vocabulary"),
+    ]
+
+
 @dataclass
 class SubjectResult:
     """One prompt on one image.
 
-    mask: bool array (height, width) of the image, or None when no box was found.
-    box: [x0, y0, x1, y1] in pixels, end-exclusive, clipped to the image; None with no box.
-    detector_score: the detector's score of the chosen box; without one, its best score
-        for the prompt even though below threshold (0.0 when it proposed no box at all).
-    sam_score: SAM-2's predicted IoU of the mask, None without a mask.
+    mask: bool array (height, width) of the image, the union of every box's mask, or None
+        when no box was found.
+    box: [x0, y0, x1, y1] in pixels, end-exclusive, clipped to the image: the extent of
+        `boxes`; None with no box.
+    detector_score: the detector's best score among the boxes used; without one, its best
+        score for the prompt even though below threshold (0.0 when it proposed no box).
+    sam_score: SAM-2's predicted IoU, the lowest over the boxes' masks; None without a mask.
     reason: why there is no mask (None when there is one).
+    text_truncated: the prompt did not fit the detector's text context.
+    boxes: every box above the threshold (at most `max_boxes`, best first): a plural
+        subject (cherries, a flock of birds) is several instances, and each is segmented.
     """
 
     mask: np.ndarray | None
@@ -54,6 +85,8 @@ class SubjectResult:
     detector_score: float
     sam_score: float | None
     reason: str | None = None
+    boxes: list[list[int]] = field(default_factory=list)
+    text_truncated: bool = False
 
 
 def _version(name: str) -> str:
@@ -209,28 +242,50 @@ class Sam2Subject:
         boxes = found["boxes"].float().cpu().numpy().reshape(-1, 4)
         return scores, boxes
 
+    def _too_long(self, prompt: str) -> bool:
+        """Whether the processor cuts the prompt (both truncate to the text context)."""
+        if self.config.detector_kind == "grounding_dino":
+            limit = int(self.detector.config.max_text_len)
+        else:
+            limit = int(self.detector.config.text_config.max_position_embeddings)
+        return len(self.processor.tokenizer(prompt.strip())["input_ids"]) > limit
+
     def segment(self, image: Image.Image, prompt: str) -> SubjectResult:
-        """The mask of the best box for `prompt` (the entity name) above `box_threshold`."""
+        """The union of the masks of every box for `prompt` (the entity's English detector
+        phrase) above `box_threshold`, best `max_boxes` first."""
         if self.predictor is None:
             self.load()
         rgb = image.convert("RGB")
         width, height = rgb.size
         with self._torch.inference_mode():
             scores, boxes = self._boxes(rgb, prompt)
+            cut = self._too_long(prompt)
             best = float(scores.max()) if len(scores) else 0.0
-            box = None
+            chosen: list[list[int]] = []
             for i in np.argsort(-scores, kind="stable"):
-                if not scores[i] > self.config.box_threshold:
+                if (
+                    len(chosen) == self.config.max_boxes
+                    or not scores[i] > self.config.box_threshold
+                ):
                     break
                 box = _clip_box(boxes[i].tolist(), width, height)
                 if box is not None:
-                    best = float(scores[i])
-                    break
-            if box is None:
-                return SubjectResult(None, None, best, None, NO_BOX)
+                    if not chosen:
+                        best = float(scores[i])
+                    chosen.append(box)
+            if not chosen:
+                return SubjectResult(None, None, best, None, NO_BOX, text_truncated=cut)
             self.predictor.set_image(np.array(rgb))  # a writable copy
             masks, ious, _ = self.predictor.predict(
-                box=np.asarray(box, dtype=np.float32), multimask_output=False
+                box=np.asarray(chosen, dtype=np.float32), multimask_output=False
             )
-        mask = np.asarray(masks[0]) > 0.5  # already thresholded at the predictor's logit 0
-        return SubjectResult(mask.astype(bool), box, best, float(ious[0]), None)
+        # One box gives (1, H, W), several (n, 1, H, W): already thresholded at logit 0.
+        masks = np.asarray(masks).reshape(len(chosen), height, width) > 0.5
+        extent = [
+            min(b[0] for b in chosen),
+            min(b[1] for b in chosen),
+            max(b[2] for b in chosen),
+            max(b[3] for b in chosen),
+        ]
+        sam = float(np.min(np.asarray(ious)))
+        return SubjectResult(masks.any(axis=0), extent, best, sam, None, chosen, cut)

@@ -216,6 +216,7 @@ class TemplateComposer:
             negative_prompt=poster.negative[lang],
             seed=seed,
             variant=self._variant(group, member),
+            entity_detect=entity.detect,
         )
 
     def _variant(self, group: Group, member: int) -> str:

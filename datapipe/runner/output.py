@@ -34,7 +34,7 @@ from datapipe.io.atomic import TMP_SUFFIX, atomic_path, write_bytes
 from datapipe.io.candidate_store import CandidateStore
 from datapipe.io.shard_sink import ShardSink
 from datapipe.plan import plan_groups
-from datapipe.recipe import LoadedRecipe
+from datapipe.recipe import LoadedRecipe, Recipe
 from datapipe.records import Group
 from datapipe.regen import recover, regenerated_tasks
 from datapipe.runner.cost import add_commit_usage
@@ -74,6 +74,16 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
     return found
+
+
+def model_records(recipe: Recipe) -> dict[str, Any]:
+    """The model files a run scores with, with their digests (CLIP: which weights and
+    config; a score means nothing without them)."""
+    if not recipe.stages.clip.enabled:
+        return {}
+    from datapipe.backends.clip_openclip import describe
+
+    return {"clip": describe(recipe.stages.clip)}
 
 
 def reject_rows(groups: Iterable[Group]) -> list[dict[str, Any]]:
@@ -536,6 +546,7 @@ class RunOutput:
             "limit": limit,
             "runner": self.runner,
             "versions": versions(),
+            "models": model_records(loaded.recipe),
             "started": self.started.isoformat(timespec="seconds"),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")
             if summary

@@ -29,12 +29,19 @@ class RunCounts:
     bench_pairs: Counter[tuple[str, str]] = field(default_factory=Counter)
     """Bench samples by (task, language)."""
     pair_reject_reasons: Counter[str] = field(default_factory=Counter)
+    truncated_inputs: Counter[str] = field(default_factory=Counter)
+    """Renders whose text a model cut to fit its context, by stage (`<stage>.text_truncated`)."""
 
     def add_groups(self, groups: list[Group]) -> None:
         for group in groups:
             self.groups += 1
             for candidate in group.candidates:
                 self.renders += 1
+                self.truncated_inputs.update(
+                    name.split(".")[0]
+                    for name, value in candidate.scores.items()
+                    if name.endswith(".text_truncated") and value
+                )
                 if candidate.kept:
                     self.kept += 1
                 else:
@@ -54,6 +61,7 @@ class RunCounts:
         self.pairs.update(other.pairs)
         self.bench_pairs.update(other.bench_pairs)
         self.pair_reject_reasons.update(other.pair_reject_reasons)
+        self.truncated_inputs.update(other.truncated_inputs)
 
     def pairs_by_task(self) -> dict[str, int]:
         out: Counter[str] = Counter()
@@ -76,6 +84,7 @@ class RunCounts:
                 f"{task}/{lang}": n for (task, lang), n in sorted(self.pairs.items())
             },
             "pair_reject_reasons": dict(sorted(self.pair_reject_reasons.items())),
+            "truncated_inputs": dict(sorted(self.truncated_inputs.items())),
             "bench_pairs": sum(self.bench_pairs.values()),
             "bench_pairs_by_task_language": {
                 f"{task}/{lang}": n for (task, lang), n in sorted(self.bench_pairs.items())
@@ -97,6 +106,7 @@ class RunCounts:
             pairs=pairs,
             bench_pairs=by_task_language(data.get("bench_pairs_by_task_language", {})),
             pair_reject_reasons=Counter(data["pair_reject_reasons"]),
+            truncated_inputs=Counter(data.get("truncated_inputs", {})),
         )
 
 

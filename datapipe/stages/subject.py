@@ -1,8 +1,10 @@
 """SubjectStage: the subject's mask, area and box.
 
 Backends: `renderer` reads the mask the procedural renderer drew (it knows exactly
-what it drew); `sam2` finds the entity with a text-grounded detector and refines the
-box into a mask with SAM-2, for renders that come with no mask (Qwen-Image). When
+what it drew); `sam2` finds the entity with a text-grounded detector, prompted with the
+entity's English detector phrase (what is drawn, whatever the poster's language), and
+refines every box above the floor into a mask with SAM-2 (their union), for renders
+that come with no mask (Qwen-Image). When
 the detector finds nothing the candidate is scored as having no subject (area 0),
 with the reason stored, so the filter rejects it as `subject_missing`.
 """
@@ -29,6 +31,8 @@ class SubjectStage(CandidateStage):
         "subject.box_fill",
         "subject.detector_score",
         "subject.sam_score",
+        "subject.boxes",
+        "subject.text_truncated",
     )
 
     def setup(self) -> None:
@@ -44,12 +48,32 @@ class SubjectStage(CandidateStage):
         s = candidate.scores
         info: dict = {"source": self.recipe.stages.subject.backend}
         if self.segmenter is not None:
-            result = self.segmenter.segment(image, candidate.spec.entity_name)
+            phrase = candidate.spec.entity_detect
+            if not phrase.isascii() or not phrase.strip():
+                # Never the poster-language name: an English-only detector reads zh as [UNK].
+                s["subject.detector_score"] = None
+                s["subject.sam_score"] = None
+                s["subject.boxes"] = None
+                s["subject.text_truncated"] = None
+                candidate.details["subject"] = {
+                    **info,
+                    "error": f"no English detector phrase for entity {candidate.spec.entity_id!r}"
+                    " (the library's `detect` field)",
+                }
+                return
+            result = self.segmenter.segment(image, phrase)
             s["subject.detector_score"] = round(float(result.detector_score), 5)
             s["subject.sam_score"] = (
                 round(float(result.sam_score), 5) if result.sam_score is not None else None
             )
-            info.update(model=self.segmenter.version, reason=result.reason)
+            s["subject.boxes"] = len(result.boxes)
+            s["subject.text_truncated"] = 1.0 if result.text_truncated else 0.0
+            info.update(
+                model=self.segmenter.version,
+                reason=result.reason,
+                prompt=phrase,
+                boxes=result.boxes,
+            )
             mask = result.mask
             if mask is None:
                 mask = np.zeros((image.height, image.width), dtype=bool)
@@ -57,6 +81,8 @@ class SubjectStage(CandidateStage):
         else:
             s["subject.detector_score"] = None
             s["subject.sam_score"] = None
+            s["subject.boxes"] = None
+            s["subject.text_truncated"] = None
             if candidate.subject_mask is None:
                 candidate.details["subject"] = {**info, "error": "the renderer returned no mask"}
                 return

@@ -10,6 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from servers import FakeClock, Reply, StubServer, error_reply, gemini_json, gemini_reply
@@ -136,6 +137,28 @@ def test_images_are_sent_in_a_canonical_order(stub, tmp_path, key_env):
     assert sent == [IMAGES["source"], IMAGES["mask"], IMAGES["target"]]
     assert ask(backend).cached  # the same request whatever the dict order
     assert stub.count == 1
+
+
+def test_large_images_are_downscaled_to_the_configured_side(stub, tmp_path, key_env):
+    stub.push(gemini_json(GOOD))
+    backend, _ = judge(stub, tmp_path, max_image_side=64)
+    mask = Image.new("L", (928, 1664), 0)
+    mask.paste(255, (100, 200, 500, 900))
+    buffer = io.BytesIO()
+    mask.save(buffer, format="PNG")
+    images = {
+        "source": png((255, 0, 0), (928, 1664)),
+        "mask": buffer.getvalue(),
+        "target": png((0, 0, 255), (1664, 928)),
+    }
+    assert ask(backend, images=images).ok
+    parts = stub.requests[0].json()["contents"][0]["parts"]
+    sent = [
+        Image.open(io.BytesIO(unb64(p["inlineData"]["data"]))) for p in parts if "inlineData" in p
+    ]
+    assert [im.size for im in sent] == [(36, 64), (36, 64), (64, 36)]  # aspect kept
+    assert set(np.unique(np.asarray(sent[1]))) == {0, 255}  # the mask stays binary
+    assert np.asarray(sent[0].convert("RGB"))[10, 10].tolist() == [255, 0, 0]
 
 
 def test_unknown_tasks_and_languages_are_programming_errors(tmp_path, key_env, stub):

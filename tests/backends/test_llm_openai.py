@@ -155,6 +155,26 @@ def test_a_good_reply_is_parsed(stub, tmp_path, key_env, language):
         assert "请改写" in user["content"]
 
 
+@pytest.mark.parametrize("thinking", [False, True])
+def test_qwen3_thinking_is_switched_by_chat_template_kwargs(stub, tmp_path, key_env, thinking):
+    spec = make_spec("zh")
+    stub.push(good_reply(spec))
+    backend, _ = rewriter(stub, tmp_path, enable_thinking=thinking)
+    assert backend.rewrite(spec).ok
+    (seen,) = stub.requests
+    assert seen.json()["chat_template_kwargs"] == {"enable_thinking": thinking}  # vLLM's field
+
+
+def test_unset_thinking_sends_no_chat_template_kwargs(stub, tmp_path, key_env):
+    """OpenAI's own API refuses unknown fields: nothing is sent unless the recipe asks."""
+    spec = make_spec()
+    stub.push(good_reply(spec))
+    backend, _ = rewriter(stub, tmp_path)
+    assert backend.rewrite(spec).ok
+    (seen,) = stub.requests
+    assert "chat_template_kwargs" not in seen.json()
+
+
 def test_a_json_code_fence_and_an_empty_negative_prompt_are_accepted(stub, tmp_path, key_env):
     spec = make_spec()
     data = json.dumps({"prompt": good_prompt(spec), "negative_prompt": ""})

@@ -112,6 +112,10 @@ def test_grayscale_and_long_prompts(subject):
     gray = poster_image(90, 160, seed=3).convert("L")
     result = subject.segment(gray, "a very long description of a subject " * 4)
     assert result.mask is not None and result.mask.shape == (160, 90)
+    # Cut to the detector's text context (tiny OWLv2: 16 tokens, Grounding DINO: 32), and
+    # said so.
+    assert result.text_truncated is True
+    assert subject.segment(gray, "red apple").text_truncated is False
 
 
 def test_version_names_the_models(subject, files):
@@ -171,3 +175,59 @@ def test_tiny_models_on_cuda_give_the_same_shapes(files, image, kind):
     assert result.mask is not None and result.mask.dtype == bool
     assert result.mask.shape == (image.height, image.width)
     assert isinstance(result.detector_score, float) and isinstance(result.sam_score, float)
+
+
+class Spy:
+    """Wraps a callable and records the keyword arguments of each call."""
+
+    def __init__(self, wrapped):
+        self.wrapped = wrapped
+        self.calls: list[dict] = []
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append(kwargs)
+        return self.wrapped(*args, **kwargs)
+
+    def __getattr__(self, name):  # the processor's post-processing, its tokenizer
+        return getattr(self.wrapped, name)
+
+
+def test_every_box_above_the_floor_is_segmented_and_their_masks_united(files, image):
+    backend = Sam2Subject(config(files, max_boxes=3), overrides=SAM2_TINY_OVERRIDES)
+    backend.load()
+    backend.processor = Spy(backend.processor)
+    backend.predictor.predict = Spy(backend.predictor.predict)
+    result = backend.segment(image, "cherries")
+    # The detector read exactly the English phrase; SAM-2 got exactly the chosen boxes.
+    (seen,) = backend.processor.calls
+    assert seen["text"] == [["cherries"]]
+    (prompted,) = backend.predictor.predict.calls
+    assert prompted["box"].tolist() == result.boxes
+    assert len(result.boxes) == 3  # random scores are all above a 0.0 floor
+    assert result.box == [
+        min(b[0] for b in result.boxes),
+        min(b[1] for b in result.boxes),
+        max(b[2] for b in result.boxes),
+        max(b[3] for b in result.boxes),
+    ]
+    singles = [
+        backend.predictor.predict(box=np.asarray(b, dtype=np.float32), multimask_output=False)[0][0]
+        > 0.5
+        for b in result.boxes
+    ]
+    np.testing.assert_array_equal(result.mask, np.any(singles, axis=0))
+
+
+def test_grounding_dino_reads_the_phrase_lower_case_with_a_full_stop(files, image):
+    backend = Sam2Subject(config(files, "grounding_dino"), overrides=SAM2_TINY_OVERRIDES)
+    backend.load()
+    backend.processor = Spy(backend.processor)
+    backend.segment(image, "Graduation cap on a resume")
+    assert backend.processor.calls[0]["text"] == "graduation cap on a resume."
+
+
+def test_the_box_floor_defaults_per_detector_kind(files):
+    values = {"checkpoint": "x.pt", "detector": "d"}
+    assert Sam2Config(**values, detector_kind="grounding_dino").box_threshold == 0.3
+    assert Sam2Config(**values, detector_kind="owlv2").box_threshold == 0.1
+    assert Sam2Config(**values, detector_kind="owlv2", box_threshold=0.2).box_threshold == 0.2

@@ -4,9 +4,12 @@ Backends load them through their real loading paths (a checkpoint file, a
 `from_pretrained` folder), so a test exercises exactly what a cluster run does, without
 weights from any hub. Every builder is seeded and leaves the global RNG state untouched.
 
-- open_clip: a registered-config CLIP (embed 32, 64 px vision tower, 2+2 layers of width
-  64); its state dict is saved with `torch.save`. open_clip's BPE tokenizer ships in
-  its wheel.
+- open_clip: a tiny CLIP (embed 32, 64 px vision tower, 2+2 layers of width 64) in the
+  layout of an open_clip hub repository (open_clip_config.json with model and
+  preprocessing config, open_clip_pytorch_model.bin), loaded with `local-dir:`. One has
+  open_clip's BPE text tower (its tokenizer ships in the wheel); the multilingual one an
+  XLM-R text tower from transformers, with an XLM-R tokenizer built here over the
+  character inventory of RapidOCR's PP-OCRv6 recogniser (see `xlmr_style_tokenizer`).
 - SAM-2: the packaged hiera-tiny config with `++model.image_size=256` (pass
   `SAM2_TINY_OVERRIDES` to the backend too); saved as `{"model": state_dict}`, the
   format `sam2.build_sam._load_checkpoint` reads.
@@ -34,7 +37,6 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-TINY_CLIP_NAME = "datapipe-tiny-clip"
 TINY_CLIP_CONFIG: dict[str, Any] = {
     "embed_dim": 32,
     "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16},
@@ -56,21 +58,6 @@ def _seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
-
-
-def build_tiny_clip(folder: Path, seed: int = 0) -> Path:
-    """A random tiny open_clip CLIP saved as a state dict; returns the .pt file.
-
-    Load it with `ClipScorer(ClipStageConfig(model=TINY_CLIP_NAME, weights=path, ...),
-    model_config=TINY_CLIP_CONFIG)`."""
-    import torch
-    from open_clip.model import CLIP
-
-    with _seeded(seed):
-        model = CLIP(**TINY_CLIP_CONFIG)
-    path = Path(folder) / "tiny_clip.pt"
-    torch.save(model.state_dict(), path)
-    return path
 
 
 def build_tiny_sam2(folder: Path, seed: int = 0) -> Path:
@@ -230,3 +217,118 @@ def poster_image(width: int = 200, height: int = 120, seed: int = 0) -> Image.Im
         (width // 4, height // 4, 3 * width // 4, 3 * height // 4), fill=(220, 40, 40)
     )
     return image
+
+
+TINY_CLIP_PREPROCESS = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+"""Not open_clip's OpenAI defaults: a test can tell the folder's config was applied."""
+
+TINY_XLMR_TEXT_CFG: dict[str, Any] = {
+    "hf_model_name": "xlm-roberta-large",
+    "hf_tokenizer_name": "xlm-roberta-large",
+    "hf_pooler_type": "mean_pooler",
+    "hf_proj_type": "linear",
+    "context_length": 32,
+}
+"""open_clip's xlm-roberta-large-ViT-H-14 text config, as its hub repository writes it
+(the names are resolved to the local folder by the backend), with a short context."""
+
+
+def _write_clip_dir(folder: Path, model: Any, model_cfg: dict[str, Any]) -> Path:
+    import json
+
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"model_cfg": model_cfg, "preprocess_cfg": TINY_CLIP_PREPROCESS}
+    (folder / "open_clip_config.json").write_text(json.dumps(config), encoding="utf-8")
+    torch.save(model.state_dict(), folder / "open_clip_pytorch_model.bin")
+    return folder
+
+
+def build_tiny_clip(folder: Path, seed: int = 0) -> Path:
+    """A random tiny open_clip CLIP (BPE text tower) in the layout of an open_clip hub
+    repository; returns the folder, for `model: local-dir:<folder>`."""
+    from open_clip.model import CLIP
+
+    with _seeded(seed):
+        model = CLIP(**TINY_CLIP_CONFIG)
+    return _write_clip_dir(Path(folder), model, TINY_CLIP_CONFIG)
+
+
+def ppocr_characters() -> list[str]:
+    """The 18,708-entry character list of RapidOCR's PP-OCRv6 recogniser (stored in the
+    ONNX file's metadata): a character inventory built for general zh + en text, not
+    from this project's libraries."""
+    import onnxruntime
+    import rapidocr
+
+    path = Path(rapidocr.__file__).parent / "models" / "PP-OCRv6_rec_small.onnx"
+    meta = onnxruntime.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
+    return meta["character"].splitlines()
+
+
+def xlmr_style_tokenizer(folder: Path) -> Any:
+    """An XLM-R tokenizer (the real transformers class: SentencePiece-style Unigram with
+    Metaspace pre-tokenization, <s> ... </s>, <unk> for what the vocabulary lacks) whose
+    pieces are PP-OCRv6's characters, saved to `folder` (tokenizer.json and
+    tokenizer_config.json). It stands in for xlm-roberta-large's 250k-piece
+    sentencepiece.bpe.model, which no package ships: it reads Chinese character by
+    character and gives <unk> for any character outside that inventory."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import XLMRobertaTokenizerFast
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>"]
+    chars = [c for c in dict.fromkeys(ppocr_characters()) if c.strip() and c not in specials]
+    pieces = [(s, 0.0) for s in specials] + [("\u2581", -1.0)]
+    pieces += [(c, -5.0) for c in chars] + [("<mask>", 0.0)]
+    tokenizer = Tokenizer(models.Unigram(pieces, unk_id=3, byte_fallback=False))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    fast = XLMRobertaTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        cls_token="<s>",
+        sep_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+    )
+    fast.save_pretrained(folder)
+    return fast
+
+
+def build_tiny_multilingual_clip(folder: Path, seed: int = 0) -> Path:
+    """A random tiny CLIP with a Hugging Face XLM-R text tower (open_clip's
+    CustomTextCLIP, as xlm-roberta-large-ViT-H-14), laid out as its hub repository plus
+    the text tower's config.json; returns the folder, for `model: local-dir:<folder>`."""
+    from open_clip.model import CustomTextCLIP
+    from transformers import XLMRobertaConfig
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = xlmr_style_tokenizer(folder)
+    context = TINY_XLMR_TEXT_CFG["context_length"]
+    XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=context + 2,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    ).save_pretrained(folder)
+    model_cfg = {**TINY_CLIP_CONFIG, "text_cfg": TINY_XLMR_TEXT_CFG}
+    local_text = {**TINY_XLMR_TEXT_CFG, "hf_model_name": str(folder), "hf_model_pretrained": False}
+    with _seeded(seed):
+        model = CustomTextCLIP(
+            embed_dim=TINY_CLIP_CONFIG["embed_dim"],
+            vision_cfg=TINY_CLIP_CONFIG["vision_cfg"],
+            text_cfg=local_text,
+        )
+    return _write_clip_dir(folder, model, model_cfg)

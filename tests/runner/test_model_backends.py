@@ -25,8 +25,8 @@ from backends.tiny_vision import (
     SAM2_TINY_CONFIG,
     SAM2_TINY_OVERRIDES,
     TINY_CLIP_CONFIG,
-    TINY_CLIP_NAME,
-    build_tiny_clip,
+    TINY_XLMR_TEXT_CFG,
+    build_tiny_multilingual_clip,
     build_tiny_owlv2,
     build_tiny_sam2,
 )
@@ -52,8 +52,6 @@ CUDA = pytest.param(
 def recipe(request, tmp_path_factory) -> Path:
     device = request.param
     folder = tmp_path_factory.mktemp(f"models-{device}")
-    clip_config = folder / "tiny_clip.json"
-    clip_config.write_text(json.dumps(TINY_CLIP_CONFIG))
     data = quickstart_data()
     data["name"] = "tiny-models"
     data["groups"] = {"single": 2, "rescale": 1, "style": 1}
@@ -81,11 +79,9 @@ def recipe(request, tmp_path_factory) -> Path:
             "overrides": list(SAM2_TINY_OVERRIDES),
         },
     }
-    data["stages"]["clip"] = {
+    data["stages"]["clip"] = {  # multilingual: XLM-R text tower, read from its folder
         "enabled": True,
-        "model": TINY_CLIP_NAME,
-        "weights": str(build_tiny_clip(folder)),
-        "model_config_file": str(clip_config),
+        "model": f"local-dir:{build_tiny_multilingual_clip(folder / 'clip')}",
         "device": device,
     }
     # Noise from random weights would fail every text rule: keep only what noise can pass,
@@ -123,3 +119,17 @@ def test_tiny_models_through_the_whole_pipeline(recipe, tmp_path):
     assert all(not check.faults for check in verify(out))
     run = json.loads((out / "run.json").read_text())
     assert run["summary"]["stages"]["clip"]["items"] == 7
+    # The texts each model read: the English phrase for the detector, the subject and copy
+    # (in the poster's language) for CLIP; a CLIP text cut to its context is counted.
+    library = loaded.library
+    for c in candidates:
+        assert c.details["subject"]["prompt"] == library.entity(c.spec.entity_id).detect
+        assert c.details["clip"]["prompt_text"].startswith(c.spec.entity_description)
+        assert c.spec.copy[0].text in c.details["clip"]["prompt_text"]
+        assert c.details["clip"]["unknown_tokens"] == 0
+    cut = sum(c.scores["clip.text_truncated"] == 1.0 for c in candidates)
+    longest = max(c.details["clip"]["tokens"]["prompt"] for c in candidates)
+    assert longest > TINY_XLMR_TEXT_CFG["context_length"] and cut > 0  # a 32-token context
+    assert run["summary"]["truncated_inputs"]["clip"] == cut
+    clip_model = run["models"]["clip"]
+    assert clip_model["sha256"] and clip_model["checkpoint"].endswith("open_clip_pytorch_model.bin")
