@@ -232,6 +232,12 @@ class RecipeNeeds(Doctor):
         if value is not None:
             self.paths.append((stage, field, value))
 
+    def files(self, stage: str, field: str, expected: list[tuple[str, str]]) -> None:
+        """Each model file (the first of its alternatives): a file inside a folder of the
+        weights table is covered by that folder's line."""
+        for paths, _ in expected:
+            self.paths.append((stage, field, paths.split(" | ")[0]))
+
     def env(self, stage: str, variable: str) -> None:
         self.keys.append((stage, variable))
 
