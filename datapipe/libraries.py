@@ -115,6 +115,11 @@ class EntityText(Strict):
     description: Text
 
 
+EntityKind = Literal["event", "place", "thing"]
+"""What an entity is, so copy templates fit it: one is invited to an event, welcomed at a
+place, offered a thing (never `邀你参加词典`, "join us at the dictionary")."""
+
+
 class Entity(Strict):
     id: Ident
     shape: str
@@ -122,10 +127,14 @@ class Entity(Strict):
     detect: DetectPhrase
     zh: EntityText
     en: EntityText
+    kind: EntityKind | None = None
+    """None: the kind its file names for all its entities."""
 
 
 class EntityFile(Strict):
     theme: Theme
+    kind: EntityKind = "thing"
+    """The kind of the file's entities unless one says otherwise."""
     entities: list[Entity] = Field(min_length=1)
 
 
@@ -197,6 +206,13 @@ class CopyTheme(Strict):
     roles: list[Role] = Field(min_length=1)
     zh: dict[Role, list[Text]]
     en: dict[Role, list[Text]]
+    only_for: dict[Text, list[EntityKind]] = Field(default_factory=dict)
+    """Templates that fit some kinds of entity only (an invitation fits an event); every
+    other template fits every kind."""
+
+    def templates(self, language: str, role: str, kind: str) -> list[str]:
+        """The role's templates that fit an entity of `kind`."""
+        return [t for t in getattr(self, language)[role] if kind in self.only_for.get(t, (kind,))]
 
     @model_validator(mode="after")
     def _roles(self) -> CopyTheme:
@@ -209,6 +225,15 @@ class CopyTheme(Strict):
             for role in self.roles:
                 if not table.get(role):
                     raise ValueError(f"{lang}.{role}: no templates for a role listed in roles")
+        known = {t for lang in ("zh", "en") for ts in getattr(self, lang).values() for t in ts}
+        for template in self.only_for:
+            if template not in known:
+                raise ValueError(f"only_for: {template!r} is none of this theme's templates")
+        for kind in EntityKind.__args__:
+            for lang in ("zh", "en"):
+                for role in self.roles:
+                    if not self.templates(lang, role, kind):
+                        raise ValueError(f"{lang}.{role}: no template fits a {kind} entity")
         return self
 
 
@@ -221,6 +246,9 @@ class PosterFile(Strict):
     prompt: Bilingual
     negative: dict[Literal["zh", "en"], Text]
     theme_names: dict[Literal["zh", "en"], dict[Theme, Text]]
+    drawn_as: dict[Literal["zh", "en"], dict[str, Name]]
+    """The procedural renderer's icon for each entity shape, named: an instruction about one
+    of its renders names what it shows (strawberries are drawn as a `fruit`)."""
 
 
 class InstructionFile(BaseModel):
@@ -352,7 +380,9 @@ def load_entities(folder: Path) -> dict[str, list[Entity]]:
         for lang in ("zh", "en"):
             names = [getattr(e, lang).name for e in parsed.entities]
             _check_unique(path, f"entities[*].{lang}.name", names, "name")
-        by_theme[parsed.theme] = list(parsed.entities)
+        by_theme[parsed.theme] = [
+            e if e.kind else e.model_copy(update={"kind": parsed.kind}) for e in parsed.entities
+        ]
     return by_theme
 
 
@@ -395,6 +425,8 @@ def load_prompts(folder: Path) -> tuple[CopyFile, InstructionFile, PosterFile]:
         for lang in ("zh", "en"):
             templates = getattr(getattr(instructions, key), lang)
             _check_templates(instr_path, f"{key}.{lang}", templates, allowed)
+    from datapipe.backends.procedural.subjects import SHAPES
+
     poster_path = folder / "poster.yaml"
     poster = _parse(PosterFile, poster_path)
     for lang in ("zh", "en"):
@@ -408,6 +440,15 @@ def load_prompts(folder: Path) -> tuple[CopyFile, InstructionFile, PosterFile]:
             )
     if set(poster.negative) != {"zh", "en"}:
         raise LibraryError(f"{poster_path}: negative: needs both zh and en")
+    for lang in ("zh", "en"):
+        named = poster.drawn_as.get(lang, {})
+        if set(named) != set(SHAPES):
+            wrong = sorted(set(SHAPES) ^ set(named))[0]
+            raise LibraryError(
+                f"{poster_path}: drawn_as.{lang}: {wrong!r} is "
+                + ("not named" if wrong in SHAPES else "no shape the renderer draws"),
+                fix=f"name every shape: {', '.join(SHAPES)}",
+            )
     return copy, instructions, poster
 
 

@@ -149,7 +149,7 @@ class TemplateComposer:
     ) -> list[CopyLine]:
         lang = group.language
         table = self.library.copy.themes[group.theme]
-        templates = getattr(table, lang)
+        kind = entity.kind or "thing"
         year = rng.choice((2026, 2027))
         month, day = rng.randint(1, 12), rng.randint(1, 28)
         price = rng.choice(PRICES)
@@ -164,7 +164,7 @@ class TemplateComposer:
         }
         lines = []
         for role in table.roles:
-            text = rng.choice(templates[role]).format(**values)
+            text = rng.choice(table.templates(lang, role, kind)).format(**values)
             lines.append(CopyLine(role=role, text=apply_case(text, style.typography.case, lang)))
         return lines
 

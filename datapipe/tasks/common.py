@@ -41,6 +41,19 @@ class TaskContext:
         return rng.choice(templates).format(**values)
 
 
+DRAWS_ICONS = ("procedural", "simulated")
+"""Render backends that draw one icon per entity shape rather than the entity itself."""
+
+
+def subject_name(ctx: TaskContext, candidate: Candidate) -> str:
+    """What the render shows, in its language: the entity for a model that draws what it is
+    asked, the icon's name for the procedural renderer (never an entity it did not draw)."""
+    spec = candidate.spec
+    if candidate.render.get("backend") in DRAWS_ICONS:
+        return ctx.loaded.library.poster.drawn_as[spec.language][spec.entity_shape]
+    return spec.entity_name
+
+
 def copy_text(candidate: Candidate) -> str:
     return quote_copy(candidate.spec.copy, candidate.spec.language)
 

@@ -14,7 +14,14 @@ from PIL import Image
 
 from datapipe.images import encode_png, load_rgb
 from datapipe.records import Candidate, Group, PairReject, Sample
-from datapipe.tasks.common import TaskContext, make_sample, reject, sample_meta, subject_box
+from datapipe.tasks.common import (
+    TaskContext,
+    make_sample,
+    reject,
+    sample_meta,
+    subject_box,
+    subject_name,
+)
 
 TASK = "extend"
 CANVAS_FILL = (255, 255, 255)
@@ -75,7 +82,7 @@ def build_extend(ctx: TaskContext, group: Group, target: Candidate) -> Sample | 
         f"extend_{mode}",
         spec.language,
         rng,
-        entity=spec.entity_name,
+        entity=subject_name(ctx, target),
         width=spec.width,
         height=spec.height,
         ratio=spec.aspect_ratio,

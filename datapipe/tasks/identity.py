@@ -12,7 +12,14 @@ from PIL import Image
 from datapipe.backends.procedural.renderer import hex_rgb
 from datapipe.images import encode_png, load_mask, load_rgb, mask_to_png
 from datapipe.records import Candidate, Group, PairReject, Sample
-from datapipe.tasks.common import TaskContext, copy_text, make_sample, reject, sample_meta
+from datapipe.tasks.common import (
+    TaskContext,
+    copy_text,
+    make_sample,
+    reject,
+    sample_meta,
+    subject_name,
+)
 
 TASK = "identity"
 
@@ -43,7 +50,7 @@ def build_identity(ctx: TaskContext, group: Group, target: Candidate) -> Sample 
         TASK,
         spec.language,
         rng,
-        entity=spec.entity_name,
+        entity=subject_name(ctx, target),
         style=spec.style_name,
         copy=copy_text(target),
     )

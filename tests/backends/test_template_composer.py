@@ -82,3 +82,47 @@ def test_apply_case():
     assert apply_case("summer sale on", "upper", "en") == "SUMMER SALE ON"
     assert apply_case("summer sale on", "title", "en") == "Summer Sale On"
     assert apply_case("夏日", "upper", "zh") == "夏日"
+
+
+def test_copy_fits_what_the_entity_is(quickstart):
+    """No invitation to a dictionary (`邀你参加词典`): event-only templates go to events."""
+    from datapipe.records import Group
+
+    library = quickstart.library
+    dictionary = library.entity("dictionary")
+    assert dictionary.kind == "thing" and library.entity("science_fair").kind == "event"
+    assert library.entity("theme_park").kind == "place"
+    composer = TemplateComposer(quickstart)
+    invitations = ("邀你参加", "欢迎参加", "Join ")
+    seen_titles = set()
+    for n in range(300):
+        group = Group(f"g{n}", "single", n, 0, ("zh", "en")[n % 2], "education")
+        rng = __import__("random").Random(n)
+        style = library.styles[n % len(library.styles)]
+        title = composer._copy(rng, group, dictionary, style)[0].text
+        seen_titles.add(title)
+        assert not title.startswith(invitations), title
+    assert len(seen_titles) > 4, "the thing templates still vary"
+    table = library.copy.themes["education"]
+    assert "邀你参加{name}" in table.templates("zh", "title", "event")
+    assert "邀你参加{name}" not in table.templates("zh", "title", "thing")
+
+
+def test_only_for_must_name_a_template_of_its_theme(tmp_path):
+    import shutil
+
+    from conftest import ROOT
+
+    from datapipe.errors import LibraryError
+    from datapipe.libraries import load_prompts
+
+    shutil.copytree(ROOT / "prompts", tmp_path / "prompts")
+    copy = tmp_path / "prompts" / "copy.yaml"
+    copy.write_text(
+        copy.read_text(encoding="utf-8").replace(
+            '"Join {name}": [event]', '"Jion {name}": [event]'
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(LibraryError, match="none of this theme's templates"):
+        load_prompts(tmp_path / "prompts")
