@@ -32,7 +32,19 @@ Language = Literal["zh", "en"]
 Theme = Literal["products", "food", "events", "nature", "education", "entertainment"]
 GroupKind = Literal["single", "rescale", "style", "layout"]
 TaskName = Literal["extend", "fill", "rescale", "identity", "layout", "style"]
-FaultKind = Literal["wrong_text", "missing_text", "no_subject", "collapsed", "blank", "truncated"]
+FaultKind = Literal[
+    "wrong_text",
+    "digit_changed",
+    "lookalike",
+    "malformed_glyph",
+    "extra_line",
+    "duplicated_line",
+    "missing_text",
+    "no_subject",
+    "collapsed",
+    "blank",
+    "truncated",
+]
 MaskKind = Literal["subject", "text", "freeform"]
 
 ALL_THEMES: tuple[str, ...] = Theme.__args__

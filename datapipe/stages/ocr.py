@@ -1,13 +1,29 @@
-"""OcrStage: reads the poster's text and compares it with the copy the spec asked for.
+"""OcrStage: reads the poster's text and verifies it, line by line, against the copy.
 
-For each expected copy line it stores the best-matching recognised text, its
-normalised edit similarity (NED) and an exact-match flag; recognised text that
-matches no expected line is stored as unexpected. Verdicts are the filter's job.
+A fuzzy similarity cannot tell one wrong digit or a look-alike glyph from OCR noise,
+so each expected line is judged on evidence:
+
+- the page read (detector + recogniser) is matched to the copy line (best NED, the
+  `found` floor), and compared exactly after `datapipe.text.letters` (written-down
+  normalisation) and token by token for numbers (`datapipe.text.numbers`);
+- the line is read again from two crops of its box (a tight one turned level by the
+  detected tilt, and a looser one at 0.7 scale), by the recogniser alone, which also
+  gives a confidence per glyph;
+- the line is `ok` when two reads agree with the copy, `wrong` when two agree on
+  something else or none agrees, else `doubtful`; its glyph confidence is the best
+  (over the reads that agree with the copy) of its weakest glyph: a damaged glyph is
+  weak in every read, OCR noise in one.
+
+Text the copy did not ask for is scored on its own: a read that repeats a copy line is
+a duplicated line; any other read of two glyphs or more is unexpected (stored with its
+size, confidence and whether it looks like words). Every read is stored in details;
+verdicts are the filter's job.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections import Counter
+from typing import Any, ClassVar
 
 from PIL import Image
 
@@ -15,7 +31,9 @@ from datapipe.backends.ocr_paddle import OcrImageError, PaddleOcrBackend
 from datapipe.backends.ocr_rapidocr import OcrLine, RapidOcrBackend
 from datapipe.records import Candidate
 from datapipe.stages.base import CandidateStage, Resources
-from datapipe.text import ned_similarity, normalize
+from datapipe.text import letters, ned_similarity, numbers
+
+VOWELS = set("aeiouy")
 
 
 def _same_row(a: OcrLine, b: OcrLine) -> bool:
@@ -39,6 +57,34 @@ def reading_candidates(lines: list[OcrLine]) -> list[tuple[str, list[int]]]:
     return out
 
 
+def line_crops(
+    image: Image.Image, box: tuple[int, int, int, int], angle: float
+) -> list[tuple[str, Image.Image]]:
+    """Two views of a line for the recogniser: tight and levelled; loose at 0.7 scale."""
+    x0, y0, x1, y1 = box
+    h = max(4, y1 - y0)
+    pad = max(2, round(h * 0.15))
+    tight = image.crop((x0 - pad, y0 - pad, x1 + pad, y1 + pad))
+    if abs(angle) > 0.5:
+        edge = tight.getpixel((0, 0))
+        tight = tight.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=edge)
+    wide = round(h * 0.4)
+    loose = image.crop((x0 - wide, y0 - wide, x1 + wide, y1 + wide))
+    size = (max(8, round(loose.width * 0.7)), max(8, round(loose.height * 0.7)))
+    loose = loose.resize(size, Image.Resampling.BILINEAR)
+    return [("tight", tight), ("loose", loose)]
+
+
+def looks_like_words(text: str) -> bool | None:
+    """Latin words have vowels; gibberish such as XKQW does not. None for CJK text, where
+    glyphs alone cannot tell (no word list ships with the package)."""
+    words = ["".join(c for c in w if c.isalpha()) for w in text.casefold().split()]
+    words = [w for w in words if len(w) > 1 and w.isascii()]
+    if not words:
+        return None
+    return all(any(c in VOWELS for c in w) for w in words)
+
+
 class OcrStage(CandidateStage):
     name = "ocr"
     resources: ClassVar[Resources] = Resources(cpus=1.0)
@@ -53,6 +99,11 @@ class OcrStage(CandidateStage):
         "ocr.exact_fraction",
         "ocr.unexpected_lines",
         "ocr.unexpected_chars",
+        "ocr.lines_wrong",
+        "ocr.lines_doubtful",
+        "ocr.number_mismatches",
+        "ocr.min_glyph_confidence",
+        "ocr.duplicated_lines",
     )
 
     def setup(self) -> None:
@@ -64,8 +115,12 @@ class OcrStage(CandidateStage):
         }
         if config.backend == "rapidocr":
             self.backend: RapidOcrBackend | PaddleOcrBackend = RapidOcrBackend(**options)
+            self.reader = self.backend
         elif config.backend == "paddleocr":
             self.backend = PaddleOcrBackend(config.paddleocr, **options)
+            # RapidOCR's recogniser re-reads the lines: a second, independent model.
+            self.reader = RapidOcrBackend(**options)
+            self.reader.load()
         else:
             raise ValueError(f"stages.ocr.backend: unknown backend {config.backend!r}")
         self.backend.load()
@@ -97,24 +152,101 @@ class OcrStage(CandidateStage):
                 if ned > best_ned:
                     best_text, best_ned, best_idx = text, ned, idx
             found = best_ned >= self.floor
+            row: dict[str, Any] = {
+                "role": line.role,
+                "expected": line.text,
+                "read": best_text,
+                "ned": round(best_ned, 4),
+                "exact": letters(best_text) == letters(line.text),
+                "found": found,
+                "box": None,
+                "status": "missing",
+            }
             if found:
                 used.update(best_idx)
-            rows.append(
+                box = _union([read[i].box for i in best_idx])
+                row["box"] = list(box)
+                row.update(self.verify(image, line.text, best_text, box, read[best_idx[0]].angle))
+            rows.append(row)
+        extra = self.unrequested(
+            [line for i, line in enumerate(read) if i not in used],
+            [line.text for line in candidate.spec.copy],
+            image.height,
+        )
+        self.record(candidate, rows, read, extra)
+
+    def verify(
+        self, image: Image.Image, expected: str, page: str, box: tuple[int, ...], angle: float
+    ) -> dict[str, Any]:
+        """The evidence on one found line: every read, the status, numbers, glyphs."""
+        want = letters(expected)
+        reads: list[dict[str, Any]] = [{"view": "page", "text": page}]
+        for view, crop in line_crops(image, box, angle):
+            got = self.reader.recognize(crop)
+            reads.append(
                 {
-                    "role": line.role,
-                    "expected": line.text,
-                    "read": best_text,
-                    "ned": round(best_ned, 4),
-                    "exact": normalize(best_text) == normalize(line.text),
-                    "found": found,
-                    "box": list(_union([read[i].box for i in best_idx])) if found else None,
+                    "view": view,
+                    "text": got.text,
+                    "confidence": round(got.confidence, 4),
+                    "min_glyph": round(min(got.glyphs), 4) if got.glyphs else None,
                 }
             )
-        unexpected = [
-            line for i, line in enumerate(read) if i not in used and len(normalize(line.text)) >= 2
+        votes = Counter(letters(r["text"]) for r in reads)
+        agree = votes.pop(want, 0)
+        other, n_other = votes.most_common(1)[0] if votes else ("", 0)
+        if agree >= 2:
+            status, consensus = "ok", expected
+        elif n_other >= 2 or agree == 0:
+            status = "wrong"
+            consensus = next(r["text"] for r in reads if letters(r["text"]) == other)
+        else:
+            status, consensus = "doubtful", page
+        glyphs = [
+            r["min_glyph"]
+            for r in reads
+            if r.get("min_glyph") is not None and letters(r["text"]) == want
         ]
+        return {
+            "status": status,
+            "reads": reads,
+            "numbers_expected": numbers(expected),
+            "numbers_read": numbers(consensus),
+            "glyph_confidence": max(glyphs) if glyphs else None,
+        }
+
+    @staticmethod
+    def unrequested(left: list[OcrLine], copy: list[str], height: int) -> list[dict[str, Any]]:
+        """Reads no copy line claimed: a repeat of a copy line, or text of its own."""
+        wanted = [letters(t) for t in copy]
+        out = []
+        for line in left:
+            got = letters(line.text)
+            if len(got) < 2:
+                continue
+            repeat = any(ned_similarity(w, got) >= 0.9 for w in wanted if w)
+            out.append(
+                {
+                    "text": line.text,
+                    "confidence": round(line.confidence, 4),
+                    "height": round((line.box[3] - line.box[1]) / max(1, height), 4),
+                    "kind": "duplicate" if repeat else "unexpected",
+                    "words": looks_like_words(line.text),
+                }
+            )
+        return out
+
+    def record(
+        self,
+        candidate: Candidate,
+        rows: list[dict[str, Any]],
+        read: list[OcrLine],
+        extra: list[dict[str, Any]],
+    ) -> None:
         neds = [row["ned"] for row in rows]
-        found_neds = [row["ned"] for row in rows if row["found"]]
+        found = [row for row in rows if row["found"]]
+        found_neds = [row["ned"] for row in found]
+        glyphs = [row["glyph_confidence"] for row in found if row["glyph_confidence"] is not None]
+        unexpected = [u for u in extra if u["kind"] == "unexpected"]
         s = candidate.scores
         s["ocr.lines_expected"] = float(len(rows))
         s["ocr.lines_found"] = float(len(found_neds))
@@ -124,15 +256,24 @@ class OcrStage(CandidateStage):
         s["ocr.mean_line_ned"] = round(sum(neds) / len(neds), 4) if neds else 1.0
         s["ocr.exact_fraction"] = (sum(r["exact"] for r in rows) / len(rows)) if rows else 1.0
         s["ocr.unexpected_lines"] = float(len(unexpected))
-        s["ocr.unexpected_chars"] = float(sum(len(normalize(u.text)) for u in unexpected))
+        s["ocr.unexpected_chars"] = float(sum(len(letters(u["text"])) for u in unexpected))
+        s["ocr.lines_wrong"] = float(sum(r["status"] == "wrong" for r in found))
+        s["ocr.lines_doubtful"] = float(sum(r["status"] == "doubtful" for r in found))
+        s["ocr.number_mismatches"] = float(
+            sum(r["numbers_read"] != r["numbers_expected"] for r in found)
+        )
+        s["ocr.min_glyph_confidence"] = min(glyphs) if glyphs else None
+        s["ocr.duplicated_lines"] = float(sum(u["kind"] == "duplicate" for u in extra))
         candidate.details["ocr"] = {
             "backend": self.backend.version,
+            "reader": self.reader.version,
             "lines": rows,
             "recognized": [
                 {"text": r.text, "confidence": round(r.confidence, 4), "box": list(r.box)}
                 for r in read
             ],
-            "unexpected": [u.text for u in unexpected],
+            "unexpected": [u["text"] for u in unexpected],
+            "unrequested": extra,
         }
 
 
