@@ -1,6 +1,7 @@
 """Text fidelity: does the text check keep good posters and reject every kind of text error?
 
-Renders posters of every text failure kind the procedural renderer draws (a digit
+Compares the verdict of a recipe's text rules with the renderer's truth (the fault it
+drew on purpose). Renders posters of every text failure kind the procedural renderer draws (a digit
 changed, a look-alike glyph, a malformed glyph, an extra line, a duplicated line, garbled,
 missing and truncated text) and good ones, at the cluster recipe's sizes
 (pipelines/train.yaml `image`) and with the stylised mix every poster takes (outline,

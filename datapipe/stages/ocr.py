@@ -7,16 +7,19 @@ so each expected line is judged on evidence:
   `found` floor), and compared exactly after `datapipe.text.letters` (written-down
   normalisation) and token by token for numbers (`datapipe.text.numbers`);
 - the line is read again from two crops of its box (a tight one turned level by the
-  detected tilt, and a looser one at 0.7 scale), by the recogniser alone, which also
+  detected tilt, and a looser one at another scale), by the recogniser alone, which also
   gives a confidence per glyph;
 - the line is `ok` when two reads agree with the copy, `wrong` when two agree on
-  something else or none agrees, else `doubtful`; its glyph confidence is the best
-  (over the reads that agree with the copy) of its weakest glyph: a damaged glyph is
-  weak in every read, OCR noise in one.
+  something else or none agrees, else `doubtful`; its glyph confidence is that of its
+  weakest glyph, each glyph taking its best confidence over the crop reads that agree
+  with the copy: a damaged glyph is weak in every read, OCR noise in one. Glyphs the
+  recogniser confuses on any poster (`AMBIGUOUS`: O/0, l/1/I, S/5 ...) and punctuation
+  do not count: their confidence measures the font, not the damage.
 
 Text the copy did not ask for is scored on its own: a read that repeats a copy line is
-a duplicated line; any other read of two glyphs or more is unexpected (stored with its
-size, confidence and whether it looks like words). Every read is stored in details;
+a duplicated line; any other read of two glyphs or more, read at least
+`unexpected_confidence` sure, is unexpected (every such read is stored with its size,
+confidence and whether it looks like words). Every read is stored in details;
 verdicts are the filter's job.
 """
 
@@ -34,6 +37,9 @@ from datapipe.stages.base import CandidateStage, Resources
 from datapipe.text import letters, ned_similarity, numbers
 
 VOWELS = set("aeiouy")
+AMBIGUOUS = set("0Oo1lIi|5Ss2Zz8B6bCcKkPpUuVvWwXx$")
+"""Glyphs that look alike in many fonts, or differ only in case: low confidence on them is
+the recogniser's, on any poster, so they never set a line's glyph confidence."""
 
 
 def _same_row(a: OcrLine, b: OcrLine) -> bool:
@@ -60,7 +66,7 @@ def reading_candidates(lines: list[OcrLine]) -> list[tuple[str, list[int]]]:
 def line_crops(
     image: Image.Image, box: tuple[int, int, int, int], angle: float
 ) -> list[tuple[str, Image.Image]]:
-    """Two views of a line for the recogniser: tight and levelled; loose at 0.7 scale."""
+    """Two views of a line for the recogniser: tight and levelled; loose at another scale."""
     x0, y0, x1, y1 = box
     h = max(4, y1 - y0)
     pad = max(2, round(h * 0.15))
@@ -70,7 +76,9 @@ def line_crops(
         tight = tight.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=edge)
     wide = round(h * 0.4)
     loose = image.crop((x0 - wide, y0 - wide, x1 + wide, y1 + wide))
-    size = (max(8, round(loose.width * 0.7)), max(8, round(loose.height * 0.7)))
+    # The recogniser reads lines 48 px high: a smaller line is scaled up, not down.
+    scale = 0.8 if h * 0.8 >= 48 else 2.0
+    size = (max(8, round(loose.width * scale)), max(8, round(loose.height * scale)))
     loose = loose.resize(size, Image.Resampling.BILINEAR)
     return [("tight", tight), ("loose", loose)]
 
@@ -83,6 +91,19 @@ def looks_like_words(text: str) -> bool | None:
     if not words:
         return None
     return all(any(c in VOWELS for c in w) for w in words)
+
+
+def glyph_confidence(reads: list[dict[str, Any]]) -> float | None:
+    """The weakest glyph's best confidence over reads of the same text (see the module
+    docstring); None when no read aligns glyph for glyph."""
+    aligned = [r for r in reads if len(r["glyphs"]) == len(r["text"])]
+    if not aligned:
+        return None
+    text = aligned[0]["text"]
+    same = [r["glyphs"] for r in aligned if r["text"] == text]
+    best = [max(column) for column in zip(*same, strict=True)]
+    counted = [g for c, g in zip(text, best, strict=True) if c.isalnum() and c not in AMBIGUOUS]
+    return round(min(counted), 4) if counted else None
 
 
 class OcrStage(CandidateStage):
@@ -126,6 +147,7 @@ class OcrStage(CandidateStage):
         self.backend.load()
         self.floor = config.match_floor
         self.min_confidence = config.min_confidence
+        self.unexpected_confidence = config.unexpected_confidence
 
     def teardown(self) -> None:
         """The paddleocr backend holds a worker process."""
@@ -189,6 +211,7 @@ class OcrStage(CandidateStage):
                     "text": got.text,
                     "confidence": round(got.confidence, 4),
                     "min_glyph": round(min(got.glyphs), 4) if got.glyphs else None,
+                    "glyphs": [round(g, 4) for g in got.glyphs],
                 }
             )
         votes = Counter(letters(r["text"]) for r in reads)
@@ -201,17 +224,15 @@ class OcrStage(CandidateStage):
             consensus = next(r["text"] for r in reads if letters(r["text"]) == other)
         else:
             status, consensus = "doubtful", page
-        glyphs = [
-            r["min_glyph"]
-            for r in reads
-            if r.get("min_glyph") is not None and letters(r["text"]) == want
-        ]
+        glyphs = glyph_confidence(
+            [r for r in reads if r["view"] != "page" and letters(r["text"]) == want]
+        )
         return {
             "status": status,
             "reads": reads,
             "numbers_expected": numbers(expected),
             "numbers_read": numbers(consensus),
-            "glyph_confidence": max(glyphs) if glyphs else None,
+            "glyph_confidence": glyphs,
         }
 
     @staticmethod
@@ -246,7 +267,11 @@ class OcrStage(CandidateStage):
         found = [row for row in rows if row["found"]]
         found_neds = [row["ned"] for row in found]
         glyphs = [row["glyph_confidence"] for row in found if row["glyph_confidence"] is not None]
-        unexpected = [u for u in extra if u["kind"] == "unexpected"]
+        unexpected = [
+            u
+            for u in extra
+            if u["kind"] == "unexpected" and u["confidence"] >= self.unexpected_confidence
+        ]
         s = candidate.scores
         s["ocr.lines_expected"] = float(len(rows))
         s["ocr.lines_found"] = float(len(found_neds))
