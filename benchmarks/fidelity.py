@@ -1,15 +1,16 @@
 """Text fidelity: does the text check keep good posters and reject every kind of text error?
 
 Compares the verdict of a recipe's text rules with the renderer's truth (the fault it
-drew on purpose). Renders posters of every text failure kind the procedural renderer draws (a digit
-changed, a look-alike glyph, a malformed glyph, an extra line, a duplicated line, garbled,
-missing and truncated text) and good ones, at the cluster recipe's sizes
-(pipelines/train.yaml `image`) and with the stylised mix every poster takes (outline,
-shadow, tilt, letter-spacing, small text, texture), runs the candidate stages with the
-cluster recipe's OCR settings (one thread), and applies a recipe's text and image rules
-(default train.yaml's main thresholds). Prints precision (share of good posters kept) and
-recall per failure kind (share rejected), zh and en apart, and the CPU core-seconds per
-candidate of the annotate stages. The renderer's truth (the fault it drew) only grades.
+drew on purpose). Renders posters of every text failure kind the procedural renderer
+draws (a digit changed, a look-alike glyph, a malformed glyph, an extra line, a
+duplicated line, garbled, missing and truncated text) and good ones, at the cluster
+recipe's sizes (pipelines/train.yaml `image`) and with the stylised mix every poster
+takes (outline, shadow, tilt, letter-spacing, small text, texture), runs the candidate
+stages with the cluster recipe's OCR settings (one thread), and applies its text and
+image rules (main thresholds); `--recipe` measures another recipe's operating point at
+its own sizes. Prints precision (share of good posters kept) and recall per failure
+kind (share rejected), zh and en apart, and the CPU core-seconds per candidate of the
+annotate stages. The renderer's truth (the fault it drew) only grades.
 
     python benchmarks/fidelity.py [--quick] [--json out.json] [--per-cell N] [--recipe R]
 """
@@ -41,18 +42,14 @@ RULE_PREFIXES = ("text_", "image_")
 """The rules a text fault must trip (image_* for a truncated file)."""
 
 
-def cluster_recipe() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "pipelines" / "train.yaml").read_text(encoding="utf-8"))
-
-
-def load(folder: Path) -> Any:
-    """The quickstart's offline stages at the cluster's image sizes and OCR settings."""
+def load(folder: Path, recipe: Path) -> Any:
+    """The quickstart's offline stages at `recipe`'s image sizes and OCR settings."""
     from datapipe.recipe import load_recipe
 
-    train = cluster_recipe()
-    ocr = {k: train["stages"]["ocr"][k] for k in ("det_limit_side_len", "det_limit_type")}
+    chosen = yaml.safe_load(recipe.read_text(encoding="utf-8"))
+    ocr = {k: chosen["stages"]["ocr"][k] for k in ("det_limit_side_len", "det_limit_type")}
     override = {
-        "image": train["image"],
+        "image": chosen["image"],
         "groups": {"single": 400, "rescale": 0, "style": 0, "layout": 0},
         "stages": {"ocr": {**ocr, "threads": 1}, "render": {"faults": {"rate": 0.0}}},
     }
@@ -94,11 +91,11 @@ def run(quick: bool, per_cell: int | None = None, recipe: str | None = None) -> 
     chosen = rules(recipe_path)
     result = Result(
         "fidelity",
-        f"text rules of {recipe_path.name} on procedural posters at the cluster sizes: "
+        f"text rules of {recipe_path.name} on procedural posters at its sizes: "
         "precision (good kept) and recall per failure kind, zh and en",
     )
     with tempfile.TemporaryDirectory() as tmp:
-        loaded = load(Path(tmp))
+        loaded = load(Path(tmp), recipe_path)
         renderer = ProceduralRenderer(loaded.library)
         stages = [cls(loaded) for cls in annotator_classes(loaded.recipe)]
         for stage in stages:
@@ -168,7 +165,7 @@ def run(quick: bool, per_cell: int | None = None, recipe: str | None = None) -> 
 
 OPTIONS = {
     "--per-cell": {"type": int, "default": None, "help": "posters per kind and language"},
-    "--recipe": {"type": str, "default": None, "help": "whose thresholds (default train.yaml)"},
+    "--recipe": {"type": str, "default": None, "help": "whose sizes, OCR and rules (train.yaml)"},
 }
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ so each expected line is judged on evidence:
   something else or none agrees, else `doubtful`; its glyph confidence is that of its
   weakest glyph, each glyph taking its best confidence over the crop reads that agree
   with the copy: a damaged glyph is weak in every read, OCR noise in one. Glyphs the
-  recogniser confuses on any poster (`AMBIGUOUS`: O/0, l/1/I, S/5 ...) and punctuation
-  do not count: their confidence measures the font, not the damage.
+  recogniser confuses on any poster (`AMBIGUOUS`: the letters of O/0, l/1/I, S/5 ...,
+  and case pairs) and punctuation do not count: their confidence measures the font,
+  not the damage. Digits count: a price must be sure.
 
 Text the copy did not ask for is scored on its own: a read that repeats a copy line is
 a duplicated line; any other read of two glyphs or more, read at least
@@ -37,9 +38,10 @@ from datapipe.stages.base import CandidateStage, Resources
 from datapipe.text import letters, ned_similarity, numbers
 
 VOWELS = set("aeiouy")
-AMBIGUOUS = set("0Oo1lIi|5Ss2Zz8B6bCcKkPpUuVvWwXx$")
-"""Glyphs that look alike in many fonts, or differ only in case: low confidence on them is
-the recogniser's, on any poster, so they never set a line's glyph confidence."""
+AMBIGUOUS = set("OolIi|SsZzBbCcKkPpUuVvWwXx$")
+"""Letters that look alike in many fonts (O/0, l/1/I, S/5), or differ only in case: low
+confidence on them is the recogniser's, on any poster, so they never set a line's glyph
+confidence."""
 
 
 def _same_row(a: OcrLine, b: OcrLine) -> bool:
