@@ -6,9 +6,10 @@ so each expected line is judged on evidence:
 - the page read (detector + recogniser) is matched to the copy line (best NED, the
   `found` floor), and compared exactly after `datapipe.text.letters` (written-down
   normalisation) and token by token for numbers (`datapipe.text.numbers`);
-- the line is read again from two crops of its box (a tight one turned level by the
-  detected tilt, and a looser one at another scale), by the recogniser alone, which also
-  gives a confidence per glyph;
+- the line is read again from a tight crop of its box turned level by the detected
+  tilt, by the recogniser alone, which also gives a confidence per glyph; where that
+  read and the page read disagree, or a glyph is weak (`DOUBT_GLYPH`), a third time
+  from a looser crop at another scale;
 - the line is `ok` when two reads agree with the copy, `wrong` when two agree on
   something else or none agrees, else `doubtful`; its glyph confidence is that of its
   weakest glyph, each glyph taking its best confidence over the crop reads that agree
@@ -38,6 +39,8 @@ from datapipe.stages.base import CandidateStage, Resources
 from datapipe.text import letters, ned_similarity, numbers
 
 VOWELS = set("aeiouy")
+DOUBT_GLYPH = 0.97
+"""A glyph read less sure than this by the tight crop sends the line to a third read."""
 AMBIGUOUS = set("OolIi|SsZzBbCcKkPpUuVvWwXx$")
 """Letters that look alike in many fonts (O/0, l/1/I, S/5), or differ only in case: low
 confidence on them is the recogniser's, on any poster, so they never set a line's glyph
@@ -206,6 +209,8 @@ class OcrStage(CandidateStage):
         want = letters(expected)
         reads: list[dict[str, Any]] = [{"view": "page", "text": page}]
         for view, crop in line_crops(image, box, angle):
+            if len(reads) == 2 and not self.in_doubt(reads, want):
+                break
             got = self.reader.recognize(crop)
             reads.append(
                 {
@@ -236,6 +241,18 @@ class OcrStage(CandidateStage):
             "numbers_read": numbers(consensus),
             "glyph_confidence": glyphs,
         }
+
+    @staticmethod
+    def in_doubt(reads: list[dict[str, Any]], want: str) -> bool:
+        """After the page read and the tight re-read: is a third read needed? Yes when the
+        two disagree, or agree with the copy but a glyph is weak (noise or damage)."""
+        page, tight = (letters(r["text"]) for r in reads)
+        if page != tight:
+            return True
+        if tight != want:
+            return False
+        weak = glyph_confidence(reads[1:])
+        return weak is not None and weak < DOUBT_GLYPH
 
     @staticmethod
     def unrequested(left: list[OcrLine], copy: list[str], height: int) -> list[dict[str, Any]]:

