@@ -169,8 +169,8 @@ def print_score(result: ScoreResult) -> None:
     ocr_details = result.stages.get("ocr", {})
     lines = ocr_details.get("lines", [])
     if lines:
-        ocr = Table(title="copy lines (OCR): every read, and why a line failed")
-        for column in ("role", "expected", "status", "reads", "why"):
+        ocr = Table(title="copy lines (OCR): every read, and the evidence")
+        for column in ("role", "expected", "status", "reads", "evidence"):
             ocr.add_column(column)
         for line in lines:
             reads = (
