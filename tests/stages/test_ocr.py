@@ -112,6 +112,7 @@ def test_numbers_and_letters_compare_as_written_down():
     assert letters("One bite and you’re hooked!") == letters("ONE BITE AND YOU'RE HOOKED")
     assert letters("仅售１９９元，快来") == letters("仅售199元快来")
     assert letters("日") != letters("目") and letters("E") != letters("F")
+    assert letters("AT ČITY HALL") == letters("At City Hall")
     assert numbers("BOWLS FROM $12") == ["$12"] != numbers("BOWLS FROM $18")
     assert numbers("2026年11月27日") == ["2026", "11", "27"]
     assert numbers("Save 15.5% by 2026/1/9") == ["15.5%", "2026/1/9"]
