@@ -34,7 +34,19 @@ Language = Literal["zh", "en"]
 Theme = Literal["products", "food", "events", "nature", "education", "entertainment"]
 GroupKind = Literal["single", "rescale", "style", "layout"]
 TaskName = Literal["extend", "fill", "rescale", "identity", "layout", "style"]
-FaultKind = Literal["wrong_text", "missing_text", "no_subject", "collapsed", "blank", "truncated"]
+FaultKind = Literal[
+    "wrong_text",
+    "digit_changed",
+    "lookalike",
+    "malformed_glyph",
+    "extra_line",
+    "duplicated_line",
+    "missing_text",
+    "no_subject",
+    "collapsed",
+    "blank",
+    "truncated",
+]
 MaskKind = Literal["subject", "text", "freeform"]
 
 ALL_THEMES: tuple[str, ...] = Theme.__args__
@@ -271,6 +283,11 @@ class OcrStageConfig(Strict):
     threads: int = Field(0, ge=0, le=64, description="0: let the backend decide")
     match_floor: Fraction = Field(0.5, description="below this NED an expected line is missing")
     min_confidence: Fraction = 0.5
+    unexpected_confidence: Fraction = Field(
+        0.9,
+        description="unrequested text read at least this sure counts as unexpected (a "
+        "drawn subject read as 'SSS' at 0.6 does not; an added line reads at 0.94 or more)",
+    )
     det_limit_side_len: int = Field(
         480, ge=64, le=4096, description="text detector input size; see det_limit_type"
     )

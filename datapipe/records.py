@@ -73,6 +73,8 @@ class RenderTruth:
     text_boxes: list[TextBox]
     subject_box: BoxInt | None
     layout_boxes: dict[str, BoxInt]
+    text_fault: dict[str, Any] | None = None
+    """The text fault drawn on purpose (text_faults.TextFault as a dict), for grading only."""
 
 
 @dataclass

@@ -3,6 +3,7 @@ keep and reasons, for a kept render and for every broken variant."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 import datapipe.inspect as dpi
 import datapipe.scoring as scoring
-from datapipe.backends.procedural.renderer import VARIANTS
+from datapipe.backends.procedural.renderer import VARIANTS, ProceduralRenderer
 from datapipe.cli_inspect import register
 from datapipe.recipe import Rule
 from datapipe.scoring import Scorer, score_image
@@ -230,3 +231,21 @@ def test_register_is_idempotent():
     register(main_app)
     names = [info.name for info in main_app.registered_commands]
     assert names.count("report") == 1 and names.count("score") == 1
+
+
+def test_score_says_which_line_failed_why_with_each_read(app, quickstart, tmp_path):
+    group = first_group(quickstart)
+    spec = dataclasses.replace(group.candidates[0].spec, variant="digit_changed")
+    drawn = ProceduralRenderer(quickstart.library).render(spec)
+    fault = drawn.truth.text_fault
+    image = tmp_path / "poster.png"
+    drawn.image.save(image)
+    args = ["score", str(image), "--language", spec.language]
+    for line in spec.copy:
+        args += ["--text", line.text]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "REJECT" in result.output and "text_numbers" in result.output
+    changed = next(line for line in result.output.splitlines() if fault["before"] in line)
+    assert "wrong" in changed and f"page: {fault['after']}" in changed
+    assert "tight:" in result.output and "where the copy has" in result.output

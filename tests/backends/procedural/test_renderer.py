@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from datapipe.backends.procedural.renderer import ProceduralRenderer, contrast, corrupt_text
+from datapipe.backends.procedural.renderer import ProceduralRenderer, contrast
+from datapipe.backends.procedural.text_faults import corrupt_text
 from datapipe.backends.template_composer import TemplateComposer
 from datapipe.images import encode_png
 from datapipe.plan import plan_groups
