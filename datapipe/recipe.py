@@ -312,7 +312,11 @@ class Sam2Config(Strict):
 
 
 class SubjectStageConfig(Strict):
-    backend: Literal["renderer", "sam2"] = "renderer"
+    backend: Literal["pixels", "sam2"] = Field(
+        "pixels",
+        description="pixels: found from the image alone, on the CPU (offline); "
+        "sam2: a text-grounded detector's box refined by SAM-2",
+    )
     sam2: Sam2Config | None = None
 
     @model_validator(mode="after")
@@ -394,6 +398,12 @@ class RescaleConfig(Strict):
     min_clip_similarity: Fraction | None = Field(
         None, description="image-image CLIP cosine; needs stages.clip (None: not checked)"
     )
+    min_subject_similarity: Fraction = Field(
+        0.5, description="the masked subject crops' descriptor similarity (tasks/subjects.py)"
+    )
+    min_subject_clip_similarity: Fraction = Field(
+        0.8, description="the same, as a CLIP cosine of the crops, where the clip stage ran"
+    )
 
 
 class IdentityConfig(Strict):
@@ -406,7 +416,17 @@ class LayoutConfig(Strict):
     enabled: bool = True
     min_layout_match: Fraction = Field(
         0.7,
-        description="mean share of the target's text and subject boxes in the reference's slots",
+        description="share of the target's text lines and subject placed where the "
+        "reference's lines of the same role and subject were detected",
+    )
+    tolerance: Fraction = Field(
+        0.06, description="how far (share of the poster's side) an element may sit off its slot"
+    )
+    max_subject_similarity: Fraction = Field(
+        0.8, description="above this, the target shows the reference's subject (descriptor)"
+    )
+    max_subject_clip_similarity: Fraction = Field(
+        0.95, description="the same, as a CLIP cosine of the subject crops"
     )
 
 
@@ -416,6 +436,12 @@ class StyleConfig(Strict):
     min_phash_distance: int = Field(6, ge=0, le=64)
     max_clip_similarity: Fraction | None = Field(
         None, description="image-image CLIP cosine above which the pair is a near-copy"
+    )
+    max_subject_similarity: Fraction = Field(
+        0.8, description="above this, the target shows the reference's subject (descriptor)"
+    )
+    max_subject_clip_similarity: Fraction = Field(
+        0.95, description="the same, as a CLIP cosine of the subject crops"
     )
 
 

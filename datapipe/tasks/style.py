@@ -1,7 +1,8 @@
 """style: a reference poster from the same style group -> a new poster in that style.
 
 The reference shares the style entry but not the entity or copy; the pair is verified
-by colour similarity (style) and a minimum perceptual-hash distance (not a copy).
+by colour similarity (style), a minimum perceptual-hash distance (not a copy) and the
+masked subject crops (tasks/subjects.py): the target must show another subject.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datapipe.tasks.common import (
     reference_sample,
     reject,
 )
+from datapipe.tasks.subjects import subject_limit, subject_similarity
 
 
 def build_style(
@@ -35,6 +37,8 @@ def build_style(
         ),
         "pair.clip_similarity": clip_similarity(reference, target),
     }
+    subject, method = subject_similarity(reference, target)
+    scores["pair.subject_similarity"] = subject
     if scores["pair.color_similarity"] < config.min_color_similarity:
         detail = (
             f"colour similarity {scores['pair.color_similarity']} < {config.min_color_similarity}"
@@ -48,4 +52,10 @@ def build_style(
     if ceiling is not None and (clip is None or clip > ceiling):
         detail = f"CLIP image similarity {clip} > {ceiling}: a near-copy of the reference"
         return reject("style", target, "style_near_duplicate", detail, **scores)
+    ceiling = subject_limit(
+        method, config.max_subject_similarity, config.max_subject_clip_similarity
+    )
+    if subject is not None and subject > ceiling:
+        detail = f"subject similarity ({method}) {subject} > {ceiling}: the reference's subject"
+        return reject("style", target, "style_same_subject", detail, **scores)
     return reference_sample(ctx, "style", group, reference, target, scores)

@@ -8,6 +8,7 @@ import pytest
 
 from datapipe.backends.ocr_rapidocr import OcrLine
 from datapipe.io.candidate_store import CandidateStore
+from datapipe.io.truth_store import TruthStore
 from datapipe.stages.ocr import reading_candidates
 from datapipe.text import ned_similarity, normalize
 
@@ -15,9 +16,10 @@ from datapipe.text import ned_similarity, normalize
 def test_ocr_reads_the_renderers_text_in_each_language(quickstart_run):
     out, _ = quickstart_run
     table = CandidateStore(out).read_table()
+    faults = TruthStore(out).all_faults()
     lines: dict[str, list[float]] = {"zh": [], "en": []}
-    for row in table.select(["variant", "language", "meta_json"]).to_pylist():
-        if row["variant"] != "good":
+    for row in table.select(["key", "language", "meta_json"]).to_pylist():
+        if faults[row["key"]] != "good":
             continue
         ocr = json.loads(row["meta_json"])["details"]["ocr"]
         lines[row["language"]].extend(line["ned"] for line in ocr["lines"])
