@@ -33,6 +33,15 @@ Theme = Literal["products", "food", "events", "nature", "education", "entertainm
 GroupKind = Literal["single", "rescale", "style", "layout"]
 TaskName = Literal["extend", "fill", "rescale", "identity", "layout", "style"]
 FaultKind = Literal["wrong_text", "missing_text", "no_subject", "collapsed", "blank", "truncated"]
+PairFaultKind = Literal[
+    "other_subject",
+    "text_changed",
+    "colours_changed",
+    "moved",
+    "copies_reference",
+    "other_palette",
+    "other_motif",
+]
 MaskKind = Literal["subject", "text", "freeform"]
 
 ALL_THEMES: tuple[str, ...] = Theme.__args__
@@ -178,6 +187,12 @@ class FaultConfig(Strict):
     rate: Fraction = 0.0
     kinds: list[FaultKind] = Field(
         default_factory=lambda: ["wrong_text", "missing_text", "no_subject", "collapsed"]
+    )
+    pair_rate: Fraction = Field(
+        0.0, description="share of rescale, layout and style groups drawn with a pair failure"
+    )
+    pair_kinds: list[PairFaultKind] | None = Field(
+        None, description="which pair failures (None: every kind the group's kind has)"
     )
 
     @model_validator(mode="after")
@@ -420,7 +435,7 @@ class LayoutConfig(Strict):
         "reference's lines of the same role and subject were detected",
     )
     tolerance: Fraction = Field(
-        0.06, description="how far (share of the poster's side) an element may sit off its slot"
+        0.08, description="how far (share of the poster's side) an element may sit off its slot"
     )
     max_subject_similarity: Fraction = Field(
         0.8, description="above this, the target shows the reference's subject (descriptor)"
@@ -436,6 +451,9 @@ class StyleConfig(Strict):
     min_phash_distance: int = Field(6, ge=0, le=64)
     max_clip_similarity: Fraction | None = Field(
         None, description="image-image CLIP cosine above which the pair is a near-copy"
+    )
+    min_motif_similarity: Fraction = Field(
+        0.0, description="the grounds' texture: edge density and directions (tasks/style.py)"
     )
     max_subject_similarity: Fraction = Field(
         0.8, description="above this, the target shows the reference's subject (descriptor)"

@@ -77,6 +77,8 @@ class RenderTruth:
     pair_fault: str | None = None
     """A pair failure drawn into this render on purpose (a rescale twin with another
     subject, a layout twin with its elements swapped ...), for the pair checks' grading."""
+    pair_with: str | None = None
+    """For `copies_reference`: the spec id of the member this render copies."""
 
 
 @dataclass

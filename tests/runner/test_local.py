@@ -83,11 +83,11 @@ def test_a_committed_block_is_not_held_until_the_phase_ends(tmp_path, monkeypatc
     alive_at_commit: list[int] = []
     ready = output.OrderedCommits.ready
 
-    def watch(self, block, groups):
+    def watch(self, block, groups, graded):
         gc.collect()
         alive_at_commit.append(sum(ref() is not None for ref in committed))
         committed.extend(weakref.ref(g) for g in groups)
-        ready(self, block, groups)
+        ready(self, block, groups, graded)
 
     monkeypatch.setattr(output.OrderedCommits, "ready", watch)
     recipe = write_recipe(tmp_path, {"image": {"long_side": 160}, "block_size": 2})

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 
 from datapipe.backends.base import RenderResult
 from datapipe.backends.procedural.motifs import draw_background
+from datapipe.backends.procedural.pair_faults import PairDrawing, plan_pair_faults
 from datapipe.backends.procedural.subjects import draw_subject
 from datapipe.fonts import font
 from datapipe.hashing import derive_seed
@@ -104,7 +105,14 @@ class ProceduralRenderer:
         """Nothing to load: fonts open lazily and are cached."""
 
     def render_batch(self, specs: list[PromptSpec]) -> list[RenderResult]:
-        return [self.render(spec) for spec in specs]
+        """A group's members come in one batch: a pair failure is drawn into one of them."""
+        faults = self.faults
+        pairs = (
+            plan_pair_faults(specs, self.library, faults.pair_rate, faults.pair_kinds)
+            if faults is not None
+            else {}
+        )
+        return [self.render(spec, pair=pairs.get(spec.spec_id)) for spec in specs]
 
     def fault_of(self, spec: PromptSpec) -> str:
         """The fault this spec is drawn with ("good" for none): the same spec and recipe
@@ -115,20 +123,34 @@ class ProceduralRenderer:
         rng = random.Random(derive_seed(spec.seed, spec.spec_id, "fault"))
         return rng.choice(faults.kinds) if rng.random() < faults.rate else "good"
 
-    def render(self, spec: PromptSpec, fault: str | None = None) -> RenderResult:
-        """`fault` overrides the recipe's fault plan (tests draw every kind on purpose)."""
+    def render(
+        self, spec: PromptSpec, fault: str | None = None, pair: PairDrawing | None = None
+    ) -> RenderResult:
+        """`fault` overrides the recipe's fault plan (tests draw every kind on purpose);
+        `pair` draws the spec as a pair failure says."""
         variant = self.fault_of(spec) if fault is None else fault
-        result = self._render(spec, variant)
+        if pair is None:
+            result = self._render(spec, variant)
+        else:
+            result = self._render(pair.spec, variant, pair.style, pair.slots)
         if result.truth is not None:
             result.truth.fault = variant
+            if pair is not None:
+                result.truth.pair_fault, result.truth.pair_with = pair.kind, pair.copied
         if variant == "truncated":
             whole = encode_png(result.image, self.compress_level)
             result.file = whole[: len(whole) // 2]  # as a renderer that wrote half a file
         return result
 
-    def _render(self, spec: PromptSpec, variant: str) -> RenderResult:
+    def _render(
+        self,
+        spec: PromptSpec,
+        variant: str,
+        style: Style | None = None,
+        slots: dict[str, str] | None = None,
+    ) -> RenderResult:
         rng = random.Random(spec.seed)
-        style = self.library.style(spec.style_id)
+        style = style or self.library.style(spec.style_id)
         layout = self.library.layout(spec.layout_id)
         palette = {k: hex_rgb(v) for k, v in style.palette.model_dump().items()}
         size = (spec.width, spec.height)
@@ -147,6 +169,8 @@ class ProceduralRenderer:
         }
         if variant == "collapsed":
             boxes = self._collapse(boxes, rng)
+        if slots is not None:
+            boxes = {name: boxes[slots[name]] for name in boxes}
         px = {name: scale_box(box, *size) for name, box in boxes.items()}
 
         mask = empty_mask
