@@ -144,7 +144,13 @@ def grade(out: Path, loaded: Any) -> dict[str, Any]:
                         isinstance(sample, Sample)
                         and sample.meta["params"].get("mask_kind", "subject") == "subject"
                     ):
-                        built_from.append(ious.get(candidate.key, 1.0))
+                        built_from.append(
+                            (
+                                candidate.key,
+                                ious.get(candidate.key, 1.0),
+                                candidate.scores.get("subject.confidence"),
+                            )
+                        )
             if group.kind not in PER_PAIR or len(kept) < 2:
                 continue
             task, builder = PER_PAIR[group.kind]
@@ -222,7 +228,7 @@ def run(quick: bool) -> Result:
         ),
         Figure(
             f"fill/identity samples from a mask under {IOU_FLOOR} IoU",
-            float(sum(i < IOU_FLOOR for i in built_from)),
+            float(sum(i < IOU_FLOOR for _, i, _ in built_from)),
             "<= 0",
             note=f"of {len(built_from)} subject-mask samples",
         ),
@@ -242,6 +248,7 @@ def run(quick: bool) -> Result:
         "members": graded["members"],
         "pairs": graded["pairs"],
         "ious": graded["ious"],
+        "built_from": built_from,
     }
     return result
 

@@ -193,8 +193,6 @@ def test_mistakes_are_one_line_and_status_2(app, tmp_path, monkeypatch):
     image.write_bytes(b"x")
     bad_language = runner.invoke(app, ["score", str(image), "--text", "x", "--language", "fr"])
     assert bad_language.exit_code == 2 and "zh, en" in bad_language.output
-    no_mask = runner.invoke(app, ["score", str(image), "--text", "x", "--mask", "/nonexistent"])
-    assert no_mask.exit_code == 2 and "mask" in no_mask.output
     monkeypatch.setattr(scoring, "REPO_RECIPE", tmp_path / "no" / "quickstart.yaml")
     no_recipe = runner.invoke(app, ["score", str(image), "--text", "x"])
     assert no_recipe.exit_code == 2 and "--recipe" in no_recipe.output
@@ -206,7 +204,7 @@ def test_thresholds_come_from_the_recipe(cases, quickstart):
     recipe = quickstart.recipe.model_copy(update={"thresholds": strict})
     loaded = type(quickstart)(recipe=recipe, path=quickstart.path, library=quickstart.library)
     case = cases["good"]
-    result = score_image(case.image, case.texts, mask=case.mask, recipe=loaded)
+    result = score_image(case.image, case.texts, recipe=loaded)
     assert result.reasons == ["blank"] and result.details["blank"].endswith("< min 1000")
 
 

@@ -2,6 +2,8 @@
 
 The renderer draws the failure into one member of a group and says so only in its
 truth; the pair builders see the pixels (OCR lines, subject masks) and nothing else.
+(`other_motif` is not here: the motif check is off in the quickstart until its texture
+measure tells motifs apart; benchmarks/fidelity_pairs.py reports how well it does.)
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ CASES = [
     ("layout", "moved", "layout_mismatch"),
     ("layout", "copies_reference", "layout_same_subject"),
     ("style", "other_palette", "style_color_mismatch"),
-    ("style", "other_motif", "style_motif_mismatch"),
     ("style", "copies_reference", "style_same_subject"),
 ]
 
