@@ -17,7 +17,6 @@ annotate stages. The renderer's truth (the fault it drew) only grades.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import tempfile
 import time
@@ -108,11 +107,9 @@ def run(quick: bool, per_cell: int | None = None, recipe: str | None = None) -> 
             rest = pool[goods:]
             plan += [(k, rest[i * cell + j]) for i, k in enumerate(KINDS) for j in range(cell)]
             for kind, spec in plan:
-                spec = dataclasses.replace(spec, variant=kind)
-                drawn = renderer.render(spec)
+                drawn = renderer.render(spec, fault=kind)  # the truth stays here: it grades
                 candidate = Candidate(spec=spec)
-                candidate.raw = RawRender(drawn.image, drawn.subject_mask)
-                candidate.truth = drawn.truth
+                candidate.raw = RawRender(drawn.image, drawn.file)
                 candidate.scores["render.ok"] = 1.0
                 encode_render(candidate, 1)
                 group = Group(spec.group_id, "single", 0, 0, language, "", candidates=[candidate])

@@ -34,9 +34,10 @@ BENCHMARKS = (
     "shard_write",
     "scale",
     "fidelity",
-    # "fidelity_pairs": pair checks and mask IoU against the renderer's truth (issue 15)
+    "fidelity_pairs",
 )
-"""P1 (CPU, simulated GPU), P1 (CUDA), P2 and P7, P3, P4, P5, text fidelity (issue 14)."""
+"""P1 (CPU, simulated GPU), P1 (CUDA), P2 and P7, P3, P4, P5, text fidelity (issue 14), pair
+checks and subject-mask IoU against the renderer's truth (issue 15)."""
 
 
 def run_one(name: str, quick: bool) -> dict[str, Any]:

@@ -84,16 +84,13 @@ def score(
         help="Recipe whose stages and thresholds apply, a file or a shipped recipe's name "
         "(default: quickstart, shipped with datapipe)",
     ),
-    mask: Path | None = typer.Option(
-        None, "--mask", help="Subject mask PNG: white on the subject, same size as the image"
-    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables"),
 ) -> None:
     """Score one image with the recipe's annotate stages and filter; print every score
     and the verdict with its reasons."""
     try:
         scorer = cached_scorer(recipe)
-        result = scorer.score(image, list(text), entity=entity, language=language, mask=mask)
+        result = scorer.score(image, list(text), entity=entity, language=language)
     except DatapipeError as error:
         fail(error)
         return
@@ -131,7 +128,7 @@ def print_score(result: ScoreResult) -> None:
     spec = result.spec
     out.print(
         f"[bold]{result.image}[/]: {spec['width']}x{spec['height']}, {spec['bytes']} bytes, "
-        f"{spec['language']}, mask {'given' if spec['mask'] else 'none'}; recipe "
+        f"{spec['language']}, subject {'found' if spec['mask'] else 'not found'}; recipe "
         f"{result.recipe} (hash {result.recipe_hash[:12]})",
         highlight=False,
         soft_wrap=True,

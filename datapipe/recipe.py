@@ -47,6 +47,15 @@ FaultKind = Literal[
     "blank",
     "truncated",
 ]
+PairFaultKind = Literal[
+    "other_subject",
+    "text_changed",
+    "colours_changed",
+    "moved",
+    "copies_reference",
+    "other_palette",
+    "other_motif",
+]
 MaskKind = Literal["subject", "text", "freeform"]
 
 ALL_THEMES: tuple[str, ...] = Theme.__args__
@@ -203,6 +212,12 @@ class FaultConfig(Strict):
     rate: Fraction = 0.0
     kinds: list[FaultKind] = Field(
         default_factory=lambda: ["wrong_text", "missing_text", "no_subject", "collapsed"]
+    )
+    pair_rate: Fraction = Field(
+        0.0, description="share of rescale, layout and style groups drawn with a pair failure"
+    )
+    pair_kinds: list[PairFaultKind] | None = Field(
+        None, description="which pair failures (None: every kind the group's kind has)"
     )
 
     @model_validator(mode="after")
@@ -362,7 +377,11 @@ class Sam2Config(Strict):
 
 
 class SubjectStageConfig(Strict):
-    backend: Literal["renderer", "sam2"] = "renderer"
+    backend: Literal["pixels", "sam2"] = Field(
+        "pixels",
+        description="pixels: found from the image alone, on the CPU (offline); "
+        "sam2: a text-grounded detector's box refined by SAM-2",
+    )
     sam2: Sam2Config | None = None
 
     @model_validator(mode="after")
@@ -447,6 +466,12 @@ class RescaleConfig(Strict):
     min_clip_similarity: Fraction | None = Field(
         None, description="image-image CLIP cosine; needs stages.clip (None: not checked)"
     )
+    min_subject_similarity: Fraction = Field(
+        0.5, description="the masked subject crops' descriptor similarity (tasks/subjects.py)"
+    )
+    min_subject_clip_similarity: Fraction = Field(
+        0.8, description="the same, as a CLIP cosine of the crops, where the clip stage ran"
+    )
 
 
 class IdentityConfig(Strict):
@@ -459,7 +484,17 @@ class LayoutConfig(Strict):
     enabled: bool = True
     min_layout_match: Fraction = Field(
         0.7,
-        description="mean share of the target's text and subject boxes in the reference's slots",
+        description="share of the target's text lines and subject placed where the "
+        "reference's lines of the same role and subject were detected",
+    )
+    tolerance: Fraction = Field(
+        0.08, description="how far (share of the poster's side) an element may sit off its slot"
+    )
+    max_subject_similarity: Fraction = Field(
+        0.8, description="above this, the target shows the reference's subject (descriptor)"
+    )
+    max_subject_clip_similarity: Fraction = Field(
+        0.95, description="the same, as a CLIP cosine of the subject crops"
     )
 
 
@@ -469,6 +504,15 @@ class StyleConfig(Strict):
     min_phash_distance: int = Field(6, ge=0, le=64)
     max_clip_similarity: Fraction | None = Field(
         None, description="image-image CLIP cosine above which the pair is a near-copy"
+    )
+    min_motif_similarity: Fraction = Field(
+        0.0, description="the grounds' texture: edge density and directions (tasks/style.py)"
+    )
+    max_subject_similarity: Fraction = Field(
+        0.8, description="above this, the target shows the reference's subject (descriptor)"
+    )
+    max_subject_clip_similarity: Fraction = Field(
+        0.95, description="the same, as a CLIP cosine of the subject crops"
     )
 
 

@@ -21,11 +21,14 @@ from datapipe.records import PromptSpec, RenderTruth
 class RenderResult:
     """What any renderer returns. Only a renderer that drew the poster itself knows its
     mask and text boxes; a diffusion renderer leaves them None and the annotators
-    measure them."""
+    measure them. The mask and the truth are for grading only: the render stage hands
+    them to the runner, never to the stages after it."""
 
     image: Image.Image
     subject_mask: np.ndarray | None
     truth: RenderTruth | None
+    file: bytes | None = None
+    """The encoded file, when the renderer wrote one itself (a broken one, say)."""
 
 
 class Renderer(Protocol):

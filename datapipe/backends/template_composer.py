@@ -215,16 +215,5 @@ class TemplateComposer:
             prompt=prompt,
             negative_prompt=poster.negative[lang],
             seed=seed,
-            variant=self._variant(group, member),
             entity_detect=entity.detect,
         )
-
-    def _variant(self, group: Group, member: int) -> str:
-        """A deliberately broken render for a share of specs, so rejects are exercised."""
-        faults = self.recipe.stages.render.faults
-        if faults.rate <= 0:
-            return "good"
-        rng = random.Random(
-            derive_seed(self.loaded.generation_hash, group.group_id, member, "fault")
-        )
-        return rng.choice(faults.kinds) if rng.random() < faults.rate else "good"

@@ -14,7 +14,7 @@ from typing import Any
 PAIR_RULES: dict[str, list[tuple[str, str, str | float]]] = {
     "rescale": [
         ("rescale_text_mismatch", "pair.text_match", "min_text_match"),
-        ("rescale_subject_mismatch", "pair.same_subject", 1.0),
+        ("rescale_subject_mismatch", "pair.subject_similarity", "min_subject_similarity"),
         ("rescale_color_mismatch", "pair.color_similarity", "min_color_similarity"),
     ],
     "layout": [("layout_mismatch", "pair.layout_match", "min_layout_match")],

@@ -48,7 +48,6 @@ def candidate_row(group: Group, candidate: Candidate) -> dict[str, Any]:
         "width": spec.width,
         "height": spec.height,
         "seed": spec.seed,
-        "variant": spec.variant,
         "image_bytes": len(candidate.image),
         "phash": candidate.details.get("phash"),
         "render_error": candidate.details.get("render", {}).get("error"),

@@ -33,6 +33,7 @@ from datapipe.errors import DatapipeError, OutputError
 from datapipe.io.atomic import TMP_SUFFIX, atomic_path, write_bytes
 from datapipe.io.candidate_store import CandidateStore
 from datapipe.io.shard_sink import ShardSink
+from datapipe.io.truth_store import Graded, TruthStore
 from datapipe.plan import plan_groups
 from datapipe.recipe import LoadedRecipe, Recipe
 from datapipe.records import Group
@@ -86,8 +87,10 @@ def model_records(recipe: Recipe) -> dict[str, Any]:
     return {"clip": describe(recipe.stages.clip)}
 
 
-def reject_rows(groups: Iterable[Group]) -> list[dict[str, Any]]:
-    """One row per (candidate, failed rule) and per pair a builder could not make."""
+def reject_rows(groups: Iterable[Group], faults: dict[str, str]) -> list[dict[str, Any]]:
+    """One row per (candidate, failed rule) and per pair a builder could not make.
+    `faults` (from the truth store, for inspection only) names the fault a render was
+    drawn with, where its renderer knew."""
     rows = []
     for group in groups:
         for candidate in group.candidates:
@@ -104,7 +107,7 @@ def reject_rows(groups: Iterable[Group]) -> list[dict[str, Any]]:
                         "task": None,
                         "reason": reason,
                         "detail": candidate.verdict.details.get(reason, ""),
-                        "variant": candidate.spec.variant,
+                        "variant": faults.get(candidate.key),
                         "scores_json": scores,
                     }
                 )
@@ -221,6 +224,7 @@ class RunOutput:
         self.runner = runner
         self.only = only
         self.store = CandidateStore(out)
+        self.graded = TruthStore(out)
         self.sinks = {
             split: ShardSink(shard_root or out, split, loaded.recipe.shards) for split in SPLITS
         }
@@ -400,7 +404,12 @@ class RunOutput:
             commits.finish()
 
     def commit_block(
-        self, block: int, groups: list[Group], split: str, summary: RunSummary
+        self,
+        block: int,
+        groups: list[Group],
+        split: str,
+        summary: RunSummary,
+        graded: dict[str, Graded] | None = None,
     ) -> None:
         """Store (if not yet stored), filter, build, shard, record rejects, write the ledger.
 
@@ -408,7 +417,7 @@ class RunOutput:
         (every file is written aside and renamed), and the rerun finishes this block.
         """
         try:
-            self._commit_block(block, groups, split, summary)
+            self._commit_block(block, groups, split, summary, graded)
         except OSError as exc:
             if exc.errno not in DISK_FULL:
                 raise
@@ -419,13 +428,20 @@ class RunOutput:
             ) from None
 
     def _commit_block(
-        self, block: int, groups: list[Group], split: str, summary: RunSummary
+        self,
+        block: int,
+        groups: list[Group],
+        split: str,
+        summary: RunSummary,
+        graded: dict[str, Graded] | None,
     ) -> None:
         groups = sorted(groups, key=lambda g: g.index)
         sink = self.sinks[split]
         before = self.bench.snapshot() if self.bench is not None and split == "bench" else None
         if not self.store.is_committed(block):
             began = time.perf_counter()
+            if graded:  # before the candidate store: its parquet marks the block stored
+                self.graded.write(block, graded)
             self.store.commit(block, groups)
             timing = summary.timing("store")
             timing.seconds += time.perf_counter() - began
@@ -440,12 +456,14 @@ class RunOutput:
         timing.items += sum(info.samples for info in shards)
         timing.batches += 1
         with atomic_path(self.rejects_path(block)) as tmp:
-            pq.write_table(pa.Table.from_pylist(reject_rows(groups), schema=REJECTS_SCHEMA), tmp)
+            rows = reject_rows(groups, self.graded.faults(block))
+            pq.write_table(pa.Table.from_pylist(rows, schema=REJECTS_SCHEMA), tmp)
         counts = RunCounts()
         counts.add_groups(groups)
         files = {
             str(p.relative_to(self.out)): p.stat().st_size
-            for p in (*self.store.paths(block), self.rejects_path(block))
+            for p in (*self.store.paths(block), self.rejects_path(block), self.graded.path(block))
+            if p.is_file()
         }
         for s in shards:  # recorded where they live once a regen's staging is swapped in
             for suffix in (".tar", ".parquet"):
@@ -579,11 +597,12 @@ class OrderedCommits:
         self.progress = progress
         self.order = plan.blocks
         self.position = 0
-        self.rendered: dict[int, list[Group]] = {}
+        self.rendered: dict[int, tuple[list[Group], dict[str, Graded]]] = {}
 
-    def ready(self, block: int, groups: list[Group]) -> None:
-        """A rendered block: commit it and everything after it that can go."""
-        self.rendered[block] = groups
+    def ready(self, block: int, groups: list[Group], graded: dict[str, Graded]) -> None:
+        """A rendered block (with its renderer's truth, for grading): commit it and
+        everything after it that can go."""
+        self.rendered[block] = (groups, graded)
         self.drain()
 
     def drain(self) -> None:
@@ -602,7 +621,8 @@ class OrderedCommits:
                 output.commit_block(block, stored, plan.split, summary)
                 summary.blocks_from_store += 1
             elif block in self.rendered:
-                output.commit_block(block, self.rendered.pop(block), plan.split, summary)
+                groups, graded = self.rendered.pop(block)
+                output.commit_block(block, groups, plan.split, summary, graded)
             else:
                 return
             self.position += 1

@@ -24,12 +24,14 @@ import numpy as np
 
 from datapipe.doctor import preflight
 from datapipe.errors import DatapipeError, MissingDependencyError
+from datapipe.io.truth_store import Graded
 from datapipe.recipe import LoadedRecipe
 from datapipe.records import Group
 from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput
 from datapipe.runner.summary import RunSummary
 from datapipe.stages.base import Stage
 from datapipe.stages.registry import candidate_stage_classes
+from datapipe.stages.render import RenderStage
 
 log = logging.getLogger(__name__)
 READ_TASK_CPUS = 0.5
@@ -122,8 +124,15 @@ class StageActor:
         seconds = time.perf_counter() - began
         n = len(groups)
         name = self.stage.name
+        extra = {}
+        if isinstance(self.stage, RenderStage):
+            # the renderer's truth rides in its own column, which no later stage is given
+            extra["graded"] = np.array(
+                [pickle.dumps(self.stage.take_truth([g])) for g in groups], dtype=object
+            )
         return {
             **batch,
+            **extra,
             "payload": np.array([pickle.dumps(g) for g in groups], dtype=object),
             f"t_{name}": np.full(n, seconds / max(n, 1)),
             f"w_{name}": np.full(n, wall),
@@ -270,6 +279,7 @@ def render_phase(
     block on when whole."""
     expected = {block: len(gs) for block, gs in plan.todo.items()}
     pending: dict[int, list[Group]] = {}
+    graded: dict[int, dict[str, Graded]] = {}
     for window in windows(plan.todo, output.loaded.recipe.execution.window_groups):
         dataset = build_dataset(ray, output.loaded, output.out, window, pools)
         window.clear()  # the dataset holds them now, pickled
@@ -285,8 +295,9 @@ def render_phase(
                 )
             summary.add_rendered([group])
             pending.setdefault(group.block, []).append(group)
+            graded.setdefault(group.block, {}).update(pickle.loads(row["graded"]))
             if len(pending[group.block]) == expected[group.block]:
-                commits.ready(group.block, pending.pop(group.block))
+                commits.ready(group.block, pending.pop(group.block), graded.pop(group.block))
 
 
 def windows(todo: dict[int, list[Group]], size: int | None) -> Iterator[list[Group]]:

@@ -152,16 +152,6 @@ def color_similarity(a: Image.Image, b: Image.Image, bins: int = 4) -> float:
     return round(float(np.minimum(hist(a), hist(b)).sum()), 4)
 
 
-def box_iou_inside(inner: tuple[float, ...], outer: tuple[float, ...]) -> float:
-    """Share of `inner`'s area that lies inside `outer`."""
-    x0, y0 = max(inner[0], outer[0]), max(inner[1], outer[1])
-    x1, y1 = min(inner[2], outer[2]), min(inner[3], outer[3])
-    area = max(0.0, inner[2] - inner[0]) * max(0.0, inner[3] - inner[1])
-    if area == 0:
-        return 0.0
-    return max(0.0, x1 - x0) * max(0.0, y1 - y0) / area
-
-
 def subject_box(candidate: Candidate) -> tuple[int, int, int, int] | None:
     box = candidate.details.get("subject", {}).get("box")
     return tuple(box) if box else None

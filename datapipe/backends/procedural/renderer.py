@@ -2,10 +2,12 @@
 
 It stands in for Qwen-Image on a CPU: background from the style's palette and motif,
 a drawn subject for the entity, the copy text at the layout's slots. Because it drew
-everything itself it returns exactly where the text and the subject are, which the
-filters and task builders use where a real renderer would need OCR and SAM-2. It can
-also draw the failure modes of a diffusion model on purpose (garbled or missing text,
-no subject, a collapsed layout, a blank frame) so that the filters are tested on them.
+everything itself it knows exactly where the text and the subject are; that truth is
+for grading the checks only (the stages measure everything from the pixels, as they
+must for Qwen-Image). It also draws the failure modes of a diffusion model on purpose
+(garbled or missing text, no subject, a collapsed layout, a blank frame, a half-written
+file) for a share of specs, chosen from the spec's own seed and the recipe's
+`stages.render.faults`, so the fault kind never travels with the spec.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -28,6 +30,7 @@ from datapipe.backends.procedural.lettering import (
     placed,
 )
 from datapipe.backends.procedural.motifs import draw_background
+from datapipe.backends.procedural.pair_faults import PairDrawing, plan_pair_faults
 from datapipe.backends.procedural.subjects import draw_subject
 from datapipe.backends.procedural.text_faults import (
     TEXT_FAULTS,
@@ -38,8 +41,13 @@ from datapipe.backends.procedural.text_faults import (
     glyph_spot,
 )
 from datapipe.fonts import font
+from datapipe.hashing import derive_seed
+from datapipe.images import encode_png
 from datapipe.libraries import Library, Style
 from datapipe.records import BoxInt, PromptSpec, RenderTruth, TextBox
+
+if TYPE_CHECKING:
+    from datapipe.recipe import FaultConfig
 
 VERSION = "procedural-1"
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -87,22 +95,69 @@ class ProceduralRenderer:
 
     version = VERSION
 
-    def __init__(self, library: Library) -> None:
+    def __init__(
+        self, library: Library, faults: FaultConfig | None = None, compress_level: int = 1
+    ) -> None:
         self.library = library
+        self.faults = faults
+        self.compress_level = compress_level
+        """For the `truncated` fault, the one file this renderer writes itself."""
 
     def load(self) -> None:
         """Nothing to load: fonts open lazily and are cached."""
 
     def render_batch(self, specs: list[PromptSpec]) -> list[RenderResult]:
-        return [self.render(spec) for spec in specs]
+        """A group's members come in one batch: a pair failure is drawn into one of them."""
+        faults = self.faults
+        pairs = (
+            plan_pair_faults(specs, self.library, faults.pair_rate, faults.pair_kinds)
+            if faults is not None
+            else {}
+        )
+        return [self.render(spec, pair=pairs.get(spec.spec_id)) for spec in specs]
 
-    def render(self, spec: PromptSpec) -> RenderResult:
+    def fault_of(self, spec: PromptSpec) -> str:
+        """The fault this spec is drawn with ("good" for none): the same spec and recipe
+        always give the same one, and no stage can read it off the spec."""
+        faults = self.faults
+        if faults is None or faults.rate <= 0:
+            return "good"
+        rng = random.Random(derive_seed(spec.seed, spec.spec_id, "fault"))
+        return rng.choice(faults.kinds) if rng.random() < faults.rate else "good"
+
+    def render(
+        self, spec: PromptSpec, fault: str | None = None, pair: PairDrawing | None = None
+    ) -> RenderResult:
+        """`fault` overrides the recipe's fault plan (tests draw every kind on purpose);
+        `pair` draws the spec as a pair failure says."""
+        variant = self.fault_of(spec) if fault is None else fault
+        if pair is None:
+            result = self._render(spec, variant)
+        else:
+            result = self._render(pair.spec, variant, pair.style, pair.slots)
+        if result.truth is not None:
+            drawn = result.truth.text_fault
+            # a text fault that cannot apply to this copy falls back to one that can
+            result.truth.fault = drawn["kind"] if drawn else variant
+            if pair is not None:
+                result.truth.pair_fault, result.truth.pair_with = pair.kind, pair.copied
+        if variant == "truncated":
+            whole = encode_png(result.image, self.compress_level)
+            result.file = whole[: len(whole) // 2]  # as a renderer that wrote half a file
+        return result
+
+    def _render(
+        self,
+        spec: PromptSpec,
+        variant: str,
+        style: Style | None = None,
+        slots: dict[str, str] | None = None,
+    ) -> RenderResult:
         rng = random.Random(spec.seed)
-        style = self.library.style(spec.style_id)
+        style = style or self.library.style(spec.style_id)
         layout = self.library.layout(spec.layout_id)
         palette = {k: hex_rgb(v) for k, v in style.palette.model_dump().items()}
         size = (spec.width, spec.height)
-        variant = spec.variant
         empty_mask = np.zeros((spec.height, spec.width), dtype=bool)
 
         if variant == "blank":
@@ -121,6 +176,8 @@ class ProceduralRenderer:
         }
         if variant == "collapsed":
             boxes = self._collapse(boxes, rng)
+        if slots is not None:
+            boxes = {name: boxes[slots[name]] for name in boxes}
         px = {name: scale_box(box, *size) for name, box in boxes.items()}
 
         mask = empty_mask

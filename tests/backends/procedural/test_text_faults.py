@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import random
 
 import numpy as np
@@ -73,15 +72,15 @@ def test_other_kinds_leave_the_copy_alone():
 
 @pytest.mark.parametrize("kind", TEXT_FAULTS)
 def test_each_fault_is_labelled_in_the_truth(renderer, spec, kind):
-    result = renderer.render(dataclasses.replace(spec, variant=kind))
+    result = renderer.render(spec, fault=kind)
     assert result.truth.text_fault["kind"] in (kind, "lookalike", "wrong_text")
     drawn = [t.text for t in result.truth.text_boxes]
     assert drawn != [line.text for line in spec.copy] or kind == "malformed_glyph"
 
 
 def test_malformed_glyph_damages_pixels_inside_one_line_only(renderer, spec):
-    good = renderer.render(dataclasses.replace(spec, variant="good"))
-    bad = renderer.render(dataclasses.replace(spec, variant="malformed_glyph"))
+    good = renderer.render(spec, fault="good")
+    bad = renderer.render(spec, fault="malformed_glyph")
     fault = bad.truth.text_fault
     assert fault["how"] and fault["before"] == fault["after"]
     assert [t.text for t in bad.truth.text_boxes] == [t.text for t in good.truth.text_boxes]
