@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from datapipe.errors import OutputError
 from datapipe.io.atomic import write_bytes
 from datapipe.io.candidate_store import CandidateStore
+from datapipe.io.shard_sink import task_manifests
 from datapipe.plan import TASK_GROUP_KIND
 from datapipe.recipe import GROUP_KINDS, LoadedRecipe, load_recipe
 from datapipe.records import Group
@@ -160,7 +161,7 @@ def _split_groups(folder: Path) -> tuple[int, set[str]]:
     """Samples in a task's split folder and the groups they come from (manifests only)."""
     groups: set[str] = set()
     samples = 0
-    for manifest in sorted(folder.glob("*.parquet")):
+    for manifest in task_manifests(folder):
         column = pq.read_table(manifest, columns=["group_id"]).column(0).to_pylist()
         samples += len(column)
         groups.update(column)

@@ -31,7 +31,7 @@ from datapipe.bench import BenchState, first_bench_block, first_bench_index
 from datapipe.errors import DatapipeError, OutputError
 from datapipe.io.atomic import TMP_SUFFIX, atomic_path, write_bytes
 from datapipe.io.candidate_store import CandidateStore
-from datapipe.io.shard_sink import ShardSink
+from datapipe.io.shard_sink import ShardSink, manifest_of
 from datapipe.plan import plan_groups
 from datapipe.recipe import LoadedRecipe
 from datapipe.records import Group
@@ -159,6 +159,15 @@ def _size(path: Path) -> int | None:
         return None
 
 
+def _intact(out: Path, name: str, recorded: int) -> bool:
+    """A file is as a ledger recorded it; shards and manifests (under datasets/) grow
+    with the blocks after it, which append to a task's open shard, so those may be larger."""
+    size = _size(out / name)
+    if size is None or not name.startswith("datasets/"):
+        return size == recorded
+    return size >= recorded
+
+
 def check_out_dir(out: Path) -> None:
     """Accept a missing or empty folder, or a datapipe output; refuse anything else.
 
@@ -212,6 +221,8 @@ class RunOutput:
         self.bench = BenchState(loaded) if loaded.recipe.bench is not None else None
         self._stages: dict[str, list[Stage]] = {}
         self._regenerated: set[tuple[str, str]] = set()
+        self._recommit: set[str] = set()
+        """Splits with a block to redo: every later block of the split is committed again."""
         self.planned_groups = 0
 
     def dataset_stages(self, split: str) -> list[Stage]:
@@ -276,10 +287,14 @@ class RunOutput:
             blocks=sorted(blocks),
             split=split,
         )
-        for block, groups in blocks.items():
+        for block, groups in sorted(blocks.items()):
             state = self._block_state(block, _ids(groups))
+            if state == "done" and split in self._recommit:
+                state = self._recommit_state(block, _ids(groups))
             if state == "stored" and self.load_stored(block) is None:
                 state = "todo"  # checked now: blocks are committed in order, later
+            if state != "done":
+                self._recommit.add(split)
             if state == "done":
                 plan.done.append(block)
             elif state == "stored":
@@ -303,7 +318,7 @@ class RunOutput:
                 for path, size in ledger.get("files", {}).items()
                 if not any(path.startswith(prefix) for prefix in regenerated)
             }
-            damaged = [path for path, size in files.items() if _size(self.out / path) != size]
+            damaged = [path for path, size in files.items() if not _intact(self.out, path, size)]
             if not damaged:
                 return "done"
             self.repaired[block] = damaged
@@ -318,6 +333,12 @@ class RunOutput:
         for path in store_files:
             path.unlink(missing_ok=True)
         return "todo"
+
+    def _recommit_state(self, block: int, ids: list[str]) -> str:
+        """A finished block after one that is redone: its samples follow the redone ones
+        in the tasks' shards, so it is committed again (from the store, not rendered)."""
+        self.ledger_path(block).unlink()
+        return "stored" if self.store.committed_groups(block) == ids else "todo"
 
     def _ledger(self, block: int) -> dict[str, Any] | None:
         path = self.ledger_path(block)
@@ -427,9 +448,10 @@ class RunOutput:
             for p in (*self.store.paths(block), self.rejects_path(block))
         }
         for s in shards:  # recorded where they live once a regen's staging is swapped in
-            for suffix in (".tar", ".parquet"):
-                final = f"datasets/{split}/{s.task}/{s.name}{suffix}"
-                files[final] = (sink.task_dir(s.task) / f"{s.name}{suffix}").stat().st_size
+            tar = sink.task_dir(s.task) / f"{s.name}.tar"
+            for path in (tar, manifest_of(tar)):
+                final = f"datasets/{split}/{path.relative_to(sink.root).as_posix()}"
+                files[final] = path.stat().st_size
         ledger: dict[str, Any] = {
             "block": block,
             "split": split,
