@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from datapipe.errors import OutputError
 from datapipe.io.atomic import write_bytes
 from datapipe.io.candidate_store import CandidateStore
+from datapipe.io.card import write_card
 from datapipe.io.shard_sink import task_manifests
 from datapipe.plan import TASK_GROUP_KIND
 from datapipe.recipe import GROUP_KINDS, LoadedRecipe, load_recipe
@@ -145,6 +146,7 @@ def regen(
     if output.bench is not None and split == "bench":
         run["bench"] = _merge_bench_report(run.get("bench"), output.bench.report(), task)
     write_bytes(run_json, json.dumps(run, indent=2, ensure_ascii=False).encode())
+    write_card(out)
     return RegenReport(
         task,
         split,

@@ -31,6 +31,7 @@ from datapipe.bench import BenchState, first_bench_block, first_bench_index
 from datapipe.errors import DatapipeError, OutputError
 from datapipe.io.atomic import TMP_SUFFIX, atomic_path, write_bytes
 from datapipe.io.candidate_store import CandidateStore
+from datapipe.io.card import write_card
 from datapipe.io.shard_sink import ShardSink, manifest_of
 from datapipe.plan import plan_groups
 from datapipe.recipe import LoadedRecipe
@@ -501,6 +502,7 @@ class RunOutput:
                     sink.write_stats(task_dir.name, self.loaded.recipe_hash)
         self.write_rejects()
         self._write_run_json("finished", limit, summary)
+        write_card(self.out)
 
     def write_rejects(self) -> None:
         """rejects.parquet: every block's rejects, concatenated in block order."""
