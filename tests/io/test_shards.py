@@ -43,18 +43,44 @@ def test_every_tar_decodes_with_webdataset(out):
         assert n == manifest.num_rows, tar
 
 
-def test_every_task_loads_with_hugging_face_datasets(out, tmp_path):
+def test_every_task_loads_with_hugging_face_datasets_from_its_folder(out, tmp_path):
     datasets = pytest.importorskip("datasets")
-    task_dirs = sorted(p for p in (out / "datasets" / "train").iterdir() if p.is_dir())
-    for task_dir in task_dirs:
-        files = sorted(str(p) for p in task_dir.glob("*.tar"))
+    for task_dir in sorted(p for p in (out / "datasets" / "train").iterdir() if p.is_dir()):
         loaded = datasets.load_dataset(
-            "webdataset", data_files={"train": files}, split="train", cache_dir=str(tmp_path / "hf")
+            "webdataset", data_dir=str(task_dir), split="train", cache_dir=str(tmp_path / "hf")
         )
         stats = json.loads(stats_path(task_dir).read_text())
         assert loaded.num_rows == stats["samples"], task_dir.name
         row = loaded[0]
         assert row["target.png"].size[0] > 0 and row["json"]["task"] == task_dir.name
+
+
+def test_hugging_face_loads_a_task_by_name_from_the_dataset_card(out, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset(
+        str(out / "datasets"), "fill", split="train", cache_dir=str(tmp_path / "hf")
+    )
+    stats = json.loads(stats_path(out / "datasets" / "train" / "fill").read_text())
+    assert loaded.num_rows == stats["samples"]
+    row = loaded[0]
+    assert row["mask.png"].mode in ("L", "1", "RGB") and row["source.png"].size[0] > 0
+
+
+def test_ray_data_reads_a_task_folder(out, ray_session):
+    ray = pytest.importorskip("ray")
+    task_dir = out / "datasets" / "train" / "style"
+    rows = ray.data.read_webdataset(str(task_dir)).take_all()
+    assert len(rows) == json.loads(stats_path(task_dir).read_text())["samples"]
+    assert {r["json"]["task"] for r in rows} == {"style"}
+
+
+def test_quickstart_writes_each_task_in_the_fewest_shards_its_limits_allow(out, quickstart):
+    limits = quickstart.recipe.shards
+    for task_dir in sorted(p for p in (out / "datasets" / "train").iterdir() if p.is_dir()):
+        stats = json.loads(stats_path(task_dir).read_text())
+        sizes = [s["samples"] for s in stats["shards"]]
+        assert len(sizes) == -(-stats["samples"] // limits.max_samples), task_dir.name
+        assert all(n == limits.max_samples for n in sizes[:-1])
 
 
 def test_manifests_match_tar_contents_one_to_one(out):
