@@ -41,7 +41,7 @@ def sample(task: str, i: int) -> Sample:
             "lineage": {"group_id": f"g{i}", "target": f"k{i}", "sources": [f"k{i}"]},
             "entity": {"id": "e"},
             "style": {"id": "s"},
-            "params": {},
+            "params": {"mask_kind": "free_form"},
         },
     )
 

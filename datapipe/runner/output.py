@@ -435,10 +435,11 @@ class RunOutput:
         for stage in self.dataset_stages(split):
             groups = run_stage(stage, groups, summary)
         began = time.perf_counter()
-        shards = sink.write_block(block, (s for g in groups for s in g.samples))
+        samples = [s for g in groups for s in g.samples]
+        shards = sink.write_block(block, samples)
         timing = summary.timing("shards")
         timing.seconds += time.perf_counter() - began
-        timing.items += sum(info.samples for info in shards)
+        timing.items += len(samples)
         timing.batches += 1
         with atomic_path(self.rejects_path(block)) as tmp:
             pq.write_table(pa.Table.from_pylist(reject_rows(groups), schema=REJECTS_SCHEMA), tmp)

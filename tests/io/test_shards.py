@@ -120,6 +120,16 @@ def test_same_recipe_twice_gives_byte_identical_output(tmp_path):
     assert a == b
 
 
+def test_at_small_limits_every_shard_but_a_tasks_last_is_full(tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path, {"block_size": 3, "shards": {"max_samples": 5}}))
+    run_local(recipe, tmp_path / "out", limit=8)
+    for task_dir in sorted((tmp_path / "out" / "datasets" / "train").iterdir()):
+        stats = json.loads(stats_path(task_dir).read_text())
+        sizes = [shard["samples"] for shard in stats["shards"]]
+        assert sizes[:-1] == [5] * (len(sizes) - 1) and 0 < sizes[-1] <= 5, task_dir.name
+        assert len(sizes) == -(-stats["samples"] // 5)
+
+
 def fake_sample(i: int, size: int) -> Sample:
     return Sample(
         key=f"extend-k{i:03d}",
