@@ -35,9 +35,10 @@ BENCHMARKS = (
     "scale",
     "fidelity",
     "fidelity_pairs",
+    "shard_read",
 )
 """P1 (CPU, simulated GPU), P1 (CUDA), P2 and P7, P3, P4, P5, text fidelity (issue 14), pair
-checks and subject-mask IoU against the renderer's truth (issue 15)."""
+checks and subject-mask IoU against the renderer's truth (issue 15), shard reading (issue 16)."""
 
 
 def run_one(name: str, quick: bool) -> dict[str, Any]:

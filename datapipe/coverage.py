@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from datapipe.io.candidate_store import CandidateStore
+from datapipe.io.shard_sink import dataset_manifests
 
 DIMENSIONS = ("entity_id", "style_id", "layout_id", "theme", "language")
 DROPPED_AT = ("filter", "near_duplicates")
@@ -69,7 +70,7 @@ def coverage(out: Path) -> Coverage:
         if row["key"] not in dropped:
             bump(row, "kept")
     tasks: set[str] = set()
-    for manifest in sorted((out / "datasets").glob("*/*/*.parquet")):
+    for manifest in dataset_manifests(out / "datasets"):
         for sample in pq.read_table(manifest, columns=["task", "target_key"]).to_pylist():
             target = by_key.get(sample["target_key"])
             if target is None:

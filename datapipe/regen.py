@@ -24,6 +24,8 @@ from datapipe.coverage import coverage
 from datapipe.errors import OutputError
 from datapipe.io.atomic import write_bytes
 from datapipe.io.candidate_store import CandidateStore
+from datapipe.io.card import write_card
+from datapipe.io.shard_sink import task_manifests
 from datapipe.plan import TASK_GROUP_KIND
 from datapipe.recipe import GROUP_KINDS, LoadedRecipe, load_recipe
 from datapipe.records import Group
@@ -146,6 +148,7 @@ def regen(
     if output.bench is not None and split == "bench":
         run["bench"] = _merge_bench_report(run.get("bench"), output.bench.report(), task)
     write_bytes(run_json, json.dumps(run, indent=2, ensure_ascii=False).encode())
+    write_card(out)
     return RegenReport(
         task,
         split,
@@ -162,7 +165,7 @@ def _split_groups(folder: Path) -> tuple[int, set[str]]:
     """Samples in a task's split folder and the groups they come from (manifests only)."""
     groups: set[str] = set()
     samples = 0
-    for manifest in sorted(folder.glob("*.parquet")):
+    for manifest in task_manifests(folder):
         column = pq.read_table(manifest, columns=["group_id"]).column(0).to_pylist()
         samples += len(column)
         groups.update(column)

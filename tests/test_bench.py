@@ -69,7 +69,7 @@ def bench_run(tmp_path_factory):
 
 def manifest_rows(out: Path, split: str) -> list[dict]:
     rows = []
-    for manifest in sorted((out / "datasets" / split).glob("*/*.parquet")):
+    for manifest in sorted((out / "datasets" / split).glob("*/__manifests__/*.parquet")):
         rows += pq.read_table(manifest).to_pylist()
     return rows
 

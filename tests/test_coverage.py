@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from datapipe.cli import app
 from datapipe.coverage import DIMENSIONS, coverage
 from datapipe.io.candidate_store import CandidateStore
+from datapipe.io.shard_sink import dataset_manifests
 
 
 def test_counts_equal_the_store_rejects_and_manifests(quickstart_run):
@@ -23,7 +24,7 @@ def test_counts_equal_the_store_rejects_and_manifests(quickstart_run):
         assert sum(v["kept"] for v in rows.values()) == summary.kept
     by_key = {row["key"]: row for row in store}
     samples = Counter()
-    for manifest in (out / "datasets").glob("*/*/*.parquet"):
+    for manifest in dataset_manifests(out / "datasets"):
         for row in pq.read_table(manifest, columns=["task", "target_key"]).to_pylist():
             samples[(by_key[row["target_key"]]["entity_id"], row["task"])] += 1
     for (entity, task), n in samples.items():

@@ -202,17 +202,22 @@ class TaskView:
     @property
     def manifests(self) -> list[Path]:
         """Committed shards' manifests (a tar without its manifest is not committed)."""
-        found = self.root.glob(f"{self.task}-{self.split}-*.parquet")
-        return sorted(found, key=shard_order)
+        from datapipe.io.shard_sink import task_manifests
+
+        return sorted(task_manifests(self.root), key=shard_order)
 
     @property
     def shards(self) -> list[Path]:
-        return [m.with_suffix(".tar") for m in self.manifests]
+        from datapipe.io.shard_sink import tar_of
+
+        return [tar_of(m) for m in self.manifests]
 
     @cached_property
     def stats(self) -> dict[str, Any]:
         """stats.json as the run wrote it (empty when the task has none yet)."""
-        path = self.root / "stats.json"
+        from datapipe.io.shard_sink import stats_path
+
+        path = stats_path(self.root)
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     def __len__(self) -> int:

@@ -32,7 +32,8 @@ from datapipe.coverage import coverage
 from datapipe.errors import DatapipeError, OutputError
 from datapipe.io.atomic import TMP_SUFFIX, atomic_path, write_bytes
 from datapipe.io.candidate_store import CandidateStore
-from datapipe.io.shard_sink import ShardSink
+from datapipe.io.card import write_card
+from datapipe.io.shard_sink import ShardSink, manifest_of
 from datapipe.io.truth_store import Graded, TruthStore
 from datapipe.plan import plan_groups
 from datapipe.recipe import LoadedRecipe, Recipe
@@ -173,6 +174,15 @@ def _size(path: Path) -> int | None:
         return None
 
 
+def _intact(out: Path, name: str, recorded: int) -> bool:
+    """A file is as a ledger recorded it; shards and manifests (under datasets/) grow
+    with the blocks after it, which append to a task's open shard, so those may be larger."""
+    size = _size(out / name)
+    if size is None or not name.startswith("datasets/"):
+        return size == recorded
+    return size >= recorded
+
+
 LOG_FILE = "datapipe.log"
 RAY_LOG_FILE = "ray.log"
 """Written by the `datapipe run` command (datapipe.run_log), before the run claims OUT."""
@@ -237,6 +247,8 @@ class RunOutput:
         self.bench = BenchState(loaded) if loaded.recipe.bench is not None else None
         self._stages: dict[str, list[Stage]] = {}
         self._regenerated: set[tuple[str, str]] = set()
+        self._recommit: set[str] = set()
+        """Splits with a block to redo: every later block of the split is committed again."""
         self.planned_groups = 0
 
     def dataset_stages(self, split: str) -> list[Stage]:
@@ -301,10 +313,14 @@ class RunOutput:
             blocks=sorted(blocks),
             split=split,
         )
-        for block, groups in blocks.items():
+        for block, groups in sorted(blocks.items()):
             state = self._block_state(block, _ids(groups))
+            if state == "done" and split in self._recommit:
+                state = self._recommit_state(block, _ids(groups))
             if state == "stored" and self.load_stored(block) is None:
                 state = "todo"  # checked now: blocks are committed in order, later
+            if state != "done":
+                self._recommit.add(split)
             if state == "done":
                 plan.done.append(block)
             elif state == "stored":
@@ -328,7 +344,7 @@ class RunOutput:
                 for path, size in ledger.get("files", {}).items()
                 if not any(path.startswith(prefix) for prefix in regenerated)
             }
-            damaged = [path for path, size in files.items() if _size(self.out / path) != size]
+            damaged = [path for path, size in files.items() if not _intact(self.out, path, size)]
             if not damaged:
                 return "done"
             self.repaired[block] = damaged
@@ -343,6 +359,12 @@ class RunOutput:
         for path in store_files:
             path.unlink(missing_ok=True)
         return "todo"
+
+    def _recommit_state(self, block: int, ids: list[str]) -> str:
+        """A finished block after one that is redone: its samples follow the redone ones
+        in the tasks' shards, so it is committed again (from the store, not rendered)."""
+        self.ledger_path(block).unlink()
+        return "stored" if self.store.committed_groups(block) == ids else "todo"
 
     def _ledger(self, block: int) -> dict[str, Any] | None:
         path = self.ledger_path(block)
@@ -450,10 +472,11 @@ class RunOutput:
         for stage in self.dataset_stages(split):
             groups = run_stage(stage, groups, summary)
         began = time.perf_counter()
-        shards = sink.write_block(block, (s for g in groups for s in g.samples))
+        samples = [s for g in groups for s in g.samples]
+        shards = sink.write_block(block, samples)
         timing = summary.timing("shards")
         timing.seconds += time.perf_counter() - began
-        timing.items += sum(info.samples for info in shards)
+        timing.items += len(samples)
         timing.batches += 1
         with atomic_path(self.rejects_path(block)) as tmp:
             rows = reject_rows(groups, self.graded.faults(block))
@@ -466,9 +489,10 @@ class RunOutput:
             if p.is_file()
         }
         for s in shards:  # recorded where they live once a regen's staging is swapped in
-            for suffix in (".tar", ".parquet"):
-                final = f"datasets/{split}/{s.task}/{s.name}{suffix}"
-                files[final] = (sink.task_dir(s.task) / f"{s.name}{suffix}").stat().st_size
+            tar = sink.task_dir(s.task) / f"{s.name}.tar"
+            for path in (tar, manifest_of(tar)):
+                final = f"datasets/{split}/{path.relative_to(sink.root).as_posix()}"
+                files[final] = path.stat().st_size
         ledger: dict[str, Any] = {
             "block": block,
             "split": split,
@@ -518,6 +542,7 @@ class RunOutput:
                     sink.write_stats(task_dir.name, self.loaded.recipe_hash)
         self.write_rejects()
         self._write_run_json("finished", limit, summary)
+        write_card(self.out)
 
     def write_rejects(self) -> None:
         """rejects.parquet: every block's rejects, concatenated in block order."""

@@ -35,7 +35,7 @@ def test_summary_counts_equal_the_files(quickstart_run, quickstart):
     assert summary.rejected > 0, "the quickstart injects faults: some must be rejected"
 
     pairs = Counter()
-    for manifest in (out / "datasets" / "train").glob("*/*.parquet"):
+    for manifest in (out / "datasets" / "train").glob("*/__manifests__/*.parquet"):
         table = pq.read_table(manifest, columns=["task", "language"])
         pairs.update(
             zip(table.column("task").to_pylist(), table.column("language").to_pylist(), strict=True)
