@@ -65,7 +65,7 @@ def cluster_ocr() -> dict[str, Any]:
 
 
 def load(folder: Path, name: str, override: dict[str, Any]) -> Any:
-    from datapipe.recipe import load_recipe
+    from datapipe.loading import load_recipe
 
     base = {
         "image": {"long_side": LONG_SIDE},

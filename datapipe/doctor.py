@@ -20,7 +20,7 @@ import yaml
 
 from datapipe.backends.ocr_paddle import PADDLE_ENV, PADDLE_PINS, worker_env
 from datapipe.errors import DatapipeError
-from datapipe.recipe import LoadedRecipe
+from datapipe.libraries import LoadedRecipe
 
 if TYPE_CHECKING:
     from datapipe.recipe import PaddleOcrConfig

@@ -11,7 +11,8 @@ import random
 from dataclasses import dataclass
 
 from datapipe.hashing import group_id
-from datapipe.recipe import GROUP_KINDS, LoadedRecipe, Recipe
+from datapipe.libraries import LoadedRecipe
+from datapipe.recipe import GROUP_KINDS, Recipe
 from datapipe.records import Group
 
 

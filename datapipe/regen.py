@@ -23,8 +23,10 @@ import pyarrow.parquet as pq
 from datapipe.errors import OutputError
 from datapipe.io.atomic import write_bytes
 from datapipe.io.candidate_store import CandidateStore
+from datapipe.libraries import LoadedRecipe
+from datapipe.loading import load_recipe
 from datapipe.plan import TASK_GROUP_KIND
-from datapipe.recipe import GROUP_KINDS, LoadedRecipe, load_recipe
+from datapipe.recipe import GROUP_KINDS
 from datapipe.records import Group
 
 STAGING = ".regen"

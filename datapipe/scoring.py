@@ -32,7 +32,8 @@ from typing import Any
 from PIL import Image
 
 from datapipe.errors import DatapipeError
-from datapipe.recipe import LoadedRecipe, load_recipe
+from datapipe.libraries import LoadedRecipe
+from datapipe.loading import load_recipe
 from datapipe.records import Candidate, CopyLine, Group, PromptSpec
 from datapipe.stages.base import Stage
 from datapipe.stages.filter import evaluate, image_failed

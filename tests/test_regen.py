@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from datapipe.cli import app
 from datapipe.errors import OutputError
+from datapipe.loading import load_recipe
 from datapipe.plan import plan_groups
-from datapipe.recipe import load_recipe
 from datapipe.regen import recover, regen, staging_paths
 from datapipe.runner.local import run_local
 from datapipe.verify import verify

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from datapipe.recipe import CostConfig, LoadedRecipe
+from datapipe.libraries import LoadedRecipe
+from datapipe.recipe import CostConfig
 
 if TYPE_CHECKING:
     from datapipe.records import Group

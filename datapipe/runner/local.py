@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from datapipe.doctor import preflight
-from datapipe.recipe import LoadedRecipe
+from datapipe.libraries import LoadedRecipe
 from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput, run_stage
 from datapipe.runner.summary import RunSummary
 from datapipe.stages.base import Stage

@@ -32,8 +32,8 @@ from datapipe.errors import DatapipeError, OutputError
 from datapipe.io.atomic import TMP_SUFFIX, atomic_path, write_bytes
 from datapipe.io.candidate_store import CandidateStore
 from datapipe.io.shard_sink import ShardSink
+from datapipe.libraries import LoadedRecipe
 from datapipe.plan import plan_groups
-from datapipe.recipe import LoadedRecipe
 from datapipe.records import Group
 from datapipe.regen import recover, regenerated_tasks
 from datapipe.runner.cost import add_commit_usage

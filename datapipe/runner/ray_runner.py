@@ -23,7 +23,7 @@ import numpy as np
 
 from datapipe.doctor import preflight
 from datapipe.errors import DatapipeError, MissingDependencyError
-from datapipe.recipe import LoadedRecipe
+from datapipe.libraries import LoadedRecipe
 from datapipe.records import Group
 from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput
 from datapipe.runner.summary import RunSummary

@@ -12,7 +12,7 @@ from datapipe.records import Group
 from datapipe.runner.cost import ApiUsage, CostBasis, add_api_usage, cost_report
 
 if TYPE_CHECKING:
-    from datapipe.recipe import LoadedRecipe
+    from datapipe.libraries import LoadedRecipe
 
 
 @dataclass

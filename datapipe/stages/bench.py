@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from datapipe.backends.judge_gemini import JudgeVerdict
 from datapipe.backends.judge_rules import RulesJudge
 from datapipe.bench import BenchState
-from datapipe.recipe import resolve_libraries
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.runner.cost import JUDGE
 from datapipe.stages.base import Resources, Stage
@@ -25,7 +24,7 @@ from datapipe.stages.base import Resources, Stage
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from datapipe.recipe import LoadedRecipe
+    from datapipe.libraries import LoadedRecipe
 
 Judge = Callable[[Sample, Candidate], JudgeVerdict]
 
@@ -45,7 +44,7 @@ def gemini_judge(loaded: LoadedRecipe, out: Path | None) -> tuple[Judge, Callabl
     judge = GeminiJudge(
         loaded.recipe.bench.judge.gemini,
         None if out is None else out / "cache" / "judge",
-        prompts_dir=resolve_libraries(loaded.recipe, loaded.path).prompts,
+        prompts_dir=loaded.library.folders.prompts,
     )
     judge.load()
 

@@ -17,7 +17,7 @@ from datapipe.stages.base import Resources, Stage
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from datapipe.recipe import LoadedRecipe
+    from datapipe.libraries import LoadedRecipe
 
 
 def evaluate(

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from datapipe.bench import BenchState
 from datapipe.errors import RecipeError
-from datapipe.recipe import LoadedRecipe, Recipe
+from datapipe.libraries import LoadedRecipe
+from datapipe.recipe import Recipe
 from datapipe.stages.base import Stage
 from datapipe.stages.bench import BenchStage
 from datapipe.stages.clip import ClipStage

@@ -25,7 +25,7 @@ from datapipe.tasks.style import build_style
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from datapipe.recipe import LoadedRecipe
+    from datapipe.libraries import LoadedRecipe
 
 PerPoster = Callable[[TaskContext, Group, Candidate], "Sample | PairReject"]
 PerPair = Callable[[TaskContext, Group, Candidate, Candidate], "Sample | PairReject"]

@@ -12,7 +12,8 @@ from PIL import Image
 import datapipe
 from datapipe.backends.template_composer import quote_copy
 from datapipe.hashing import derive_seed
-from datapipe.recipe import LoadedRecipe, Recipe
+from datapipe.libraries import LoadedRecipe
+from datapipe.recipe import Recipe
 from datapipe.records import Candidate, Group, PairReject, Sample
 
 SPLIT_TRAIN = "train"

@@ -12,7 +12,8 @@ from shards import tars, tree_digest
 
 from datapipe.io.shard_sink import ShardSink, sample_digest
 from datapipe.io.tar import read_tar
-from datapipe.recipe import ShardConfig, load_recipe
+from datapipe.loading import load_recipe
+from datapipe.recipe import ShardConfig
 from datapipe.records import Sample
 from datapipe.runner.local import run_local
 

@@ -11,7 +11,7 @@ from conftest import write_recipe
 
 from datapipe.errors import OutputError
 from datapipe.io.candidate_store import CandidateStore
-from datapipe.recipe import load_recipe
+from datapipe.loading import load_recipe
 from datapipe.runner.local import run_local
 
 

@@ -10,7 +10,7 @@ from helpers import SMALL
 from shards import tree_digest
 
 from datapipe.errors import DatapipeError
-from datapipe.recipe import load_recipe
+from datapipe.loading import load_recipe
 from datapipe.runner import ray_runner
 from datapipe.runner.local import run_local
 from datapipe.runner.ray_runner import run_ray, windows
