@@ -7,7 +7,6 @@ traceback means a bug.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from datapipe.cli_errors import console, fail
 from datapipe.cli_inspect import register
 from datapipe.errors import DatapipeError
+from datapipe.io.layout import OutputLayout
 from datapipe.loading import load_recipe
 from datapipe.runner.local import run_local
 from datapipe.runner.summary import RunSummary
@@ -95,7 +95,7 @@ def run(
 def report_unfilled(out: Path, output: Console) -> None:
     """Say which bench quotas could not be filled, and why (run.json has the details)."""
     try:
-        bench = json.loads((out / "run.json").read_text()).get("bench") or {}
+        bench = OutputLayout(out).read_run().get("bench") or {}
     except (OSError, ValueError):
         return
     for row in bench.get("unfilled", []):

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from datapipe.hashing import canonical_json
 from datapipe.io.atomic import atomic_path, commit, write_bytes
+from datapipe.io.layout import STATS_JSON, OutputLayout
 from datapipe.io.tar import write_tar_aside
 from datapipe.recipe import ShardConfig
 from datapipe.records import Sample
@@ -109,7 +110,7 @@ def chunk(samples: list[Sample], limits: ShardConfig) -> list[list[tuple[Sample,
 
 class ShardSink:
     def __init__(self, out: Path, split: str, limits: ShardConfig) -> None:
-        self.root = out / "datasets" / split
+        self.root = OutputLayout(out).split_dir(split)
         self.split = split
         self.limits = limits
 
@@ -218,5 +219,5 @@ class ShardSink:
         if task == "fill":
             stats["by_mask_kind"] = dict(sorted(mask_kinds.items()))
         stats.update(extra or {})
-        write_bytes(folder / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False).encode())
+        write_bytes(folder / STATS_JSON, json.dumps(stats, indent=2, ensure_ascii=False).encode())
         return stats

@@ -31,11 +31,11 @@ from datapipe.bench import BenchState, first_bench_block, first_bench_index
 from datapipe.errors import DatapipeError, OutputError
 from datapipe.io.atomic import TMP_SUFFIX, atomic_path, write_bytes
 from datapipe.io.candidate_store import CandidateStore
+from datapipe.io.layout import OutputLayout, regenerated_tasks
 from datapipe.io.shard_sink import ShardSink
 from datapipe.libraries import LoadedRecipe
 from datapipe.plan import plan_groups
 from datapipe.records import Group
-from datapipe.regen import recover, regenerated_tasks
 from datapipe.runner.cost import add_commit_usage
 from datapipe.runner.summary import RunCounts, RunSummary
 from datapipe.stages.base import Stage
@@ -177,7 +177,7 @@ class RunOutput:
         self.sinks = {
             split: ShardSink(shard_root or out, split, loaded.recipe.shards) for split in SPLITS
         }
-        self.blocks_dir = out / "blocks"
+        self.layout = OutputLayout(out)
         self.started = datetime.now(timezone.utc)
         self.repaired: dict[int, list[str]] = {}
         """Blocks found damaged on open, with what was wrong: redone and reported."""
@@ -204,12 +204,6 @@ class RunOutput:
             for stage in stages:
                 stage.teardown()
 
-    def ledger_path(self, block: int) -> Path:
-        return self.blocks_dir / f"block-{block:06d}.json"
-
-    def rejects_path(self, block: int) -> Path:
-        return self.blocks_dir / f"block-{block:06d}.rejects.parquet"
-
     def phases(self, limit: int | None) -> Iterator[Plan]:
         """The train split's blocks, then each bench round's. A runner commits every block
         of a phase (in block order, through `commits`) before asking for the next one,
@@ -227,7 +221,7 @@ class RunOutput:
         """Claim the directory for this recipe, clear leftovers, and sort the train blocks."""
         self.out.mkdir(parents=True, exist_ok=True)
         self._check_recipe()
-        recover(self.out)
+        self.layout.recover()
         for leftover in self.out.rglob(f"*{TMP_SUFFIX}"):
             if leftover.is_file():
                 leftover.unlink()
@@ -270,7 +264,10 @@ class RunOutput:
         """
         ledger = self._ledger(block)
         if ledger is not None and ledger.get("groups") == ids:
-            regenerated = [f"datasets/{split}/{task}/" for split, task in self._regenerated]
+            regenerated = [
+                f"{self.layout.task_dir(split, task).relative_to(self.out)}/"
+                for split, task in self._regenerated
+            ]
             files = {
                 path: size
                 for path, size in ledger.get("files", {}).items()
@@ -280,7 +277,7 @@ class RunOutput:
             if not damaged:
                 return "done"
             self.repaired[block] = damaged
-            self.ledger_path(block).unlink()
+            self.layout.ledger(block).unlink()
         store_files = [self.store.paths(block)[0], self.store.paths(block)[1]]
         recorded = (ledger or {}).get("files", {})
         store_intact = all(
@@ -293,7 +290,7 @@ class RunOutput:
         return "todo"
 
     def _ledger(self, block: int) -> dict[str, Any] | None:
-        path = self.ledger_path(block)
+        path = self.layout.ledger(block)
         try:
             return json.loads(path.read_text()) if path.is_file() else None
         except (OSError, ValueError):
@@ -301,7 +298,7 @@ class RunOutput:
 
     def _check_recipe(self) -> None:
         """Refuse to mix two recipes' outputs in one directory."""
-        run_json = self.out / "run.json"
+        run_json = self.layout.run_json
         if not run_json.is_file():
             return
         try:
@@ -391,13 +388,13 @@ class RunOutput:
         timing.seconds += time.perf_counter() - began
         timing.items += sum(info.samples for info in shards)
         timing.batches += 1
-        with atomic_path(self.rejects_path(block)) as tmp:
+        with atomic_path(self.layout.block_rejects(block)) as tmp:
             pq.write_table(pa.Table.from_pylist(reject_rows(groups), schema=REJECTS_SCHEMA), tmp)
         counts = RunCounts()
         counts.add_groups(groups)
         files = {
             str(p.relative_to(self.out)): p.stat().st_size
-            for p in (*self.store.paths(block), self.rejects_path(block))
+            for p in (*self.store.paths(block), self.layout.block_rejects(block))
         }
         for s in shards:  # recorded where they live once a regen's staging is swapped in
             for suffix in (".tar", ".parquet"):
@@ -419,7 +416,9 @@ class RunOutput:
         }
         if before is not None:
             ledger["bench"] = BenchState.delta(before, self.bench.snapshot())
-        write_bytes(self.ledger_path(block), json.dumps(ledger, indent=1, sort_keys=True).encode())
+        write_bytes(
+            self.layout.ledger(block), json.dumps(ledger, indent=1, sort_keys=True).encode()
+        )
         summary.merge(counts)
         add_commit_usage(summary.api, groups)
         summary.blocks += 1
@@ -427,7 +426,7 @@ class RunOutput:
     def absorb(self, block: int, summary: RunSummary) -> None:
         """A block finished by an earlier run: its counts, kept hashes and quota account
         come from its ledger, in block order like a committed one."""
-        ledger = json.loads(self.ledger_path(block).read_text())
+        ledger = json.loads(self.layout.ledger(block).read_text())
         counts = RunCounts.from_dict(ledger["counts"])
         split = ledger.get("split", "train")
         self.seen.remember(split, ledger.get("kept_phashes", []))
@@ -455,9 +454,9 @@ class RunOutput:
 
     def write_rejects(self) -> None:
         """rejects.parquet: every block's rejects, concatenated in block order."""
-        parts = sorted(self.blocks_dir.glob("block-*.rejects.parquet"))
+        parts = self.layout.all_block_rejects()
         table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
-        with atomic_path(self.out / "rejects.parquet") as tmp:
+        with atomic_path(self.layout.rejects) as tmp:
             pq.write_table(table if table is not None else REJECTS_SCHEMA.empty_table(), tmp)
 
     def rebuild(self, block: int, groups: list[Group], split: str, write: bool) -> int:
@@ -480,7 +479,7 @@ class RunOutput:
 
     def _previous_run(self) -> dict[str, Any]:
         try:
-            return json.loads((self.out / "run.json").read_text())
+            return json.loads(self.layout.run_json.read_text())
         except (OSError, ValueError):
             return {}
 
@@ -508,9 +507,7 @@ class RunOutput:
         }
         if self.bench is not None:
             record["bench"] = self.bench.report() if summary else None
-        write_bytes(
-            self.out / "run.json", json.dumps(record, indent=2, ensure_ascii=False).encode()
-        )
+        write_bytes(self.layout.run_json, json.dumps(record, indent=2, ensure_ascii=False).encode())
 
 
 class OrderedCommits:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from datapipe.backends.judge_gemini import JudgeVerdict
 from datapipe.backends.judge_rules import RulesJudge
 from datapipe.bench import BenchState
+from datapipe.io.layout import OutputLayout
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.runner.cost import JUDGE
 from datapipe.stages.base import Resources, Stage
@@ -43,7 +44,7 @@ def gemini_judge(loaded: LoadedRecipe, out: Path | None) -> tuple[Judge, Callabl
 
     judge = GeminiJudge(
         loaded.recipe.bench.judge.gemini,
-        None if out is None else out / "cache" / "judge",
+        None if out is None else OutputLayout(out).cache("judge"),
         prompts_dir=loaded.library.folders.prompts,
     )
     judge.load()

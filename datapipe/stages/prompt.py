@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from datapipe.backends.template_composer import TemplateComposer
+from datapipe.io.layout import OutputLayout
 from datapipe.records import Candidate, Group
 from datapipe.stages.base import Resources, Stage
 
@@ -29,7 +30,7 @@ class PromptStage(Stage):
         if config.backend == "openai":
             from datapipe.backends.llm_openai import PromptRewriter
 
-            cache = self.out / "cache" / "llm" if self.out else None
+            cache = OutputLayout(self.out).cache("llm") if self.out else None
             prompts = self.loaded.library.folders.prompts
             self.rewriter = PromptRewriter(config.openai, cache, prompts_dir=prompts)
             self.rewriter.load()
