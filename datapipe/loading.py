@@ -17,6 +17,7 @@ from datapipe.libraries import LoadedRecipe, load_libraries
 from datapipe.reading import read_yaml, shown, validation_message
 from datapipe.recipe import Libraries, Recipe
 from datapipe.stages.registry import check_recipe
+from datapipe.tasks.registry import TASKS
 
 
 def parse_recipe(data: Any, path: Path) -> Recipe:
@@ -62,4 +63,18 @@ def load_recipe(path: str | Path) -> LoadedRecipe:
             f"per theme and styles (the libraries have {smallest} and {len(library.styles)})"
         )
     check_recipe(recipe, recipe_path)
+    _check_mask_tasks(recipe, recipe_path)
     return LoadedRecipe(recipe=recipe, path=recipe_path, library=library)
+
+
+def _check_mask_tasks(recipe: Recipe, path: Path) -> None:
+    """bench.require_masks may name only tasks whose samples use a subject mask."""
+    if recipe.bench is None:
+        return
+    allowed = [name for name, row in TASKS.items() if row.subject_mask]
+    for i, task in enumerate(recipe.bench.require_masks):
+        if task not in allowed:
+            raise RecipeError(
+                f"{path}: bench.require_masks[{i}]: {task!r} samples use no subject mask",
+                fix=f"name only {', '.join(allowed)}",
+            )

@@ -561,9 +561,9 @@ class BenchConfig(Strict):
         default_factory=dict, description="added to the recipe's thresholds (same name: replaced)"
     )
     task_settings: TasksConfig | None = Field(None, description="None: the recipe's `tasks`")
-    require_masks: list[Literal["fill", "identity"]] = Field(
+    require_masks: list[TaskName] = Field(
         default_factory=lambda: ["fill", "identity"],
-        description="tasks whose bench samples need a subject mask",
+        description="tasks whose bench samples need a subject mask (tasks that use one)",
     )
     near_duplicate_distance: int | None = Field(
         None, ge=0, le=32, description="None: the recipe's near_duplicates.max_distance"

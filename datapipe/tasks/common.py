@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from datapipe.hashing import derive_seed
 from datapipe.libraries import LoadedRecipe
 from datapipe.recipe import Recipe
 from datapipe.records import Candidate, Group, PairReject, Sample
+from datapipe.verdicts import PairRule, first_failure
 
 SPLIT_TRAIN = "train"
 
@@ -23,6 +25,9 @@ SPLIT_TRAIN = "train"
 class TaskContext:
     loaded: LoadedRecipe
     split: str = SPLIT_TRAIN
+    pair_rules: Mapping[str, Sequence[PairRule]] = field(default_factory=dict)
+    """task -> its pair rules (the task registry's rows); a pair task missing here is an
+    error in check_pair, never a pair made unchecked."""
 
     @property
     def recipe(self) -> Recipe:
@@ -34,6 +39,16 @@ class TaskContext:
     def rng(self, task: str, key: str) -> random.Random:
         """One generator per (task, sample): samples never depend on build order."""
         return random.Random(derive_seed(self.loaded.generation_hash, task, key))
+
+    def check_pair(
+        self, task: str, target: Candidate, scores: dict[str, float | None]
+    ) -> PairReject | None:
+        """The task's pair rules under this split's settings: the first broken one rejects
+        the pair, with every pair score kept on the reject."""
+        settings = getattr(self.recipe.tasks, task).model_dump()
+        rules = [(r.reason, rule) for r in self.pair_rules[task] if (rule := r.rule(settings))]
+        failure = first_failure(scores, rules)
+        return None if failure is None else reject(task, target, *failure, **scores)
 
     def instruction(
         self, template_key: str, language: str, rng: random.Random, **values: Any

@@ -13,7 +13,6 @@ from datapipe.tasks.common import (
     box_iou_inside,
     reference_mismatch,
     reference_sample,
-    reject,
     subject_box,
 )
 
@@ -47,12 +46,11 @@ def layout_match(reference: Candidate, target: Candidate) -> float:
 def build_layout(
     ctx: TaskContext, group: Group, reference: Candidate, target: Candidate
 ) -> Sample | PairReject:
-    config = ctx.recipe.tasks.layout
     mismatch = reference_mismatch("layout", reference, target, "layout_id")
     if mismatch:
         return mismatch
     scores = {"pair.layout_match": layout_match(reference, target)}
-    if scores["pair.layout_match"] < config.min_layout_match:
-        detail = f"layout match {scores['pair.layout_match']} < {config.min_layout_match}"
-        return reject("layout", target, "layout_mismatch", detail, **scores)
+    broken = ctx.check_pair("layout", target, scores)
+    if broken:
+        return broken
     return reference_sample(ctx, "layout", group, reference, target, scores)

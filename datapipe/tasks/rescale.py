@@ -30,7 +30,6 @@ def text_match(a: Candidate, b: Candidate) -> float:
 def build_rescale(
     ctx: TaskContext, group: Group, source: Candidate, target: Candidate
 ) -> Sample | PairReject:
-    config = ctx.recipe.tasks.rescale
     spec = target.spec
     same_copy = [(c.role, c.text) for c in source.spec.copy] == [
         (c.role, c.text) for c in spec.copy
@@ -49,23 +48,9 @@ def build_rescale(
         return reject(
             TASK, target, "rescale_copy_differs", "the two specs carry different copy", **scores
         )
-    if scores["pair.text_match"] < config.min_text_match:
-        detail = f"OCR text match {scores['pair.text_match']} < {config.min_text_match}"
-        return reject(TASK, target, "rescale_text_mismatch", detail, **scores)
-    if scores["pair.same_subject"] < 1:
-        return reject(
-            TASK, target, "rescale_subject_mismatch", "subject missing or different", **scores
-        )
-    if scores["pair.color_similarity"] < config.min_color_similarity:
-        detail = (
-            f"colour similarity {scores['pair.color_similarity']} < {config.min_color_similarity}"
-        )
-        return reject(TASK, target, "rescale_color_mismatch", detail, **scores)
-    floor = config.min_clip_similarity
-    clip = scores["pair.clip_similarity"]
-    if floor is not None and (clip is None or clip < floor):
-        detail = f"CLIP image similarity {clip} < {floor}"
-        return reject(TASK, target, "rescale_clip_mismatch", detail, **scores)
+    broken = ctx.check_pair(TASK, target, scores)
+    if broken:
+        return broken
     key = f"{TASK}-{target.key}-from{source.spec.member}"
     rng = ctx.rng(TASK, key)
     instruction = ctx.instruction(

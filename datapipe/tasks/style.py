@@ -15,14 +15,12 @@ from datapipe.tasks.common import (
     color_similarity,
     reference_mismatch,
     reference_sample,
-    reject,
 )
 
 
 def build_style(
     ctx: TaskContext, group: Group, reference: Candidate, target: Candidate
 ) -> Sample | PairReject:
-    config = ctx.recipe.tasks.style
     mismatch = reference_mismatch("style", reference, target, "style_id")
     if mismatch:
         return mismatch
@@ -35,17 +33,7 @@ def build_style(
         ),
         "pair.clip_similarity": clip_similarity(reference, target),
     }
-    if scores["pair.color_similarity"] < config.min_color_similarity:
-        detail = (
-            f"colour similarity {scores['pair.color_similarity']} < {config.min_color_similarity}"
-        )
-        return reject("style", target, "style_color_mismatch", detail, **scores)
-    if scores["pair.phash_distance"] < config.min_phash_distance:
-        detail = f"phash distance {scores['pair.phash_distance']:g} < {config.min_phash_distance}"
-        return reject("style", target, "style_near_duplicate", detail, **scores)
-    ceiling = config.max_clip_similarity
-    clip = scores["pair.clip_similarity"]
-    if ceiling is not None and (clip is None or clip > ceiling):
-        detail = f"CLIP image similarity {clip} > {ceiling}: a near-copy of the reference"
-        return reject("style", target, "style_near_duplicate", detail, **scores)
+    broken = ctx.check_pair("style", target, scores)
+    if broken:
+        return broken
     return reference_sample(ctx, "style", group, reference, target, scores)
