@@ -15,6 +15,16 @@ from datapipe.recipe import Rule
 from datapipe.tasks.registry import PAIR_RULES
 from datapipe.verdicts import broken
 
+KEY_SCORES = (
+    "ocr.min_found_ned",
+    "ocr.missing_lines",
+    "quality.std",
+    "quality.content_extent",
+    "subject.area",
+)
+"""Target scores shown on each sample (notebook views and the report); pair scores
+(`pair.*`) are always shown too."""
+
 
 @dataclass(frozen=True)
 class Threshold:

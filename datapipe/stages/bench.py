@@ -14,12 +14,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from datapipe.backends.judge_gemini import JudgeVerdict
+from datapipe.backends.base import JudgeVerdict
 from datapipe.backends.judge_rules import RulesJudge
 from datapipe.bench import BenchState
 from datapipe.io.layout import OutputLayout
 from datapipe.records import Candidate, Group, PairReject, Sample
-from datapipe.runner.cost import JUDGE
 from datapipe.stages.base import Resources, Stage
 
 if TYPE_CHECKING:
@@ -27,6 +26,8 @@ if TYPE_CHECKING:
 
     from datapipe.libraries import LoadedRecipe
 
+JUDGE = "judge"
+"""The stage name the judge's API usage is recorded under (the cost report prices it)."""
 Judge = Callable[[Sample, Candidate], JudgeVerdict]
 
 
