@@ -27,6 +27,10 @@ from datapipe.io.layout import OutputLayout
 from datapipe.libraries import LoadedRecipe
 from datapipe.loading import load_recipe
 from datapipe.records import Group
+from datapipe.runner.driver import StageChain
+from datapipe.runner.output import RunOutput
+from datapipe.runner.summary import RunSummary
+from datapipe.stages.registry import build_candidate_stages
 from datapipe.tasks.registry import TASKS
 
 RETRY_SUFFIX = "-r1"
@@ -53,8 +57,6 @@ def regen(
     rerender: bool = False,
 ) -> RegenReport:
     """Rebuild one task's split; with `rerender`, also render the groups it now lacks."""
-    from datapipe.runner.output import RunOutput
-
     began = time.perf_counter()
     layout = OutputLayout(out)
     run_json = layout.run_json
@@ -135,14 +137,13 @@ def _split_groups(folder: Path) -> tuple[int, set[str]]:
     return samples, groups
 
 
-def rerender_groups(output: Any, split: str, task: str, served: set[str], first_block: int) -> int:
+def rerender_groups(
+    output: RunOutput, split: str, task: str, served: set[str], first_block: int
+) -> int:
     """Render only what the task lacks, as new blocks after the last one: for the bench,
     more groups of its short quotas (each quota's sequence goes on, so new ids and
     seeds); for train, once more each group that could feed the task and now gives it
     nothing, under a new id (`-r1`, so new seeds). Returns the renders made."""
-    from datapipe.runner.output import run_stage
-    from datapipe.runner.summary import RunSummary
-    from datapipe.stages.registry import build_candidate_stages
 
     loaded = output.loaded
     table = output.store.read_table()
@@ -173,9 +174,7 @@ def rerender_groups(output: Any, split: str, task: str, served: set[str], first_
                     theme=stored[gid]["theme"],
                 )
             )
-    stages = build_candidate_stages(loaded, output.out)
-    for stage in stages:
-        stage.setup()
+    stages = StageChain(lambda: build_candidate_stages(loaded, output.out))
     summary = RunSummary()
     block = first_block
     try:
@@ -187,15 +186,13 @@ def rerender_groups(output: Any, split: str, task: str, served: set[str], first_
             if not blocks:
                 break
             for number, groups in sorted(blocks.items()):
-                for stage in stages:
-                    groups = run_stage(stage, groups, summary)
+                groups = stages.run(groups, summary)
                 summary.rendered += sum(len(g.candidates) for g in groups)
                 output.commit_block(number, groups, split, summary)
             block = max(blocks) + 1
             next_index += sum(len(g) for g in blocks.values())
     finally:
-        for stage in stages:
-            stage.teardown()
+        stages.teardown()
     return summary.rendered
 
 

@@ -37,10 +37,10 @@ from datapipe.libraries import LoadedRecipe
 from datapipe.plan import plan_groups
 from datapipe.records import Group
 from datapipe.runner.cost import add_commit_usage
+from datapipe.runner.driver import run_stage
 from datapipe.runner.summary import RunCounts, RunSummary
-from datapipe.stages.base import Stage
 from datapipe.stages.near_duplicates import NearDuplicates, kept_hashes
-from datapipe.stages.registry import build_dataset_stages
+from datapipe.stages.registry import DatasetStages, build_dataset_stages
 
 SPLITS = ("train", "bench")
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -114,20 +114,6 @@ def reject_rows(groups: Iterable[Group]) -> list[dict[str, Any]]:
     return rows
 
 
-def run_stage(stage: Stage, groups: list[Group], summary: RunSummary) -> list[Group]:
-    """Drive one stage over groups in its batch size, timing it into the summary."""
-    timing = summary.timing(stage.name)
-    out: list[Group] = []
-    for start in range(0, len(groups), stage.batch_size):
-        batch = groups[start : start + stage.batch_size]
-        began = time.perf_counter()
-        out.extend(stage.process_batch(batch))
-        timing.seconds += time.perf_counter() - began
-        timing.items += stage.items(batch)
-        timing.batches += 1
-    return out
-
-
 @dataclass
 class Plan:
     """The blocks of one phase of a run (the train split, or one bench round), sorted by
@@ -184,24 +170,24 @@ class RunOutput:
         self.seen = NearDuplicates(loaded)
         """Kept hashes of both splits, in commit order (near-duplicate checks)."""
         self.bench = BenchState(loaded) if loaded.recipe.bench is not None else None
-        self._stages: dict[str, list[Stage]] = {}
+        self._stages: dict[str, DatasetStages] = {}
         self._regenerated: set[tuple[str, str]] = set()
         self.planned_groups = 0
 
-    def dataset_stages(self, split: str) -> list[Stage]:
+    def dataset_stages(self, split: str) -> DatasetStages:
         """The split's filter, near-duplicate, task (and bench) stages, set up once."""
         if split not in self._stages:
             stages = build_dataset_stages(
                 self.loaded, self.out, split, self.seen, self.bench, self.only
             )
-            for stage in stages:
+            for stage in stages.all:
                 stage.setup()
             self._stages[split] = stages
         return self._stages[split]
 
     def teardown(self) -> None:
         for stages in self._stages.values():
-            for stage in stages:
+            for stage in stages.all:
                 stage.teardown()
 
     def phases(self, limit: int | None) -> Iterator[Plan]:
@@ -376,18 +362,14 @@ class RunOutput:
         if not self.store.is_committed(block):
             began = time.perf_counter()
             self.store.commit(block, groups)
-            timing = summary.timing("store")
-            timing.seconds += time.perf_counter() - began
-            timing.items += sum(len(g.candidates) for g in groups)
-            timing.batches += 1
-        for stage in self.dataset_stages(split):
+            stored = sum(len(g.candidates) for g in groups)
+            summary.timing("store").add(time.perf_counter() - began, stored)
+        for stage in self.dataset_stages(split).all:
             groups = run_stage(stage, groups, summary)
         began = time.perf_counter()
         shards = sink.write_block(block, (s for g in groups for s in g.samples))
-        timing = summary.timing("shards")
-        timing.seconds += time.perf_counter() - began
-        timing.items += sum(info.samples for info in shards)
-        timing.batches += 1
+        written = sum(info.samples for info in shards)
+        summary.timing("shards").add(time.perf_counter() - began, written)
         with atomic_path(self.layout.block_rejects(block)) as tmp:
             pq.write_table(pa.Table.from_pylist(reject_rows(groups), schema=REJECTS_SCHEMA), tmp)
         counts = RunCounts()
@@ -465,13 +447,13 @@ class RunOutput:
         touched. Returns the samples written."""
         stages = self.dataset_stages(split)
         groups = sorted(groups, key=lambda g: g.index)
-        for stage in stages[:2]:  # filter, near-duplicates: every group, in order
+        for stage in stages.verdict:  # every group, in order (renews the near-duplicate index)
             groups = stage.process_batch(groups)
         if not write:
             return 0
         only = self.only or set()
         groups = [g for g in groups if g.task is None or g.task in only]
-        for stage in stages[2:]:
+        for stage in stages.build:
             groups = stage.process_batch(groups)
         samples = [s for g in groups for s in g.samples]
         self.sinks[split].write_block(block, samples)

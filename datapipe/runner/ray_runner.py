@@ -15,7 +15,6 @@ import os
 import pickle
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from datapipe.errors import DatapipeError, MissingDependencyError
 from datapipe.libraries import LoadedRecipe
 from datapipe.records import Group
 from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput
+from datapipe.runner.pools import PoolSpec
 from datapipe.runner.summary import RunSummary
 from datapipe.stages.base import Stage
 from datapipe.stages.registry import candidate_stage_classes
@@ -42,33 +42,6 @@ def import_ray() -> Any:
             "the Ray runner needs Ray Data", fix="pip install 'datapipe[ray]'"
         ) from None
     return ray
-
-
-@dataclass(frozen=True)
-class PoolSpec:
-    """The resources of one stage's actor pool, after the recipe's overrides."""
-
-    stage: type[Stage]
-    cpus: float
-    gpus: float
-    workers: int
-    resources: dict[str, float]
-    batch_size: int
-
-    @classmethod
-    def of(cls, stage: type[Stage], loaded: LoadedRecipe) -> PoolSpec:
-        override = loaded.recipe.execution.stages.get(stage.name)
-        declared = stage.resources
-        if override is None:
-            return cls(stage, declared.cpus, declared.gpus, 1, {}, stage.batch_size)
-        return cls(
-            stage,
-            declared.cpus if override.cpus is None else override.cpus,
-            declared.gpus if override.gpus is None else override.gpus,
-            override.workers,
-            dict(override.resources),
-            override.batch_size or stage.batch_size,
-        )
 
 
 class StageActor:
@@ -212,8 +185,8 @@ def render_phase(
             group: Group = pickle.loads(row["payload"])
             for pool in pools:
                 timing = summary.timing(pool.stage.name)
-                timing.seconds += float(row[f"t_{pool.stage.name}"])
-                timing.items += int(row[f"n_{pool.stage.name}"])
+                name = pool.stage.name
+                timing.add(float(row[f"t_{name}"]), int(row[f"n_{name}"]), batches=0)
                 timing.nodes.add(str(row[f"node_{pool.stage.name}"]))
                 timing.observe_span(
                     float(row[f"w_{pool.stage.name}"]), float(row[f"e_{pool.stage.name}"])

@@ -112,6 +112,12 @@ class StageTiming:
     last_end: float | None = None
     """Wall-clock span from the first batch's start to the last batch's end (Ray runner)."""
 
+    def add(self, seconds: float, items: int, batches: int = 1) -> None:
+        """One more stretch of work: busy seconds, items done, batches run."""
+        self.seconds += seconds
+        self.items += items
+        self.batches += batches
+
     def observe_span(self, start: float, end: float) -> None:
         self.first_start = start if self.first_start is None else min(self.first_start, start)
         self.last_end = end if self.last_end is None else max(self.last_end, end)
