@@ -59,12 +59,3 @@ class ClipStage(Stage):
                 "embedding": [round(float(x), 5) for x in embeddings[i]],
             }
         return groups
-
-
-def clip_similarity(a: Candidate, b: Candidate) -> float | None:
-    """Cosine of two stored image embeddings; None when either render has none."""
-    ea = a.details.get("clip", {}).get("embedding")
-    eb = b.details.get("clip", {}).get("embedding")
-    if not ea or not eb:
-        return None
-    return round(sum(x * y for x, y in zip(ea, eb, strict=True)), 5)

@@ -165,11 +165,6 @@ def box_iou_inside(inner: tuple[float, ...], outer: tuple[float, ...]) -> float:
     return max(0.0, x1 - x0) * max(0.0, y1 - y0) / area
 
 
-def subject_box(candidate: Candidate) -> tuple[int, int, int, int] | None:
-    box = candidate.details.get("subject", {}).get("box")
-    return tuple(box) if box else None
-
-
 def reference_sample(
     ctx: TaskContext,
     task: str,

@@ -12,9 +12,10 @@ import math
 
 from PIL import Image
 
+from datapipe.details import subject_box
 from datapipe.images import encode_png, load_rgb
 from datapipe.records import Candidate, Group, PairReject, Sample
-from datapipe.tasks.common import TaskContext, make_sample, reject, sample_meta, subject_box
+from datapipe.tasks.common import TaskContext, make_sample, reject, sample_meta
 
 TASK = "extend"
 CANVAS_FILL = (255, 255, 255)

@@ -7,13 +7,13 @@ the reference's layout slots.
 
 from __future__ import annotations
 
+from datapipe.details import ocr_lines, subject_box
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.tasks.common import (
     TaskContext,
     box_iou_inside,
     reference_mismatch,
     reference_sample,
-    subject_box,
 )
 
 
@@ -28,12 +28,12 @@ def layout_match(reference: Candidate, target: Candidate) -> float:
     if not slots:
         return 0.0
     shares = []
-    for i, row in enumerate(target.details.get("ocr", {}).get("lines", [])):
-        if not row["found"]:
+    for i, line in enumerate(ocr_lines(target)):
+        if not line.found:
             shares.append(0.0)
             continue
         slot = slots["title"] if i == 0 else slots["body"]
-        shares.append(box_iou_inside(_normalised(row["box"], target), _normalised(slot, reference)))
+        shares.append(box_iou_inside(_normalised(line.box, target), _normalised(slot, reference)))
     box = subject_box(target)
     shares.append(
         box_iou_inside(_normalised(box, target), _normalised(slots["subject"], reference))

@@ -6,9 +6,9 @@ directions, and verified: the same text read back, the same subject, similar col
 
 from __future__ import annotations
 
+from datapipe.details import clip_similarity, ocr_lines
 from datapipe.images import load_rgb
 from datapipe.records import Candidate, Group, PairReject, Sample
-from datapipe.stages.clip import clip_similarity
 from datapipe.tasks.common import TaskContext, color_similarity, make_sample, reject, sample_meta
 from datapipe.text import ned_similarity
 
@@ -16,7 +16,7 @@ TASK = "rescale"
 
 
 def read_lines(candidate: Candidate) -> dict[str, str]:
-    return {row["role"]: row["read"] for row in candidate.details.get("ocr", {}).get("lines", [])}
+    return {line.role: line.read for line in ocr_lines(candidate)}
 
 
 def text_match(a: Candidate, b: Candidate) -> float:

@@ -6,10 +6,9 @@ by colour similarity (style) and a minimum perceptual-hash distance (not a copy)
 
 from __future__ import annotations
 
+from datapipe.details import clip_similarity, phash, phash_distance
 from datapipe.images import load_rgb
 from datapipe.records import Candidate, Group, PairReject, Sample
-from datapipe.stages.clip import clip_similarity
-from datapipe.stages.phash import phash_distance
 from datapipe.tasks.common import (
     TaskContext,
     color_similarity,
@@ -28,9 +27,7 @@ def build_style(
         "pair.color_similarity": color_similarity(
             load_rgb(reference.image), load_rgb(target.image)
         ),
-        "pair.phash_distance": float(
-            phash_distance(reference.details["phash"], target.details["phash"])
-        ),
+        "pair.phash_distance": float(phash_distance(phash(reference), phash(target))),
         "pair.clip_similarity": clip_similarity(reference, target),
     }
     broken = ctx.check_pair("style", target, scores)
