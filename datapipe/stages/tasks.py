@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.stages.base import Resources, Stage
 from datapipe.tasks.common import TaskContext
-from datapipe.tasks.registry import PAIR_RULES, TASKS, PerPair, pair_task
+from datapipe.tasks.registry import PAIR_RULES, TASKS, TaskRow, pair_task
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,13 +50,15 @@ class TaskStage(Stage):
             for row in TASKS.values():
                 if row.per == "poster" and row.name in enabled:
                     for candidate in kept:
-                        self._add(group, row.builder(self.context, group, candidate))
+                        config = row.config(self.context.tasks)
+                        self._add(group, row.builder(self.context, config, group, candidate))
             row = pair_task(group.kind)
             if row is not None and row.name in enabled:
-                self._pairs(group, row.name, row.builder, kept)
+                self._pairs(group, row, kept)
         return groups
 
-    def _pairs(self, group: Group, task: str, builder: PerPair, kept: list[Candidate]) -> None:
+    def _pairs(self, group: Group, row: TaskRow, kept: list[Candidate]) -> None:
+        task = row.name
         if len(kept) < 2:
             for candidate in kept:
                 detail = (
@@ -68,7 +70,8 @@ class TaskStage(Stage):
             return
         for i, target in enumerate(kept):
             reference = kept[(i + 1) % len(kept)]
-            self._add(group, builder(self.context, group, reference, target))
+            config = row.config(self.context.tasks)
+            self._add(group, row.builder(self.context, config, group, reference, target))
 
     @staticmethod
     def _add(group: Group, result: Sample | PairReject) -> None:

@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from pydantic import BaseModel
 
 import datapipe
 from datapipe.backends.template_composer import quote_copy
 from datapipe.hashing import derive_seed
 from datapipe.libraries import LoadedRecipe
-from datapipe.recipe import Recipe
+from datapipe.recipe import TasksConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.verdicts import PairRule, first_failure
 
@@ -30,22 +31,21 @@ class TaskContext:
     error in check_pair, never a pair made unchecked."""
 
     @property
-    def recipe(self) -> Recipe:
-        """The recipe as this split's builders see it: the bench may set its own tasks."""
-        recipe = self.loaded.recipe
-        tasks = recipe.split_tasks(self.split)
-        return recipe if tasks is recipe.tasks else recipe.model_copy(update={"tasks": tasks})
+    def tasks(self) -> TasksConfig:
+        """This split's task settings (the bench may set its own); each builder is handed
+        its own task's, never the whole recipe."""
+        return self.loaded.recipe.split_tasks(self.split)
 
     def rng(self, task: str, key: str) -> random.Random:
         """One generator per (task, sample): samples never depend on build order."""
         return random.Random(derive_seed(self.loaded.generation_hash, task, key))
 
     def check_pair(
-        self, task: str, target: Candidate, scores: dict[str, float | None]
+        self, task: str, config: BaseModel, target: Candidate, scores: dict[str, float | None]
     ) -> PairReject | None:
-        """The task's pair rules under this split's settings: the first broken one rejects
-        the pair, with every pair score kept on the reject."""
-        settings = getattr(self.recipe.tasks, task).model_dump()
+        """The task's pair rules under its settings (`config`): the first broken one
+        rejects the pair, with every pair score kept on the reject."""
+        settings = config.model_dump()
         rules = [(r.reason, rule) for r in self.pair_rules[task] if (rule := r.rule(settings))]
         failure = first_failure(scores, rules)
         return None if failure is None else reject(task, target, *failure, **scores)

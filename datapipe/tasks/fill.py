@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from datapipe.details import ocr_lines
 from datapipe.images import encode_png, load_mask, load_rgb, mask_to_png
+from datapipe.recipe import FillConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.tasks.common import TaskContext, make_sample, reject, sample_meta
 
@@ -74,8 +75,9 @@ def text_mask(target: Candidate, rng: random.Random, pad: int) -> tuple[np.ndarr
     return mask, line.expected
 
 
-def build_fill(ctx: TaskContext, group: Group, target: Candidate) -> Sample | PairReject:
-    config = ctx.recipe.tasks.fill
+def build_fill(
+    ctx: TaskContext, config: FillConfig, group: Group, target: Candidate
+) -> Sample | PairReject:
     spec = target.spec
     key = f"{TASK}-{target.key}"
     rng = ctx.rng(TASK, key)

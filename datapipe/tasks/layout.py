@@ -8,6 +8,7 @@ the reference's layout slots.
 from __future__ import annotations
 
 from datapipe.details import ocr_lines, subject_box
+from datapipe.recipe import LayoutConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.tasks.common import (
     TaskContext,
@@ -44,13 +45,13 @@ def layout_match(reference: Candidate, target: Candidate) -> float:
 
 
 def build_layout(
-    ctx: TaskContext, group: Group, reference: Candidate, target: Candidate
+    ctx: TaskContext, config: LayoutConfig, group: Group, reference: Candidate, target: Candidate
 ) -> Sample | PairReject:
     mismatch = reference_mismatch("layout", reference, target, "layout_id")
     if mismatch:
         return mismatch
     scores = {"pair.layout_match": layout_match(reference, target)}
-    broken = ctx.check_pair("layout", target, scores)
+    broken = ctx.check_pair("layout", config, target, scores)
     if broken:
         return broken
     return reference_sample(ctx, "layout", group, reference, target, scores)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from datapipe.recipe import ALL_TASKS, GROUP_KINDS, GroupKind
+from pydantic import BaseModel
+
+from datapipe.recipe import ALL_TASKS, GROUP_KINDS, GroupKind, TasksConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.tasks.common import TaskContext
 from datapipe.tasks.extend import build_extend
@@ -24,8 +26,8 @@ from datapipe.tasks.rescale import build_rescale
 from datapipe.tasks.style import build_style
 from datapipe.verdicts import PairRule
 
-PerPoster = Callable[[TaskContext, Group, Candidate], "Sample | PairReject"]
-PerPair = Callable[[TaskContext, Group, Candidate, Candidate], "Sample | PairReject"]
+PerPoster = Callable[[TaskContext, Any, Group, Candidate], "Sample | PairReject"]
+PerPair = Callable[[TaskContext, Any, Group, Candidate, Candidate], "Sample | PairReject"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class TaskRow:
     builder: PerPoster | PerPair
     pair_rules: tuple[PairRule, ...] = ()
     subject_mask: bool = False
+
+    def config(self, tasks: TasksConfig) -> BaseModel:
+        """The task's own settings, the only part of the recipe its builder is handed."""
+        return getattr(tasks, self.name)
 
     def group_kinds(self) -> tuple[str, ...]:
         """Every group kind that can feed the task."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datapipe.details import clip_similarity, ocr_lines
 from datapipe.images import load_rgb
+from datapipe.recipe import RescaleConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.tasks.common import TaskContext, color_similarity, make_sample, reject, sample_meta
 from datapipe.text import ned_similarity
@@ -28,7 +29,7 @@ def text_match(a: Candidate, b: Candidate) -> float:
 
 
 def build_rescale(
-    ctx: TaskContext, group: Group, source: Candidate, target: Candidate
+    ctx: TaskContext, config: RescaleConfig, group: Group, source: Candidate, target: Candidate
 ) -> Sample | PairReject:
     spec = target.spec
     same_copy = [(c.role, c.text) for c in source.spec.copy] == [
@@ -48,7 +49,7 @@ def build_rescale(
         return reject(
             TASK, target, "rescale_copy_differs", "the two specs carry different copy", **scores
         )
-    broken = ctx.check_pair(TASK, target, scores)
+    broken = ctx.check_pair(TASK, config, target, scores)
     if broken:
         return broken
     key = f"{TASK}-{target.key}-from{source.spec.member}"

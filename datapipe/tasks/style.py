@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datapipe.details import clip_similarity, phash, phash_distance
 from datapipe.images import load_rgb
+from datapipe.recipe import StyleConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.tasks.common import (
     TaskContext,
@@ -18,7 +19,7 @@ from datapipe.tasks.common import (
 
 
 def build_style(
-    ctx: TaskContext, group: Group, reference: Candidate, target: Candidate
+    ctx: TaskContext, config: StyleConfig, group: Group, reference: Candidate, target: Candidate
 ) -> Sample | PairReject:
     mismatch = reference_mismatch("style", reference, target, "style_id")
     if mismatch:
@@ -30,7 +31,7 @@ def build_style(
         "pair.phash_distance": float(phash_distance(phash(reference), phash(target))),
         "pair.clip_similarity": clip_similarity(reference, target),
     }
-    broken = ctx.check_pair("style", target, scores)
+    broken = ctx.check_pair("style", config, target, scores)
     if broken:
         return broken
     return reference_sample(ctx, "style", group, reference, target, scores)

@@ -3,7 +3,6 @@ inspection draws from the same list."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from types import SimpleNamespace
 
 from datapipe.inspect.rules import pair_thresholds
@@ -55,22 +54,19 @@ def test_inspection_draws_every_pair_rule_the_builder_checks():
 
 
 def test_check_pair_rejects_on_the_first_broken_rule(quickstart):
-    tasks = quickstart.recipe.tasks.model_copy(
-        update={
-            "style": quickstart.recipe.tasks.style.model_copy(update={"max_clip_similarity": 0.9})
-        }
-    )
-    loaded = replace(quickstart, recipe=quickstart.recipe.model_copy(update={"tasks": tasks}))
-    ctx = TaskContext(loaded, "train", PAIR_RULES)
+    config = quickstart.recipe.tasks.style.model_copy(update={"max_clip_similarity": 0.9})
+    ctx = TaskContext(quickstart, "train", PAIR_RULES)
     target = Candidate(spec=SimpleNamespace(spec_id="c0"))  # type: ignore[arg-type]  # the key only
+
+    def check(scores):
+        return ctx.check_pair("style", config, target, scores)
+
     good = {"pair.color_similarity": 0.9, "pair.phash_distance": 20.0, "pair.clip_similarity": 0.5}
-    assert ctx.check_pair("style", target, good) is None
-    copy = ctx.check_pair("style", target, {**good, "pair.phash_distance": 2.0})
+    assert check(good) is None
+    copy = check({**good, "pair.phash_distance": 2.0})
     assert copy.reason == "style_near_duplicate" and "min 6" in copy.detail
     assert copy.scores["pair.phash_distance"] == 2.0
-    both = ctx.check_pair(
-        "style", target, {**good, "pair.color_similarity": 0.1, "pair.clip_similarity": 0.99}
-    )
+    both = check({**good, "pair.color_similarity": 0.1, "pair.clip_similarity": 0.99})
     assert both.reason == "style_color_mismatch"
-    unscored = ctx.check_pair("style", target, {**good, "pair.clip_similarity": None})
+    unscored = check({**good, "pair.clip_similarity": None})
     assert unscored.reason == "style_near_duplicate" and "not computed" in unscored.detail
