@@ -43,7 +43,7 @@ RULE_PREFIXES = ("text_", "image_")
 
 def load(folder: Path, recipe: Path) -> Any:
     """The quickstart's offline stages at `recipe`'s image sizes and OCR settings."""
-    from datapipe.recipe import load_recipe
+    from datapipe.loading import load_recipe
 
     chosen = yaml.safe_load(recipe.read_text(encoding="utf-8"))
     ocr = {k: chosen["stages"]["ocr"][k] for k in ("det_limit_side_len", "det_limit_type")}
@@ -56,7 +56,7 @@ def load(folder: Path, recipe: Path) -> Any:
 
 
 def rules(recipe: Path) -> dict[str, Any]:
-    from datapipe.recipe import load_recipe
+    from datapipe.loading import load_recipe
 
     thresholds = load_recipe(recipe).recipe.thresholds
     return {k: v for k, v in thresholds.items() if k.startswith(RULE_PREFIXES)}

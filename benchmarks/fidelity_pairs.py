@@ -102,13 +102,14 @@ def grade(out: Path, loaded: Any) -> dict[str, Any]:
     from datapipe.io.truth_store import TruthStore
     from datapipe.records import Sample
     from datapipe.stages.filter import FilterStage
-    from datapipe.stages.tasks import PER_PAIR
     from datapipe.tasks.common import TaskContext
     from datapipe.tasks.fill import build_fill
     from datapipe.tasks.identity import build_identity
+    from datapipe.tasks.registry import pair_task
 
     store, truths = CandidateStore(out), TruthStore(out)
     ctx = TaskContext(loaded)
+    tasks = ctx.tasks
     filter_stage = FilterStage(loaded)
     filter_stage.setup()
     pairs: list[dict[str, Any]] = []
@@ -138,8 +139,11 @@ def grade(out: Path, loaded: Any) -> dict[str, Any]:
                     count = members.setdefault(entry.truth.pair_fault, {"filtered": 0, "kept": 0})
                     count["kept" if candidate.kept else "filtered"] += 1
             for candidate in kept:
-                for builder in (build_fill, build_identity):
-                    sample = builder(ctx, group, candidate)
+                for builder, settings in (
+                    (build_fill, tasks.fill),
+                    (build_identity, tasks.identity),
+                ):
+                    sample = builder(ctx, settings, group, candidate)
                     if (
                         isinstance(sample, Sample)
                         and sample.meta["params"].get("mask_kind", "subject") == "subject"
@@ -151,12 +155,13 @@ def grade(out: Path, loaded: Any) -> dict[str, Any]:
                                 candidate.scores.get("subject.confidence"),
                             )
                         )
-            if group.kind not in PER_PAIR or len(kept) < 2:
+            row = pair_task(group.kind)
+            if row is None or len(kept) < 2:
                 continue
-            task, builder = PER_PAIR[group.kind]
+            task = row.name
             for i, target in enumerate(kept):
                 reference = kept[(i + 1) % len(kept)]
-                made = builder(ctx, group, reference, target)
+                made = row.builder(ctx, row.config(tasks), group, reference, target)
                 built = isinstance(made, Sample)
                 scores = made.meta["scores"]["pair"] if built else made.scores
                 pairs.append(
@@ -199,7 +204,7 @@ def check_figures(graded: dict[str, Any], loaded: Any) -> tuple[list[Figure], di
 
 
 def run(quick: bool) -> Result:
-    from datapipe.recipe import load_recipe
+    from datapipe.loading import load_recipe
     from datapipe.runner.local import run_local
 
     result = Result(

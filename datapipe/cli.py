@@ -7,7 +7,6 @@ traceback means a bug.
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -28,7 +27,10 @@ import datapipe
 from datapipe.cli_errors import console, fail
 from datapipe.cli_inspect import register
 from datapipe.errors import DatapipeError
-from datapipe.recipe import ALL_TASKS, LoadedRecipe, load_recipe
+from datapipe.io.layout import OutputLayout
+from datapipe.libraries import LoadedRecipe
+from datapipe.loading import load_recipe
+from datapipe.recipe import ALL_TASKS
 from datapipe.run_log import ray_output_to, run_log
 from datapipe.runner.local import run_local
 from datapipe.runner.output import check_out_dir
@@ -209,7 +211,7 @@ def interrupted_message(out: Path, seen: dict[str, int]) -> str:
 def report_unfilled(out: Path, output: Console) -> None:
     """Say which bench quotas could not be filled, and why (run.json has the details)."""
     try:
-        bench = json.loads((out / "run.json").read_text()).get("bench") or {}
+        bench = OutputLayout(out).read_run().get("bench") or {}
     except (OSError, ValueError):
         return
     for row in bench.get("unfilled", []):

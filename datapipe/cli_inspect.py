@@ -106,7 +106,7 @@ _SCORERS: dict[str, Scorer] = {}
 def cached_scorer(recipe: Path | None) -> Scorer:
     """One Scorer per recipe hash in this process, so the models load once when the command
     runs many times in one interpreter (tests, a notebook driving the CLI)."""
-    from datapipe.recipe import load_recipe
+    from datapipe.loading import load_recipe
     from datapipe.scoring import Scorer, default_recipe
 
     path = recipe if recipe is not None else default_recipe()

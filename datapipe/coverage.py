@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from datapipe.io.candidate_store import CandidateStore
-from datapipe.io.shard_sink import dataset_manifests
+from datapipe.io.layout import dataset_manifests
 
 DIMENSIONS = ("entity_id", "style_id", "layout_id", "theme", "language")
 DROPPED_AT = ("filter", "near_duplicates")

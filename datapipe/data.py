@@ -31,7 +31,7 @@ from typing import Any, Literal
 import pyarrow.parquet as pq
 
 from datapipe.errors import MissingDependencyError, OutputError
-from datapipe.io.shard_sink import task_manifests
+from datapipe.io.layout import task_manifests
 
 Decode = Literal["pil", "torch", "bytes"]
 DECODERS = {"pil": "pil", "torch": "torchrgb", "bytes": None}

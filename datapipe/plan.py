@@ -11,8 +11,10 @@ import random
 from dataclasses import dataclass
 
 from datapipe.hashing import group_id
-from datapipe.recipe import GROUP_KINDS, LoadedRecipe, Recipe
+from datapipe.libraries import LoadedRecipe
+from datapipe.recipe import GROUP_KINDS, Recipe
 from datapipe.records import Group
+from datapipe.tasks.registry import TASKS
 
 
 @dataclass(frozen=True)
@@ -76,17 +78,6 @@ def plan_groups(loaded: LoadedRecipe, limit: int | None = None) -> list[GroupSlo
     return slots if limit is None else slots[:limit]
 
 
-TASK_GROUP_KIND = {
-    "extend": "single",
-    "fill": "single",
-    "identity": "single",
-    "rescale": "rescale",
-    "layout": "layout",
-    "style": "style",
-}
-"""The group a bench sample of each task is built from."""
-
-
 @dataclass(frozen=True)
 class BenchCell:
     """One quota of the bench split: samples of a task, language and theme."""
@@ -105,7 +96,7 @@ class BenchCell:
         return Group(
             group_id=f"bench-{self.task}-{self.language}-{self.theme}-"
             f"{generation_hash[:8]}-{n:06d}",
-            kind=TASK_GROUP_KIND[self.task],
+            kind=TASKS[self.task].group_kind,
             index=index,
             block=block,
             language=self.language,

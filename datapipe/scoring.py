@@ -33,8 +33,10 @@ from PIL import Image
 
 from datapipe.bundled import data_root
 from datapipe.errors import DatapipeError
-from datapipe.recipe import LoadedRecipe, load_recipe
+from datapipe.libraries import LoadedRecipe
+from datapipe.loading import load_recipe
 from datapipe.records import Candidate, CopyLine, Group, PromptSpec
+from datapipe.runner.driver import StageChain
 from datapipe.stages.base import Stage
 from datapipe.stages.filter import evaluate, image_failed
 from datapipe.stages.registry import annotator_classes
@@ -135,21 +137,16 @@ class Scorer:
                 )
             recipe = found
         self.loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe)
-        self._stages: list[Stage] | None = None
+        self._chain = StageChain(
+            lambda: [cls(self.loaded) for cls in annotator_classes(self.loaded.recipe)]
+        )
 
     @property
     def stages(self) -> list[Stage]:
-        if self._stages is None:
-            stages = [cls(self.loaded) for cls in annotator_classes(self.loaded.recipe)]
-            for stage in stages:
-                stage.setup()
-            self._stages = stages
-        return self._stages
+        return self._chain.stages
 
     def close(self) -> None:
-        for stage in self._stages or []:
-            stage.teardown()
-        self._stages = None
+        self._chain.teardown()
 
     def candidate(
         self,
@@ -210,8 +207,7 @@ class Scorer:
             raise DatapipeError(f"language {lang!r} is not one of {', '.join(LANGUAGES)}")
         candidate = self.candidate(data, list(texts), entity, lang)
         group = Group("score", "single", 0, 0, lang, "", candidates=[candidate])
-        for stage in self.stages:
-            stage.process_batch([group])
+        self._chain.run([group])
         return self.judge(candidate, name)
 
     def judge(self, candidate: Candidate, name: str = "") -> ScoreResult:

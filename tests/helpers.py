@@ -6,8 +6,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from datapipe.libraries import LoadedRecipe
 from datapipe.plan import plan_groups
-from datapipe.recipe import LoadedRecipe
 from datapipe.records import Candidate, Group
 from datapipe.stages.filter import FilterStage
 from datapipe.stages.prompt import PromptStage

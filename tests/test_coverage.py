@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from datapipe.cli import app
 from datapipe.coverage import DIMENSIONS, coverage
 from datapipe.io.candidate_store import CandidateStore
-from datapipe.io.shard_sink import dataset_manifests
+from datapipe.io.layout import dataset_manifests
 
 
 def test_counts_equal_the_store_rejects_and_manifests(quickstart_run):

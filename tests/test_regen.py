@@ -18,9 +18,10 @@ from typer.testing import CliRunner
 
 from datapipe.cli import app
 from datapipe.errors import OutputError
+from datapipe.io.layout import OutputLayout
+from datapipe.loading import load_recipe
 from datapipe.plan import plan_groups
-from datapipe.recipe import load_recipe
-from datapipe.regen import recover, regen, staging_paths
+from datapipe.regen import regen
 from datapipe.runner.local import run_local
 from datapipe.verify import verify
 
@@ -100,10 +101,10 @@ def test_regen_refuses_what_it_cannot_do(runs, tmp_path):
 def test_a_swap_cut_between_its_two_renames_restores_the_old_split(runs, tmp_path):
     out = copy_of(runs, tmp_path)
     before = tree_digest(out)
-    _, old = staging_paths(out, "train", "fill")
+    _, old = OutputLayout(out).staging("train", "fill")
     old.parent.mkdir(parents=True)
     (out / "datasets/train/fill").rename(old)
-    assert recover(out) == ["restored train/fill"]
+    assert OutputLayout(out).recover() == ["restored train/fill"]
     assert tree_digest(out) == before
 
 
@@ -112,7 +113,7 @@ def test_kill_during_regen_leaves_the_old_split_then_regen_completes(runs, tmp_p
     out = copy_of(runs, tmp_path)
     fill = out / "datasets" / "train" / "fill"
     old_fill = {k: v for k, v in tree_digest(out).items() if k.startswith("datasets/train/fill/")}
-    new, _ = staging_paths(out, "train", "fill")
+    new, _ = OutputLayout(out).staging("train", "fill")
     command = [
         sys.executable, "-m", "datapipe.cli", "regen", "--out", str(out),
         "--task", "fill", "--recipe", str(recipe_b),

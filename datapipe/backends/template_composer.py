@@ -10,8 +10,7 @@ from __future__ import annotations
 import random
 
 from datapipe.hashing import derive_seed
-from datapipe.libraries import Entity, Layout, Style
-from datapipe.recipe import LoadedRecipe
+from datapipe.libraries import Entity, Layout, LoadedRecipe, Style
 from datapipe.records import CopyLine, Group, PromptSpec
 
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from datapipe.io.atomic import write_bytes
-from datapipe.io.shard_sink import dataset_manifests, tar_of
+from datapipe.io.layout import dataset_manifests, tar_of
 
 CARD = "README.md"
 CROISSANT = "croissant.json"

@@ -44,12 +44,17 @@ import pyarrow.parquet as pq
 
 from datapipe.hashing import canonical_json
 from datapipe.io.atomic import atomic_path, commit, write_bytes
+from datapipe.io.layout import (
+    OutputLayout,
+    manifest_dir,
+    manifest_of,
+    stats_path,
+    tar_of,
+    task_manifests,
+)
 from datapipe.io.tar import append_tar, members_end, sample_size, tar_size, write_tar_aside
 from datapipe.recipe import ShardConfig
 from datapipe.records import Sample
-
-MANIFESTS = "__manifests__"
-"""A task folder's manifests and stats.json: a folder no WebDataset reader lists."""
 
 MANIFEST_SCHEMA = pa.schema(
     [
@@ -99,34 +104,6 @@ def sample_digest(files: dict[str, bytes | str]) -> str:
     return h.hexdigest()
 
 
-def manifest_dir(task_dir: Path) -> Path:
-    return task_dir / MANIFESTS
-
-
-def manifest_of(tar: Path) -> Path:
-    """The manifest parquet of a shard tar."""
-    return tar.parent / MANIFESTS / f"{tar.stem}.parquet"
-
-
-def tar_of(manifest: Path) -> Path:
-    """The shard tar a manifest parquet describes."""
-    return manifest.parent.parent / f"{manifest.stem}.tar"
-
-
-def stats_path(task_dir: Path) -> Path:
-    return task_dir / MANIFESTS / "stats.json"
-
-
-def task_manifests(task_dir: Path) -> list[Path]:
-    """A task folder's shard manifests, in shard order."""
-    return sorted(manifest_dir(task_dir).glob("*.parquet"))
-
-
-def dataset_manifests(datasets: Path, split: str = "*") -> list[Path]:
-    """Every shard manifest under `datasets/` (of one split, or of all), task by task."""
-    return sorted(datasets.glob(f"{split}/*/{MANIFESTS}/*.parquet"))
-
-
 def shard_name(task: str, split: str, index: int) -> str:
     return f"{task}-{split}-{index:06d}"
 
@@ -160,7 +137,7 @@ class _Part:
 
 class ShardSink:
     def __init__(self, out: Path, split: str, limits: ShardConfig) -> None:
-        self.root = out / "datasets" / split
+        self.root = OutputLayout(out).split_dir(split)
         self.split = split
         self.limits = limits
         self.open: dict[str, OpenShard] | None = None

@@ -33,17 +33,18 @@ from datapipe.errors import DatapipeError, OutputError
 from datapipe.io.atomic import TMP_SUFFIX, atomic_path, write_bytes
 from datapipe.io.candidate_store import CandidateStore
 from datapipe.io.card import write_card
-from datapipe.io.shard_sink import ShardSink, manifest_of
+from datapipe.io.layout import OutputLayout, manifest_of, regenerated_tasks
+from datapipe.io.shard_sink import ShardSink
 from datapipe.io.truth_store import Graded, TruthStore
+from datapipe.libraries import LoadedRecipe
 from datapipe.plan import plan_groups
-from datapipe.recipe import LoadedRecipe, Recipe
+from datapipe.recipe import Recipe
 from datapipe.records import Group
-from datapipe.regen import recover, regenerated_tasks
 from datapipe.runner.cost import add_commit_usage
+from datapipe.runner.driver import run_stage
 from datapipe.runner.summary import RunCounts, RunSummary
-from datapipe.stages.base import Stage
 from datapipe.stages.near_duplicates import NearDuplicates, kept_hashes
-from datapipe.stages.registry import build_dataset_stages
+from datapipe.stages.registry import DatasetStages, build_dataset_stages
 
 SPLITS = ("train", "bench")
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -129,20 +130,6 @@ def reject_rows(groups: Iterable[Group], faults: dict[str, str]) -> list[dict[st
     return rows
 
 
-def run_stage(stage: Stage, groups: list[Group], summary: RunSummary) -> list[Group]:
-    """Drive one stage over groups in its batch size, timing it into the summary."""
-    timing = summary.timing(stage.name)
-    out: list[Group] = []
-    for start in range(0, len(groups), stage.batch_size):
-        batch = groups[start : start + stage.batch_size]
-        began = time.perf_counter()
-        out.extend(stage.process_batch(batch))
-        timing.seconds += time.perf_counter() - began
-        timing.items += stage.items(batch)
-        timing.batches += 1
-    return out
-
-
 @dataclass
 class Plan:
     """The blocks of one phase of a run (the train split, or one bench round), sorted by
@@ -200,7 +187,7 @@ def check_out_dir(out: Path) -> None:
             f"--out {out} is a file, not a folder", fix="pass a new or empty folder as --out"
         )
     for parent in out.resolve().parents:
-        if (parent / "run.json").is_file():
+        if OutputLayout(parent).run_json.is_file():
             raise OutputError(
                 f"--out {out} is inside the datapipe output {parent}: a run nested in another "
                 "would be read as part of it",
@@ -209,7 +196,7 @@ def check_out_dir(out: Path) -> None:
     ours = {LOG_FILE, RAY_LOG_FILE}
     if (
         out.is_dir()
-        and not (out / "run.json").is_file()
+        and not OutputLayout(out).run_json.is_file()
         and any(p.name not in ours for p in out.iterdir())
     ):
         raise OutputError(
@@ -238,40 +225,34 @@ class RunOutput:
         self.sinks = {
             split: ShardSink(shard_root or out, split, loaded.recipe.shards) for split in SPLITS
         }
-        self.blocks_dir = out / "blocks"
+        self.layout = OutputLayout(out)
         self.started = datetime.now(timezone.utc)
         self.repaired: dict[int, list[str]] = {}
         """Blocks found damaged on open, with what was wrong: redone and reported."""
         self.seen = NearDuplicates(loaded)
         """Kept hashes of both splits, in commit order (near-duplicate checks)."""
         self.bench = BenchState(loaded) if loaded.recipe.bench is not None else None
-        self._stages: dict[str, list[Stage]] = {}
+        self._stages: dict[str, DatasetStages] = {}
         self._regenerated: set[tuple[str, str]] = set()
         self._recommit: set[str] = set()
         """Splits with a block to redo: every later block of the split is committed again."""
         self.planned_groups = 0
 
-    def dataset_stages(self, split: str) -> list[Stage]:
+    def dataset_stages(self, split: str) -> DatasetStages:
         """The split's filter, near-duplicate, task (and bench) stages, set up once."""
         if split not in self._stages:
             stages = build_dataset_stages(
                 self.loaded, self.out, split, self.seen, self.bench, self.only
             )
-            for stage in stages:
+            for stage in stages.all:
                 stage.setup()
             self._stages[split] = stages
         return self._stages[split]
 
     def teardown(self) -> None:
         for stages in self._stages.values():
-            for stage in stages:
+            for stage in stages.all:
                 stage.teardown()
-
-    def ledger_path(self, block: int) -> Path:
-        return self.blocks_dir / f"block-{block:06d}.json"
-
-    def rejects_path(self, block: int) -> Path:
-        return self.blocks_dir / f"block-{block:06d}.rejects.parquet"
 
     def phases(self, limit: int | None) -> Iterator[Plan]:
         """The train split's blocks, then each bench round's. A runner commits every block
@@ -291,7 +272,7 @@ class RunOutput:
         check_out_dir(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self._check_recipe()
-        recover(self.out)
+        self.layout.recover()
         for leftover in self.out.rglob(f"*{TMP_SUFFIX}"):
             if leftover.is_file():
                 leftover.unlink()
@@ -338,7 +319,10 @@ class RunOutput:
         """
         ledger = self._ledger(block)
         if ledger is not None and ledger.get("groups") == ids:
-            regenerated = [f"datasets/{split}/{task}/" for split, task in self._regenerated]
+            regenerated = [
+                f"{self.layout.task_dir(split, task).relative_to(self.out)}/"
+                for split, task in self._regenerated
+            ]
             files = {
                 path: size
                 for path, size in ledger.get("files", {}).items()
@@ -348,7 +332,7 @@ class RunOutput:
             if not damaged:
                 return "done"
             self.repaired[block] = damaged
-            self.ledger_path(block).unlink()
+            self.layout.ledger(block).unlink()
         store_files = [self.store.paths(block)[0], self.store.paths(block)[1]]
         recorded = (ledger or {}).get("files", {})
         store_intact = all(
@@ -363,11 +347,11 @@ class RunOutput:
     def _recommit_state(self, block: int, ids: list[str]) -> str:
         """A finished block after one that is redone: its samples follow the redone ones
         in the tasks' shards, so it is committed again (from the store, not rendered)."""
-        self.ledger_path(block).unlink()
+        self.layout.ledger(block).unlink()
         return "stored" if self.store.committed_groups(block) == ids else "todo"
 
     def _ledger(self, block: int) -> dict[str, Any] | None:
-        path = self.ledger_path(block)
+        path = self.layout.ledger(block)
         try:
             return json.loads(path.read_text()) if path.is_file() else None
         except (OSError, ValueError):
@@ -375,7 +359,7 @@ class RunOutput:
 
     def _check_recipe(self) -> None:
         """Refuse to mix two recipes' outputs in one directory."""
-        run_json = self.out / "run.json"
+        run_json = self.layout.run_json
         if not run_json.is_file():
             return
         try:
@@ -465,27 +449,26 @@ class RunOutput:
             if graded:  # before the candidate store: its parquet marks the block stored
                 self.graded.write(block, graded)
             self.store.commit(block, groups)
-            timing = summary.timing("store")
-            timing.seconds += time.perf_counter() - began
-            timing.items += sum(len(g.candidates) for g in groups)
-            timing.batches += 1
-        for stage in self.dataset_stages(split):
+            stored = sum(len(g.candidates) for g in groups)
+            summary.timing("store").add(time.perf_counter() - began, stored)
+        for stage in self.dataset_stages(split).all:
             groups = run_stage(stage, groups, summary)
         began = time.perf_counter()
         samples = [s for g in groups for s in g.samples]
         shards = sink.write_block(block, samples)
-        timing = summary.timing("shards")
-        timing.seconds += time.perf_counter() - began
-        timing.items += len(samples)
-        timing.batches += 1
-        with atomic_path(self.rejects_path(block)) as tmp:
+        summary.timing("shards").add(time.perf_counter() - began, len(samples))
+        with atomic_path(self.layout.block_rejects(block)) as tmp:
             rows = reject_rows(groups, self.graded.faults(block))
             pq.write_table(pa.Table.from_pylist(rows, schema=REJECTS_SCHEMA), tmp)
         counts = RunCounts()
         counts.add_groups(groups)
         files = {
             str(p.relative_to(self.out)): p.stat().st_size
-            for p in (*self.store.paths(block), self.rejects_path(block), self.graded.path(block))
+            for p in (
+                *self.store.paths(block),
+                self.layout.block_rejects(block),
+                self.graded.path(block),
+            )
             if p.is_file()
         }
         for s in shards:  # recorded where they live once a regen's staging is swapped in
@@ -509,7 +492,9 @@ class RunOutput:
         }
         if before is not None:
             ledger["bench"] = BenchState.delta(before, self.bench.snapshot())
-        write_bytes(self.ledger_path(block), json.dumps(ledger, indent=1, sort_keys=True).encode())
+        write_bytes(
+            self.layout.ledger(block), json.dumps(ledger, indent=1, sort_keys=True).encode()
+        )
         summary.merge(counts)
         add_commit_usage(summary.api, groups)
         summary.blocks += 1
@@ -517,7 +502,7 @@ class RunOutput:
     def absorb(self, block: int, summary: RunSummary) -> None:
         """A block finished by an earlier run: its counts, kept hashes and quota account
         come from its ledger, in block order like a committed one."""
-        ledger = json.loads(self.ledger_path(block).read_text())
+        ledger = json.loads(self.layout.ledger(block).read_text())
         counts = RunCounts.from_dict(ledger["counts"])
         split = ledger.get("split", "train")
         self.seen.remember(split, ledger.get("kept_phashes", []))
@@ -546,9 +531,9 @@ class RunOutput:
 
     def write_rejects(self) -> None:
         """rejects.parquet: every block's rejects, concatenated in block order."""
-        parts = sorted(self.blocks_dir.glob("block-*.rejects.parquet"))
+        parts = self.layout.all_block_rejects()
         table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
-        with atomic_path(self.out / "rejects.parquet") as tmp:
+        with atomic_path(self.layout.rejects) as tmp:
             pq.write_table(table if table is not None else REJECTS_SCHEMA.empty_table(), tmp)
 
     def rebuild(self, block: int, groups: list[Group], split: str, write: bool) -> int:
@@ -557,13 +542,13 @@ class RunOutput:
         touched. Returns the samples written."""
         stages = self.dataset_stages(split)
         groups = sorted(groups, key=lambda g: g.index)
-        for stage in stages[:2]:  # filter, near-duplicates: every group, in order
+        for stage in stages.verdict:  # every group, in order (renews the near-duplicate index)
             groups = stage.process_batch(groups)
         if not write:
             return 0
         only = self.only or set()
         groups = [g for g in groups if g.task is None or g.task in only]
-        for stage in stages[2:]:
+        for stage in stages.build:
             groups = stage.process_batch(groups)
         samples = [s for g in groups for s in g.samples]
         self.sinks[split].write_block(block, samples)
@@ -571,7 +556,7 @@ class RunOutput:
 
     def _previous_run(self) -> dict[str, Any]:
         try:
-            return json.loads((self.out / "run.json").read_text())
+            return json.loads(self.layout.run_json.read_text())
         except (OSError, ValueError):
             return {}
 
@@ -601,9 +586,7 @@ class RunOutput:
         }
         if self.bench is not None:
             record["bench"] = self.bench.report() if summary else None
-        write_bytes(
-            self.out / "run.json", json.dumps(record, indent=2, ensure_ascii=False).encode()
-        )
+        write_bytes(self.layout.run_json, json.dumps(record, indent=2, ensure_ascii=False).encode())
 
 
 class OrderedCommits:

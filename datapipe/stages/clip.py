@@ -115,12 +115,3 @@ def subject_cutout(candidate: Candidate, image: Image.Image) -> Image.Image | No
     box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
     grey = Image.new("RGB", image.size, (128, 128, 128))
     return Image.composite(image, grey, Image.fromarray(mask)).crop(box)
-
-
-def clip_similarity(a: Candidate, b: Candidate) -> float | None:
-    """Cosine of two stored image embeddings; None when either render has none."""
-    ea = a.details.get("clip", {}).get("embedding")
-    eb = b.details.get("clip", {}).get("embedding")
-    if not ea or not eb:
-        return None
-    return round(sum(x * y for x, y in zip(ea, eb, strict=True)), 5)

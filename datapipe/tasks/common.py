@@ -12,7 +12,8 @@ from PIL import Image
 import datapipe
 from datapipe.backends.template_composer import quote_copy
 from datapipe.hashing import derive_seed
-from datapipe.recipe import LoadedRecipe, Recipe
+from datapipe.libraries import LoadedRecipe
+from datapipe.recipe import TasksConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
 
 SPLIT_TRAIN = "train"
@@ -24,11 +25,10 @@ class TaskContext:
     split: str = SPLIT_TRAIN
 
     @property
-    def recipe(self) -> Recipe:
-        """The recipe as this split's builders see it: the bench may set its own tasks."""
-        recipe = self.loaded.recipe
-        tasks = recipe.split_tasks(self.split)
-        return recipe if tasks is recipe.tasks else recipe.model_copy(update={"tasks": tasks})
+    def tasks(self) -> TasksConfig:
+        """This split's task settings (the bench may set its own); each builder is handed
+        its own task's, never the whole recipe."""
+        return self.loaded.recipe.split_tasks(self.split)
 
     def rng(self, task: str, key: str) -> random.Random:
         """One generator per (task, sample): samples never depend on build order."""
@@ -150,11 +150,6 @@ def color_similarity(a: Image.Image, b: Image.Image, bins: int = 4) -> float:
         return counts / counts.sum()
 
     return round(float(np.minimum(hist(a), hist(b)).sum()), 4)
-
-
-def subject_box(candidate: Candidate) -> tuple[int, int, int, int] | None:
-    box = candidate.details.get("subject", {}).get("box")
-    return tuple(box) if box else None
 
 
 def reference_sample(

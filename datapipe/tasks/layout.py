@@ -12,13 +12,14 @@ show another subject than the reference (not a copy of it).
 
 from __future__ import annotations
 
+from datapipe.details import subject_box
+from datapipe.recipe import LayoutConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.tasks.common import (
     TaskContext,
     reference_mismatch,
     reference_sample,
     reject,
-    subject_box,
 )
 from datapipe.tasks.subjects import subject_limit, subject_similarity
 
@@ -74,9 +75,8 @@ def layout_match(reference: Candidate, target: Candidate, tolerance: float) -> f
 
 
 def build_layout(
-    ctx: TaskContext, group: Group, reference: Candidate, target: Candidate
+    ctx: TaskContext, config: LayoutConfig, group: Group, reference: Candidate, target: Candidate
 ) -> Sample | PairReject:
-    config = ctx.recipe.tasks.layout
     mismatch = reference_mismatch("layout", reference, target, "layout_id")
     if mismatch:
         return mismatch

@@ -7,9 +7,10 @@ directions, and verified from the pixels: the same text read back, the same subj
 
 from __future__ import annotations
 
+from datapipe.details import clip_similarity
 from datapipe.images import load_rgb
+from datapipe.recipe import RescaleConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
-from datapipe.stages.clip import clip_similarity
 from datapipe.tasks.common import TaskContext, color_similarity, make_sample, reject, sample_meta
 from datapipe.tasks.subjects import subject_limit, subject_similarity
 from datapipe.text import ned_similarity
@@ -34,9 +35,8 @@ def text_match(a: Candidate, b: Candidate) -> float:
 
 
 def build_rescale(
-    ctx: TaskContext, group: Group, source: Candidate, target: Candidate
+    ctx: TaskContext, config: RescaleConfig, group: Group, source: Candidate, target: Candidate
 ) -> Sample | PairReject:
-    config = ctx.recipe.tasks.rescale
     spec = target.spec
     same_copy = [(c.role, c.text) for c in source.spec.copy] == [
         (c.role, c.text) for c in spec.copy

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from datapipe.details import clip_similarity, phash_distance
 from datapipe.images import BadImageError, load_mask, load_rgb
+from datapipe.recipe import StyleConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
-from datapipe.stages.clip import clip_similarity
-from datapipe.stages.phash import phash_distance
 from datapipe.tasks.common import (
     TaskContext,
     color_similarity,
@@ -78,9 +78,8 @@ def motif_similarity(a: Candidate, b: Candidate) -> float | None:
 
 
 def build_style(
-    ctx: TaskContext, group: Group, reference: Candidate, target: Candidate
+    ctx: TaskContext, config: StyleConfig, group: Group, reference: Candidate, target: Candidate
 ) -> Sample | PairReject:
-    config = ctx.recipe.tasks.style
     mismatch = reference_mismatch("style", reference, target, "style_id")
     if mismatch:
         return mismatch

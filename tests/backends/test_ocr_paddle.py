@@ -32,8 +32,9 @@ from datapipe.backends import ocr_paddle
 from datapipe.backends.ocr_paddle import OcrImageError, PaddleOcrBackend, quad_box
 from datapipe.errors import DatapipeError, MissingDependencyError, RecipeError
 from datapipe.images import load_rgb
+from datapipe.loading import load_recipe
 from datapipe.plan import plan_groups
-from datapipe.recipe import PaddleOcrConfig, load_recipe
+from datapipe.recipe import PaddleOcrConfig
 from datapipe.stages.filter import FilterStage
 from datapipe.stages.image_check import ImageStage
 from datapipe.stages.ocr import OcrStage

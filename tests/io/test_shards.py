@@ -10,17 +10,11 @@ import webdataset as wds
 from conftest import write_recipe
 from shards import tars, tree_digest
 
-from datapipe.io.shard_sink import (
-    ShardSink,
-    manifest_of,
-    sample_digest,
-    sample_files,
-    stats_path,
-    tar_of,
-    task_manifests,
-)
+from datapipe.io.layout import manifest_of, stats_path, tar_of, task_manifests
+from datapipe.io.shard_sink import ShardSink, sample_digest, sample_files
 from datapipe.io.tar import read_tar, write_tar
-from datapipe.recipe import ShardConfig, load_recipe
+from datapipe.loading import load_recipe
+from datapipe.recipe import ShardConfig
 from datapipe.records import Sample
 from datapipe.runner.local import run_local
 

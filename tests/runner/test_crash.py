@@ -21,7 +21,7 @@ from conftest import write_recipe
 from helpers import SMALL, run_command
 from shards import tree_digest
 
-from datapipe.recipe import load_recipe
+from datapipe.loading import load_recipe
 from datapipe.runner.local import run_local
 from datapipe.verify import verify
 

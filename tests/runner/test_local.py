@@ -12,7 +12,7 @@ from conftest import write_recipe
 from datapipe.errors import OutputError
 from datapipe.io.candidate_store import CandidateStore
 from datapipe.io.truth_store import TruthStore
-from datapipe.recipe import load_recipe
+from datapipe.loading import load_recipe
 from datapipe.runner.local import run_local
 
 

@@ -34,7 +34,7 @@ from backends.tiny_vision import (
 
 from datapipe.io.candidate_store import CandidateStore
 from datapipe.io.truth_store import TruthStore
-from datapipe.recipe import load_recipe
+from datapipe.loading import load_recipe
 from datapipe.runner.local import run_local
 from datapipe.verify import verify
 

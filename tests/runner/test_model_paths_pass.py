@@ -18,8 +18,8 @@ from conftest import ROOT, write_recipe
 from PIL import Image
 
 from datapipe.backends import clip_openclip, sam2_subject, subject_pixels
+from datapipe.loading import load_recipe
 from datapipe.plan import plan_groups
-from datapipe.recipe import load_recipe
 from datapipe.stages.filter import FilterStage
 from datapipe.stages.prompt import PromptStage
 from datapipe.stages.registry import annotator_classes

@@ -15,7 +15,7 @@ import pytest
 from conftest import write_recipe
 
 from datapipe.io.truth_store import TruthStore
-from datapipe.recipe import load_recipe
+from datapipe.loading import load_recipe
 from datapipe.records import Candidate, PromptSpec
 from datapipe.runner.local import run_local
 from datapipe.stages.render import RenderStage

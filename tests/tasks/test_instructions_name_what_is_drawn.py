@@ -9,7 +9,7 @@ import json
 import pyarrow.parquet as pq
 
 from datapipe.io.candidate_store import CandidateStore
-from datapipe.io.shard_sink import task_manifests
+from datapipe.io.layout import task_manifests
 
 
 def test_identity_and_extend_instructions_name_the_drawn_icon(quickstart_run, quickstart):
