@@ -417,8 +417,6 @@ def load_prompts(folder: Path) -> tuple[CopyFile, InstructionFile, PosterFile]:
         for lang in ("zh", "en"):
             templates = getattr(getattr(instructions, key), lang)
             _check_templates(instr_path, f"{key}.{lang}", templates, allowed)
-    from datapipe.backends.procedural.subjects import SHAPES
-
     poster_path = folder / "poster.yaml"
     poster = _parse(PosterFile, poster_path)
     for lang in ("zh", "en"):
