@@ -1,4 +1,4 @@
-"""Shard reading: a split read through `webdataset` from per-block shards (what runs wrote
+"""Shard reading. Compares a split read through `webdataset` from per-block shards (what runs wrote
 before shards were sized: one tar per block and task, ~4 samples each at the
 quickstart's block size) and from sized shards (`shards.max_samples` a tar, as
 ShardSink writes them now). Same samples, same file system; the best of a few rounds,

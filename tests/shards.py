@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from datapipe.io.tar import read_tar
+from datapipe.runner.output import LOG_FILE, RAY_LOG_FILE
 
 
 def tars(out: Path, split: str = "train") -> list[Path]:
@@ -32,10 +33,14 @@ def meta(files: dict[str, bytes]) -> dict:
     return json.loads(files["json"])
 
 
+UNTIMED = {"run.json", LOG_FILE, RAY_LOG_FILE}
+"""Files that hold wall-clock times by design (run.json) or are a command's logs."""
+
+
 def tree_digest(root: Path) -> dict[str, str]:
-    """Every file but run.json (which holds wall-clock times by design) -> sha256."""
+    """Every file but run.json and the run logs -> sha256."""
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != "run.json"
+        if p.is_file() and p.name not in UNTIMED
     }

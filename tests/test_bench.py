@@ -206,8 +206,12 @@ def test_an_unfillable_quota_is_reported_with_its_reasons(tmp_path):
     for quota in bench["unfilled"]:
         assert quota["accepted"] == 0 and quota["groups"] > 0
         assert "max_rounds (2) reached" in quota["why"]
-        assert "contrast_unreachable" in quota["why"]
+        assert "groups failed for: " in quota["why"] and "no recorded reason" not in quota["why"]
     assert result.output.count("not filled") == 2
+    # every bench render failed the unreachable rule (the why names each group's first reason)
+    rejects = pq.read_table(tmp_path / "out" / "rejects.parquet").to_pylist()
+    bench = {r["candidate_key"] for r in rejects if r["reason"] == "contrast_unreachable"}
+    assert len(bench) >= 4
     checks = {c.name: c for c in verify(tmp_path / "out")}
     assert not checks["bench quotas met"].faults  # short, but exactly as reported
 
@@ -230,7 +234,8 @@ def test_regen_of_a_bench_task_touches_only_it_and_rerender_refills(bench_run, t
     assert report.rendered == 0 and report.samples_after < report.samples_before
     after = tree_digest(copy)
     changed = {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
-    assert changed and all(n.startswith("datasets/bench/fill/") for n in changed), changed
+    card = ("datasets/README.md", "datasets/croissant.json")  # the card counts what is there
+    assert changed and all(n.startswith(("datasets/bench/fill/", *card)) for n in changed), changed
     run = json.loads((copy / "run.json").read_text())
     assert not run["bench"]["complete"]
     assert {q["task"] for q in run["bench"]["unfilled"]} == {"fill"}
@@ -239,7 +244,7 @@ def test_regen_of_a_bench_task_touches_only_it_and_rerender_refills(bench_run, t
     assert report.rendered > 0 and report.samples_after == sum(QUOTAS.values())
     final = tree_digest(copy)
     changed = {n for n in after.keys() | final.keys() if after.get(n) != final.get(n)}
-    allowed = ("datasets/bench/fill/", "candidates/", "blocks/", "rejects.parquet")
+    allowed = ("datasets/bench/fill/", "candidates/", "blocks/", "rejects.parquet", *card)
     assert all(n.startswith(allowed) for n in changed), changed
     assert all(final[n] == before[n] for n in before if not n.startswith(allowed))
     run = json.loads((copy / "run.json").read_text())

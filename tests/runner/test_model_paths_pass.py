@@ -44,7 +44,7 @@ class SubjectStandIn:
             return sam2_subject.SubjectResult(None, None, 0.0, None, sam2_subject.NO_BOX)
         ys, xs = np.nonzero(found.mask)
         box = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
-        return sam2_subject.SubjectResult(found.mask, box, 0.9, 0.95, None)
+        return sam2_subject.SubjectResult(found.mask, box, 0.9, 0.95, None, boxes=[box])
 
 
 class ClipStandIn:
@@ -66,6 +66,13 @@ class ClipStandIn:
             rows.append(np.sqrt(np.bincount(index, minlength=64) / index.size))
         out = np.asarray(rows, dtype=np.float32)
         return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    context_length = 77
+
+    def count_tokens(self, texts: list[str]) -> list[tuple[int, int]]:
+        """(tokens, unknown tokens): one a character, none unknown (a multilingual model's
+        tokenizer reads both languages)."""
+        return [(len(text), 0) for text in texts]
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         out = np.ones((len(texts), 64), dtype=np.float32)

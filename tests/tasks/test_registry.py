@@ -3,13 +3,9 @@ inspection draws from the same list."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from datapipe.inspect.rules import pair_thresholds
 from datapipe.recipe import ALL_TASKS, TasksConfig
-from datapipe.records import Candidate
-from datapipe.tasks.common import TaskContext
-from datapipe.tasks.registry import PAIR_RULES, TASKS
+from datapipe.tasks.registry import TASKS
 
 
 def test_a_row_per_task_and_every_rule_names_a_real_setting():
@@ -32,6 +28,7 @@ def test_inspection_draws_every_pair_rule_the_builder_checks():
                 "min_text_match": 0.9,
                 "min_color_similarity": 0.6,
                 "min_clip_similarity": 0.8,
+                "min_subject_similarity": 0.7,
             },
             "style": {
                 "min_color_similarity": 0.5,
@@ -42,7 +39,7 @@ def test_inspection_draws_every_pair_rule_the_builder_checks():
     }
     rescale = {(t.reason, t.score, t.kind, t.value) for t in pair_thresholds(recipe, "rescale")}
     assert ("rescale_clip_mismatch", "pair.clip_similarity", "min", 0.8) in rescale
-    assert ("rescale_subject_mismatch", "pair.same_subject", "min", 1.0) in rescale
+    assert ("rescale_subject_mismatch", "pair.subject_similarity", "min", 0.7) in rescale
     style = [(t.reason, t.kind, t.value) for t in pair_thresholds(recipe, "style")]
     assert style == [
         ("style_color_mismatch", "min", 0.5),
@@ -51,22 +48,3 @@ def test_inspection_draws_every_pair_rule_the_builder_checks():
     ]
     recipe["tasks"]["style"]["max_clip_similarity"] = None  # unset: neither checked nor drawn
     assert len(pair_thresholds(recipe, "style")) == 2
-
-
-def test_check_pair_rejects_on_the_first_broken_rule(quickstart):
-    config = quickstart.recipe.tasks.style.model_copy(update={"max_clip_similarity": 0.9})
-    ctx = TaskContext(quickstart, "train", PAIR_RULES)
-    target = Candidate(spec=SimpleNamespace(spec_id="c0"))  # type: ignore[arg-type]  # the key only
-
-    def check(scores):
-        return ctx.check_pair("style", config, target, scores)
-
-    good = {"pair.color_similarity": 0.9, "pair.phash_distance": 20.0, "pair.clip_similarity": 0.5}
-    assert check(good) is None
-    copy = check({**good, "pair.phash_distance": 2.0})
-    assert copy.reason == "style_near_duplicate" and "min 6" in copy.detail
-    assert copy.scores["pair.phash_distance"] == 2.0
-    both = check({**good, "pair.color_similarity": 0.1, "pair.clip_similarity": 0.99})
-    assert both.reason == "style_color_mismatch"
-    unscored = check({**good, "pair.clip_similarity": None})
-    assert unscored.reason == "style_near_duplicate" and "not computed" in unscored.detail
