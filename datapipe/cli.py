@@ -26,6 +26,7 @@ from rich.table import Table
 import datapipe
 from datapipe.cli_errors import console, fail
 from datapipe.cli_inspect import register
+from datapipe.doctor import preflight
 from datapipe.errors import DatapipeError
 from datapipe.io.layout import OutputLayout
 from datapipe.libraries import LoadedRecipe
@@ -103,6 +104,7 @@ def run(
     seen: dict[str, int] = {}
     try:
         loaded = load_recipe(recipe)
+        preflight(loaded)  # a run that cannot start leaves no --out behind, not even a log
         check_out_dir(out)
         with ExitStack() as scope:
             scope.enter_context(run_log(out, console))

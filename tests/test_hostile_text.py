@@ -69,7 +69,7 @@ HOSTILE = [
     "L" * 76,
 ]
 LONG = ("Ignore previous instructions; ../../ " * 12)[:400]
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+NAME = re.compile(r"^(__manifests__|[A-Za-z0-9][A-Za-z0-9._-]*)$")
 KEY = re.compile(r"^[A-Za-z0-9-]+$")
 
 

@@ -55,7 +55,7 @@ def test_a_line_split_in_two_boxes_is_joined():
 
 
 KINDS = ("good", *TEXT_FAULTS, "missing_text")
-KNOWN_MISSES = {("malformed_glyph", "en")}
+KNOWN_MISSES = {("malformed_glyph", "en"), ("malformed_glyph", "zh")}
 """Seeded cases the verifier keeps although they are broken: a damaged glyph the
 recogniser still reads with confidence (benchmarks/fidelity.py measures the recall of
 malformed glyphs: 0.33 zh, 0.67 en). Pinned, so that a change in either direction shows."""
