@@ -371,6 +371,47 @@ def validate(recipe: Path = typer.Argument(..., help="Recipe YAML")) -> None:
     )
 
 
+@app.command()
+def plan(
+    recipe: Path = typer.Argument(..., help="Recipe YAML"),
+    pilot: Path | None = typer.Option(
+        None,
+        "--pilot",
+        help="Output of a finished small run of this recipe (datapipe run RECIPE --limit 30): "
+        "measured rates with 95% intervals instead of the recipe's priors",
+    ),
+    gpus: int = typer.Option(
+        1, "--gpus", min=1, help="Devices that render (CPU workers for a CPU renderer)"
+    ),
+    target_pairs: list[str] = typer.Option(
+        [], "--target-pairs", help="TASK=N (repeat or comma-separate): groups to ask for"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON"),
+) -> None:
+    """Before anything renders: groups, renders, LLM and judge calls, pairs per task and
+    split, GPU-hours, USD and wall time, from the recipe's priors or a pilot run."""
+    from datapipe.estimate import estimate, groups_for, parse_targets, read_pilot, tables
+
+    try:
+        loaded = load_recipe(recipe)
+        targets = parse_targets(target_pairs, loaded.recipe)
+        measured = read_pilot(loaded, pilot) if pilot is not None else None
+        est = estimate(loaded, measured, workers=gpus)
+        wanted = groups_for(est, loaded.recipe, targets) if targets else None
+    except DatapipeError as error:
+        fail(error)
+        return
+    if as_json:
+        data = est.to_dict()
+        if wanted is not None:
+            data["targets"] = {"pairs": targets, "groups": wanted.groups, "safe": wanted.safe}
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    output = Console()
+    for table in tables(est, wanted, targets):
+        output.print(table)
+
+
 @app.command("recipe-keys")
 def recipe_keys(
     markdown: bool = typer.Option(False, "--markdown", help="A Markdown table instead"),

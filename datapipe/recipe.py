@@ -630,6 +630,25 @@ def _check_reasons(value: dict[str, Rule]) -> dict[str, Rule]:
     return value
 
 
+class EstimatePriors(Strict):
+    """What `datapipe plan` assumes before a pilot has measured it (a pilot replaces
+    every one of these with its own figures)."""
+
+    render_seconds: float = Field(
+        35.0,
+        gt=0,
+        le=100_000,
+        description="device-seconds of one render (a 50-step Qwen-Image render on an H200: 35)",
+    )
+    keep_rate: float = Field(0.7, gt=0, le=1, description="share of renders the filter keeps")
+    llm_tokens_per_call: tuple[int, int] = Field(
+        (400, 120), description="prompt LLM tokens per call: input, output"
+    )
+    judge_tokens_per_call: tuple[int, int] = Field(
+        (1500, 200), description="bench judge tokens per call: input, output"
+    )
+
+
 class CostConfig(Strict):
     """Prices for the cost report of every run (run.json and the summary): what a GPU
     hour, the prompt LLM's tokens and the bench judge's tokens cost. They change what a
@@ -648,6 +667,9 @@ class CostConfig(Strict):
     )
     judge_output_per_mtok_usd: float = Field(
         0.0, ge=0, le=1000, description="bench judge (Gemini): per million output tokens"
+    )
+    priors: EstimatePriors = Field(
+        default_factory=EstimatePriors, description="what `datapipe plan` assumes without a pilot"
     )
 
 
