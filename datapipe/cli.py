@@ -151,6 +151,7 @@ def run(
     for table in summary.tables():
         output.print(table)
     output.print(coverage_table(out, loaded))
+    report_coverage_floor(out, output)
     output.print(
         f"wrote {out} in {summary.wall_seconds:.0f} s (recipe hash {loaded.recipe_hash[:12]})"
     )
@@ -159,12 +160,12 @@ def run(
 
 def coverage_table(out: Path, loaded: LoadedRecipe) -> Table:
     """Did every entity and style appear? The full counts are in run.json's `coverage`."""
-    from datapipe.coverage import coverage
+    from datapipe.coverage import coverage, recipe_entities
 
     found = coverage(out)
     library = loaded.library
     offered = {
-        "entity_id": {e.id for t in loaded.recipe.themes for e in library.entities_by_theme[t]},
+        "entity_id": set(recipe_entities(loaded)),
         "style_id": {s.id for s in library.styles},
         "layout_id": {layout.id for layout in library.layouts},
     }
@@ -183,6 +184,16 @@ def coverage_table(out: Path, loaded: LoadedRecipe) -> Table:
             escape(fewest),
         )
     return table
+
+
+def report_coverage_floor(out: Path, output: Console) -> None:
+    """Say when the recipe's coverage floor was missed (the run itself still succeeds)."""
+    try:
+        floor = json.loads((out / "run.json").read_text()).get("coverage_floor")
+    except (OSError, ValueError):
+        return
+    if floor and not floor["met"]:
+        output.print(f"[yellow]{escape(floor['message'])}[/]", highlight=False, soft_wrap=True)
 
 
 def eta(summary: RunSummary, total: int, elapsed: float) -> str:

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
 
 from datapipe.io.candidate_store import CandidateStore
+
+if TYPE_CHECKING:
+    from datapipe.recipe import LoadedRecipe
 
 DIMENSIONS = ("entity_id", "style_id", "layout_id", "theme", "language")
 DROPPED_AT = ("filter", "near_duplicates")
@@ -80,3 +83,62 @@ def coverage(out: Path) -> Coverage:
     result.counts = {d: {k: dict(v) for k, v in sorted(rows.items())} for d, rows in counts.items()}
     result.tasks = sorted(tasks)
     return result
+
+
+MAX_MISSES_LISTED = 50
+
+
+def recipe_entities(loaded: LoadedRecipe) -> list[str]:
+    """Every entity a recipe can draw: those of its themes."""
+    library = loaded.library
+    return sorted({e.id for t in loaded.recipe.themes for e in library.entities_by_theme[t]})
+
+
+@dataclass
+class CoverageFloor:
+    """Entity x task cells under the recipe's `coverage.min_samples_per_entity_task`."""
+
+    floor: int
+    cells: int
+    missed: list[tuple[str, str, int]]
+    """(entity, task, samples), fewest first."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "min_samples_per_entity_task": self.floor,
+            "cells": self.cells,
+            "missed": len(self.missed),
+            "met": not self.missed,
+            "message": self.message() if self.missed else "",
+            "fewest": [
+                {"entity_id": e, "task": t, "samples": n}
+                for e, t, n in self.missed[:MAX_MISSES_LISTED]
+            ],
+        }
+
+    def message(self) -> str:
+        worst = ", ".join(f"{e}/{t} {n}" for e, t, n in self.missed[:5])
+        return (
+            f"coverage floor missed: {len(self.missed)} of {self.cells} entity x task cells "
+            f"have fewer than {self.floor} samples (fewest: {worst}); run.json: coverage_floor"
+        )
+
+
+def coverage_floor(found: Coverage, loaded: LoadedRecipe) -> CoverageFloor | None:
+    """The cells of every entity of the recipe's themes x every enabled task (of either
+    split) below the floor; None when the recipe sets no floor."""
+    floor = loaded.recipe.coverage.min_samples_per_entity_task
+    if not floor:
+        return None
+    recipe = loaded.recipe
+    tasks = sorted(set(recipe.split_tasks("train").enabled()) | set(recipe.bench_tasks()))
+    rows = found.counts.get("entity_id", {})
+    entities = recipe_entities(loaded)
+    missed = [
+        (entity, task, rows.get(entity, {}).get(task, 0))
+        for entity in entities
+        for task in tasks
+        if rows.get(entity, {}).get(task, 0) < floor
+    ]
+    missed.sort(key=lambda m: (m[2], m[0], m[1]))
+    return CoverageFloor(floor=floor, cells=len(entities) * len(tasks), missed=missed)

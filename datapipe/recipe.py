@@ -673,6 +673,19 @@ class CostConfig(Strict):
     )
 
 
+class CoverageConfig(Strict):
+    """What the output must cover; a miss is reported (summary, run.json), never fatal.
+    Outside the recipe hash: it changes what a run reports, not what it makes."""
+
+    min_samples_per_entity_task: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="fewest train and bench samples every entity of the recipe's themes must "
+        "get in every enabled task; 0: not checked",
+    )
+
+
 class Recipe(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     seed: int = Field(ge=0, le=2**31 - 1)
@@ -691,6 +704,7 @@ class Recipe(Strict):
     bench: BenchConfig | None = None
     execution: ExecutionConfig = ExecutionConfig()
     costs: CostConfig = CostConfig()
+    coverage: CoverageConfig = CoverageConfig()
 
     @field_validator("languages")
     @classmethod
@@ -783,10 +797,10 @@ class LoadedRecipe:
 
     @property
     def recipe_hash(self) -> str:
-        """Covers the resolved recipe and the library contents, but not `execution` or
-        `costs`: how many workers ran a stage, or what an hour of them cost, never changes
-        what it made."""
-        recipe = self.recipe.model_dump(mode="json", exclude={"execution", "costs"})
+        """Covers the resolved recipe and the library contents, but not `execution`,
+        `costs` or `coverage`: how many workers ran a stage, what an hour of them cost, or
+        what the output is checked against, never changes what it made."""
+        recipe = self.recipe.model_dump(mode="json", exclude={"execution", "costs", "coverage"})
         return digest({"recipe": recipe, "libs": self.library.digest})
 
     @property

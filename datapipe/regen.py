@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from datapipe.coverage import coverage
+from datapipe.coverage import coverage, coverage_floor
 from datapipe.errors import OutputError
 from datapipe.io.atomic import write_bytes
 from datapipe.io.candidate_store import CandidateStore
@@ -142,7 +142,10 @@ def regen(
     if rendered:
         output.write_rejects()
     run.setdefault("regenerations", []).append(record)
-    run["coverage"] = coverage(out).to_dict()
+    found = coverage(out)
+    run["coverage"] = found.to_dict()
+    floor = coverage_floor(found, loaded)
+    run["coverage_floor"] = floor.to_dict() if floor else None
     if output.bench is not None and split == "bench":
         run["bench"] = _merge_bench_report(run.get("bench"), output.bench.report(), task)
     write_bytes(run_json, json.dumps(run, indent=2, ensure_ascii=False).encode())

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 import datapipe
 from datapipe.bench import BenchState, first_bench_block, first_bench_index
-from datapipe.coverage import coverage
+from datapipe.coverage import coverage, coverage_floor
 from datapipe.errors import DatapipeError, OutputError
 from datapipe.io.atomic import TMP_SUFFIX, atomic_path, write_bytes
 from datapipe.io.candidate_store import CandidateStore
@@ -535,6 +535,8 @@ class RunOutput:
     def _write_run_json(self, status: str, limit: int | None, summary: RunSummary | None) -> None:
         loaded = self.loaded
         regenerations = self._previous_run().get("regenerations", [])
+        found = coverage(self.out) if summary else None
+        floor = coverage_floor(found, loaded) if found else None
         record = {
             "status": status,
             "recipe_name": loaded.recipe.name,
@@ -554,7 +556,8 @@ class RunOutput:
             "summary": summary.to_dict() if summary else None,
             "repaired_blocks": {str(b): why for b, why in sorted(self.repaired.items())},
             "regenerations": regenerations,
-            "coverage": coverage(self.out).to_dict() if summary else None,
+            "coverage": found.to_dict() if found else None,
+            "coverage_floor": floor.to_dict() if floor else None,
         }
         if self.bench is not None:
             record["bench"] = self.bench.report() if summary else None
