@@ -43,6 +43,7 @@ app = typer.Typer(
 SPLIT_NAMES = ("train", "bench")
 UNFINISHED = 3
 """`verify`'s exit status for a sound output of a run that has not finished."""
+BUDGET_HELP = "Budget cap for the whole output (overrides execution.budget); see `datapipe run`"
 INTERRUPTED = 130
 """Exit status after Ctrl-C, as a shell reports a SIGINT."""
 
@@ -92,15 +93,28 @@ def run(
     address: str | None = typer.Option(
         None, "--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)"
     ),
+    max_renders: int | None = typer.Option(None, "--max-renders", min=0, help=BUDGET_HELP),
+    max_gpu_hours: float | None = typer.Option(None, "--max-gpu-hours", min=0, help=BUDGET_HELP),
+    max_usd: float | None = typer.Option(None, "--max-usd", min=0, help=BUDGET_HELP),
+    max_api_calls: int | None = typer.Option(None, "--max-api-calls", min=0, help=BUDGET_HELP),
 ) -> None:
     """Run a recipe end to end and print a summary; rerun the same command to resume.
 
     Blocks a previous run committed are kept; the rest are finished. A directory holding
-    another recipe's output is refused.
+    another recipe's output is refused. When the next block would pass a budget cap the
+    run stops after the last committed block and exits with status 4.
     """
+    from datapipe.budget import BUDGET_STOPPED, BudgetExhaustedError, with_caps
+
     seen: dict[str, int] = {}
     try:
-        loaded = load_recipe(recipe)
+        loaded = with_caps(
+            load_recipe(recipe),
+            max_renders=max_renders,
+            max_gpu_hours=max_gpu_hours,
+            max_usd=max_usd,
+            max_api_calls=max_api_calls,
+        )
         check_out_dir(out)
         with ExitStack() as scope:
             scope.enter_context(run_log(out, console))
@@ -141,12 +155,21 @@ def run(
                 summary = run_ray(loaded, out, limit=limit, address=address, progress=report)
             else:
                 summary = run_local(loaded, out, limit=limit, progress=report)
+    except BudgetExhaustedError as stop:
+        assert stop.summary is not None
+        print_summary(stop.summary, out, loaded)
+        Console().print(f"[yellow]{escape(str(stop))}[/]", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=BUDGET_STOPPED) from None
     except DatapipeError as error:
         fail(error)
         return
     except KeyboardInterrupt:
         console.print(interrupted_message(out, seen), highlight=False, soft_wrap=True)
         raise typer.Exit(code=INTERRUPTED) from None
+    print_summary(summary, out, loaded)
+
+
+def print_summary(summary: RunSummary, out: Path, loaded: LoadedRecipe) -> None:
     output = Console()
     for table in summary.tables():
         output.print(table)

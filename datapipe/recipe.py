@@ -495,8 +495,22 @@ class StageExecution(Strict):
     )
 
 
+class BudgetConfig(Strict):
+    """Caps on what an output may spend, all of its invocations together. Before each block
+    is rendered the run adds the block's renders at the cost per render measured so far
+    (the `costs.priors` before anything is measured); a block that would pass a cap is not
+    started: the run stops after the last committed block with exit status 4, and a rerun
+    with a larger cap resumes. None: no cap."""
+
+    max_renders: int | None = Field(None, ge=0, description="renders")
+    max_gpu_hours: float | None = Field(None, ge=0, description="GPU-hours of every GPU stage")
+    max_usd: float | None = Field(None, ge=0, description="USD at the recipe's `costs` prices")
+    max_api_calls: int | None = Field(None, ge=0, description="prompt LLM and judge API calls")
+
+
 class ExecutionConfig(Strict):
     stages: dict[str, StageExecution] = Field(default_factory=dict)
+    budget: BudgetConfig = BudgetConfig()
     window_groups: int | None = Field(
         None,
         ge=1,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from datapipe.budget import Budget, BudgetExhaustedError
 from datapipe.doctor import preflight
 from datapipe.recipe import LoadedRecipe
 from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput, run_stage
@@ -38,18 +39,26 @@ def run_local(
                 stage.setup()
         while plan.todo:
             block = next(iter(plan.todo))
+            budget.check(block, plan.todo[block], summary)
             groups = plan.todo.pop(block)
             for stage in candidate_stages:
                 groups = run_stage(stage, groups, summary)
             summary.add_rendered(groups)
             commits.ready(block, groups)
 
+    budget = Budget(loaded)
+    stop = None
     try:
         output.drive(limit, summary, progress, render)
+    except BudgetExhaustedError as exhausted:
+        stop = exhausted
     finally:
         for stage in candidate_stages:
             stage.teardown()
         output.teardown()
     summary.wall_seconds = time.perf_counter() - began
-    output.finalize(summary, limit)
+    output.finalize(summary, limit, stop)
+    if stop is not None:
+        stop.summary = summary
+        raise stop
     return summary

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -42,6 +42,9 @@ from datapipe.runner.summary import RunCounts, RunSummary
 from datapipe.stages.base import Stage
 from datapipe.stages.near_duplicates import NearDuplicates, kept_hashes
 from datapipe.stages.registry import build_dataset_stages
+
+if TYPE_CHECKING:
+    from datapipe.budget import BudgetExhaustedError
 
 SPLITS = ("train", "bench")
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -486,8 +489,11 @@ class RunOutput:
         summary.blocks_skipped += 1
         summary.groups_skipped += counts.groups
 
-    def finalize(self, summary: RunSummary, limit: int | None) -> None:
-        """Stats per task, the rejects table and run.json: rebuilt from committed files."""
+    def finalize(
+        self, summary: RunSummary, limit: int | None, stop: BudgetExhaustedError | None = None
+    ) -> None:
+        """Stats per task, the rejects table and run.json: rebuilt from committed files
+        (also when a budget `stop` ended the run early: what it made is usable as is)."""
         regenerations = {
             (r["split"], r["task"]): r for r in self._previous_run().get("regenerations", [])
         }
@@ -499,7 +505,7 @@ class RunOutput:
                 else:
                     sink.write_stats(task_dir.name, self.loaded.recipe_hash)
         self.write_rejects()
-        self._write_run_json("finished", limit, summary)
+        self._write_run_json("stopped" if stop else "finished", limit, summary, stop)
 
     def write_rejects(self) -> None:
         """rejects.parquet: every block's rejects, concatenated in block order."""
@@ -532,7 +538,13 @@ class RunOutput:
         except (OSError, ValueError):
             return {}
 
-    def _write_run_json(self, status: str, limit: int | None, summary: RunSummary | None) -> None:
+    def _write_run_json(
+        self,
+        status: str,
+        limit: int | None,
+        summary: RunSummary | None,
+        stop: BudgetExhaustedError | None = None,
+    ) -> None:
         loaded = self.loaded
         regenerations = self._previous_run().get("regenerations", [])
         found = coverage(self.out) if summary else None
@@ -558,6 +570,10 @@ class RunOutput:
             "regenerations": regenerations,
             "coverage": found.to_dict() if found else None,
             "coverage_floor": floor.to_dict() if floor else None,
+            "budget": {
+                "caps": self.loaded.recipe.execution.budget.model_dump(),
+                "stop": stop.to_dict() if stop else None,
+            },
         }
         if self.bench is not None:
             record["bench"] = self.bench.report() if summary else None
