@@ -11,6 +11,7 @@ per render are this invocation's measured figures (the cost report's), or the re
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -125,22 +126,31 @@ class Budget:
             1.0, hours, hours * recipe.costs.gpu_hour_usd + llm * llm_usd, 1.0 if llm else 0.0
         )
 
-    def spent(self, summary: RunSummary) -> Spend:
-        """The output's spend so far: its renders at the cost per render."""
-        return self.per_render(summary).times(summary.renders)
-
     def check(self, block: int, groups: list[Group], summary: RunSummary) -> None:
         """Raise BudgetExhaustedError when rendering `groups` would pass a cap."""
+        _, stop = self.fitting([(block, groups)], summary)
+        if stop is not None:
+            raise stop
+
+    def fitting(
+        self, blocks: Sequence[tuple[int, list[Group]]], summary: RunSummary
+    ) -> tuple[int, BudgetExhaustedError | None]:
+        """How many of `blocks` (in commit order, rendered together) fit under the caps,
+        and the stop for the first that does not (None when all fit)."""
         if not self.capped:
-            return
+            return len(blocks), None
         recipe = self.loaded.recipe
-        renders = sum(renders_per_group(recipe, g.kind) for g in groups)
-        spent = self.spent(summary)
-        projected = spent.plus(self.per_render(summary).times(renders))
-        for field_name, key in CAPS:
-            limit = getattr(self.config, key)
-            if limit is not None and getattr(projected, field_name) > limit + 1e-12:
-                raise BudgetExhaustedError(field_name, limit, spent, projected, block)
+        per_render = self.per_render(summary)
+        spent = per_render.times(summary.renders)
+        projected = spent
+        for n, (block, groups) in enumerate(blocks):
+            renders = sum(renders_per_group(recipe, g.kind) for g in groups)
+            projected = projected.plus(per_render.times(renders))
+            for field_name, key in CAPS:
+                limit = getattr(self.config, key)
+                if limit is not None and getattr(projected, field_name) > limit + 1e-12:
+                    return n, BudgetExhaustedError(field_name, limit, spent, projected, block)
+        return len(blocks), None
 
 
 def with_caps(loaded: LoadedRecipe, **caps: float | None) -> LoadedRecipe:
