@@ -26,8 +26,16 @@ from rich.console import Console
 from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("ray_duty", "gpu_duty", "yield_cost", "cpu_cost", "shard_write", "scale")
-"""P1 (CPU, simulated GPU), P1 (CUDA), P2 and P7, P3, P4, P5."""
+BENCHMARKS = (
+    "ray_duty",
+    "gpu_duty",
+    "yield_cost",
+    "cpu_cost",
+    "shard_write",
+    "scale",
+    "plan_pilot",
+)
+"""P1 (CPU, simulated GPU), P1 (CUDA), P2 and P7, P3, P4, P5, P8."""
 
 
 def run_one(name: str, quick: bool) -> dict[str, Any]:
