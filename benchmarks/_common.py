@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
-    from datapipe.recipe import LoadedRecipe
+    from datapipe.libraries import LoadedRecipe
     from datapipe.runner.summary import RunSummary
 
 ROOT = Path(__file__).resolve().parents[1]

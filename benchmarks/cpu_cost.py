@@ -65,7 +65,7 @@ def cluster_ocr() -> dict[str, Any]:
 
 
 def load(folder: Path, name: str, override: dict[str, Any]) -> Any:
-    from datapipe.recipe import load_recipe
+    from datapipe.loading import load_recipe
 
     base = {
         "image": {"long_side": LONG_SIDE},
@@ -116,7 +116,7 @@ def stage_costs(loaded: Any, groups: list[Any], out: Path) -> dict[str, float]:
         costs[stage.name], groups = cpu_of(lambda s=stage, g=groups: batches(s, g))
     store = CandidateStore(out)
     costs["store"], _ = cpu_of(lambda: store.commit(0, groups))
-    for stage in build_dataset_stages(loaded, out):
+    for stage in build_dataset_stages(loaded, out).all:
         stage.setup()
         costs[stage.name], groups = cpu_of(lambda s=stage, g=groups: batches(s, g))
     sink = ShardSink(out, "train", loaded.recipe.shards)

@@ -126,7 +126,7 @@ def bare_loop(recipe: str) -> dict[str, float]:
     import torch
     from diffusers import QwenImagePipeline
 
-    from datapipe.recipe import load_recipe
+    from datapipe.loading import load_recipe
 
     loaded = load_recipe(Path(recipe))
     config = loaded.recipe.stages.render.qwen_image
@@ -154,7 +154,7 @@ def bare_loop(recipe: str) -> dict[str, float]:
 def measure(model: str, device: str, quick: bool, ocr_workers: int | None, tmp: Path) -> dict:
     from tiny_qwen import save_tiny_qwen_image
 
-    from datapipe.recipe import load_recipe
+    from datapipe.loading import load_recipe
 
     setting = SETTINGS[device]
     folder = save_tiny_qwen_image(

@@ -61,8 +61,8 @@ def recipe_file(folder: Path, groups: int, seconds: float, gpus: int, long_side:
 def bare_loop(recipe_path: Path, gpus: int) -> dict[str, float]:
     """The renderer alone: one thread per simulated GPU over the same specs."""
     from datapipe.backends.simulated import FixedCostRenderer
+    from datapipe.loading import load_recipe
     from datapipe.plan import plan_groups
-    from datapipe.recipe import load_recipe
     from datapipe.stages.prompt import PromptStage
 
     loaded = load_recipe(recipe_path)
@@ -86,7 +86,7 @@ def bare_loop(recipe_path: Path, gpus: int) -> dict[str, float]:
 
 
 def pipeline(recipe_path: Path, gpus: int, out: Path) -> dict[str, float]:
-    from datapipe.recipe import load_recipe
+    from datapipe.loading import load_recipe
 
     figures, summary = ray_pipeline(
         load_recipe(recipe_path),

@@ -38,7 +38,7 @@ def make_samples(folder: Path, groups: int, count: int) -> tuple[Any, list[Any]]
     loaded = load(folder, "samples", {"stages": {"ocr": small}})
     built = rendered_groups(loaded, groups)
     for stage in [cls(loaded) for cls in annotator_classes(loaded.recipe)] + list(
-        build_dataset_stages(loaded, folder / "unused")
+        build_dataset_stages(loaded, folder / "unused").all
     ):
         stage.setup()
         built = stage.process_batch(built)

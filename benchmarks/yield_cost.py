@@ -35,7 +35,7 @@ QUICK_GROUPS = 24
 
 
 def run(quick: bool) -> Result:
-    from datapipe.recipe import load_recipe
+    from datapipe.loading import load_recipe
     from datapipe.runner.local import run_local
 
     result = Result(

@@ -19,8 +19,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from datapipe.libraries import LoadedRecipe
 from datapipe.plan import BenchCell, bench_cells, train_blocks
-from datapipe.recipe import LoadedRecipe
 from datapipe.records import Group
 
 TOP_REASONS = 5

@@ -28,7 +28,10 @@ import datapipe
 from datapipe.cli_errors import console, fail
 from datapipe.cli_inspect import register
 from datapipe.errors import DatapipeError
-from datapipe.recipe import ALL_TASKS, LoadedRecipe, load_recipe
+from datapipe.io.layout import OutputLayout
+from datapipe.libraries import LoadedRecipe
+from datapipe.loading import load_recipe
+from datapipe.recipe import ALL_TASKS
 from datapipe.run_log import ray_output_to, run_log
 from datapipe.runner.local import run_local
 from datapipe.runner.output import check_out_dir
@@ -104,7 +107,7 @@ def run(
     another recipe's output is refused. When the next block would pass a budget cap the
     run stops after the last committed block and exits with status 4.
     """
-    from datapipe.budget import BUDGET_STOPPED, BudgetExhaustedError, with_caps
+    from datapipe.runner.budget import BUDGET_STOPPED, BudgetExhaustedError, with_caps
 
     seen: dict[str, int] = {}
     try:
@@ -183,7 +186,8 @@ def print_summary(summary: RunSummary, out: Path, loaded: LoadedRecipe) -> None:
 
 def coverage_table(out: Path, loaded: LoadedRecipe) -> Table:
     """Did every entity and style appear? The full counts are in run.json's `coverage`."""
-    from datapipe.coverage import coverage, recipe_entities
+    from datapipe.coverage import coverage
+    from datapipe.plan import recipe_entities
 
     found = coverage(out)
     library = loaded.library
@@ -243,7 +247,7 @@ def interrupted_message(out: Path, seen: dict[str, int]) -> str:
 def report_unfilled(out: Path, output: Console) -> None:
     """Say which bench quotas could not be filled, and why (run.json has the details)."""
     try:
-        bench = json.loads((out / "run.json").read_text()).get("bench") or {}
+        bench = OutputLayout(out).read_run().get("bench") or {}
     except (OSError, ValueError):
         return
     for row in bench.get("unfilled", []):

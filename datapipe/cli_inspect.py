@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -84,16 +84,13 @@ def score(
         help="Recipe whose stages and thresholds apply, a file or a shipped recipe's name "
         "(default: quickstart, shipped with datapipe)",
     ),
-    mask: Path | None = typer.Option(
-        None, "--mask", help="Subject mask PNG: white on the subject, same size as the image"
-    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables"),
 ) -> None:
     """Score one image with the recipe's annotate stages and filter; print every score
     and the verdict with its reasons."""
     try:
         scorer = cached_scorer(recipe)
-        result = scorer.score(image, list(text), entity=entity, language=language, mask=mask)
+        result = scorer.score(image, list(text), entity=entity, language=language)
     except DatapipeError as error:
         fail(error)
         return
@@ -109,7 +106,7 @@ _SCORERS: dict[str, Scorer] = {}
 def cached_scorer(recipe: Path | None) -> Scorer:
     """One Scorer per recipe hash in this process, so the models load once when the command
     runs many times in one interpreter (tests, a notebook driving the CLI)."""
-    from datapipe.recipe import load_recipe
+    from datapipe.loading import load_recipe
     from datapipe.scoring import Scorer, default_recipe
 
     path = recipe if recipe is not None else default_recipe()
@@ -131,7 +128,7 @@ def print_score(result: ScoreResult) -> None:
     spec = result.spec
     out.print(
         f"[bold]{result.image}[/]: {spec['width']}x{spec['height']}, {spec['bytes']} bytes, "
-        f"{spec['language']}, mask {'given' if spec['mask'] else 'none'}; recipe "
+        f"{spec['language']}, subject {'found' if spec['mask'] else 'not found'}; recipe "
         f"{result.recipe} (hash {result.recipe_hash[:12]})",
         highlight=False,
         soft_wrap=True,
@@ -166,15 +163,34 @@ def print_score(result: ScoreResult) -> None:
                 f"[{style}]{rule.status}[/]",
             )
     out.print(table)
-    lines = result.stages.get("ocr", {}).get("lines", [])
+    ocr_details = result.stages.get("ocr", {})
+    lines = ocr_details.get("lines", [])
     if lines:
-        ocr = Table(title="copy lines (OCR)")
-        for column in ("role", "expected", "read", "ned", "found"):
-            ocr.add_column(column, justify="right" if column == "ned" else "left")
+        ocr = Table(title="copy lines (OCR): every read, and the evidence")
+        for column in ("role", "expected", "status", "reads", "evidence"):
+            ocr.add_column(column)
         for line in lines:
-            ned = f"{line['ned']:.3f}"
-            ocr.add_row(line["role"], line["expected"], line["read"], ned, str(line["found"]))
+            reads = (
+                "\n".join(
+                    f"{r['view']}: {r['text']}"
+                    + (f" (glyph {r['min_glyph']:.2f})" if r.get("min_glyph") else "")
+                    for r in line.get("reads", [])
+                )
+                or line["read"]
+            )
+            status = line.get("status", "ok" if line["found"] else "missing")
+            style = "green" if status == "ok" else "red"
+            ocr.add_row(
+                line["role"], line["expected"], f"[{style}]{status}[/]", reads, line_why(line)
+            )
         out.print(ocr)
+    for extra in ocr_details.get("unrequested", []):
+        words = {True: "words", False: "gibberish", None: "glyphs"}[extra["words"]]
+        out.print(
+            f"  [red]{extra['kind']} text[/] {extra['text']!r}: {words}, confidence "
+            f"{extra['confidence']:.2f}, height {extra['height']:.1%} of the poster",
+            highlight=False,
+        )
     if result.reasons:
         out.print(f"[bold red]verdict: REJECT[/] ({len(result.reasons)} reasons)", highlight=False)
         for reason in result.reasons:
@@ -191,6 +207,25 @@ def print_score(result: ScoreResult) -> None:
         out.print(f"  [yellow]not evaluated[/] {reason}: {why}", highlight=False, soft_wrap=True)
     for note in result.notes:
         out.print(f"  [dim]note[/] {note}", highlight=False, soft_wrap=True)
+
+
+def line_why(line: dict[str, Any]) -> str:
+    """Why a copy line failed, in words, from the evidence the OCR stage stored."""
+    status = line.get("status", "ok" if line["found"] else "missing")
+    if status == "missing":
+        return f"not found (best read {line['read']!r}, NED {line['ned']:.2f})"
+    why = []
+    if status == "wrong":
+        why.append("the reads agree on other text, or none agrees with the copy")
+    elif status == "doubtful":
+        why.append("one read agrees with the copy, the others do not")
+    if line.get("numbers_read") != line.get("numbers_expected"):
+        why.append(
+            f"numbers {line.get('numbers_read')} where the copy has {line.get('numbers_expected')}"
+        )
+    if line.get("glyph_confidence") is not None:
+        why.append(f"weakest glyph {line['glyph_confidence']:.2f}")
+    return "; ".join(why)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,14 +11,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow.parquet as pq
 
 from datapipe.io.candidate_store import CandidateStore
-
-if TYPE_CHECKING:
-    from datapipe.recipe import LoadedRecipe
+from datapipe.io.layout import dataset_manifests
 
 DIMENSIONS = ("entity_id", "style_id", "layout_id", "theme", "language")
 DROPPED_AT = ("filter", "near_duplicates")
@@ -72,7 +70,7 @@ def coverage(out: Path) -> Coverage:
         if row["key"] not in dropped:
             bump(row, "kept")
     tasks: set[str] = set()
-    for manifest in sorted((out / "datasets").glob("*/*/*.parquet")):
+    for manifest in dataset_manifests(out / "datasets"):
         for sample in pq.read_table(manifest, columns=["task", "target_key"]).to_pylist():
             target = by_key.get(sample["target_key"])
             if target is None:
@@ -86,12 +84,6 @@ def coverage(out: Path) -> Coverage:
 
 
 MAX_MISSES_LISTED = 50
-
-
-def recipe_entities(loaded: LoadedRecipe) -> list[str]:
-    """Every entity a recipe can draw: those of its themes."""
-    library = loaded.library
-    return sorted({e.id for t in loaded.recipe.themes for e in library.entities_by_theme[t]})
 
 
 @dataclass
@@ -124,16 +116,11 @@ class CoverageFloor:
         )
 
 
-def coverage_floor(found: Coverage, loaded: LoadedRecipe) -> CoverageFloor | None:
-    """The cells of every entity of the recipe's themes x every enabled task (of either
-    split) below the floor; None when the recipe sets no floor."""
-    floor = loaded.recipe.coverage.min_samples_per_entity_task
-    if not floor:
-        return None
-    recipe = loaded.recipe
-    tasks = sorted(set(recipe.split_tasks("train").enabled()) | set(recipe.bench_tasks()))
+def coverage_floor(
+    found: Coverage, entities: list[str], tasks: list[str], floor: int
+) -> CoverageFloor:
+    """The cells of `entities` x `tasks` with fewer than `floor` samples."""
     rows = found.counts.get("entity_id", {})
-    entities = recipe_entities(loaded)
     missed = [
         (entity, task, rows.get(entity, {}).get(task, 0))
         for entity in entities

@@ -23,8 +23,7 @@ from datapipe.backends.clip_openclip import expected_files as clip_files
 from datapipe.backends.ocr_paddle import PADDLE_ENV, PADDLE_PINS, worker_env
 from datapipe.backends.sam2_subject import expected_files as sam2_files
 from datapipe.errors import DatapipeError
-from datapipe.libraries import cjk_characters
-from datapipe.recipe import LoadedRecipe
+from datapipe.libraries import LoadedRecipe, cjk_characters
 
 if TYPE_CHECKING:
     from datapipe.recipe import ClipStageConfig, PaddleOcrConfig

@@ -34,12 +34,15 @@ from rich.table import Table
 
 from datapipe.coverage import coverage
 from datapipe.errors import DatapipeError, OutputError
-from datapipe.plan import TASK_GROUP_KIND, bench_cells, plan_groups
-from datapipe.recipe import GROUP_KINDS, LoadedRecipe, Recipe
+from datapipe.io.layout import OutputLayout
+from datapipe.libraries import LoadedRecipe
+from datapipe.plan import bench_cells, plan_groups, renders_per_group
+from datapipe.recipe import GROUP_KINDS, Recipe
 from datapipe.runner.cost import RENDER, CostBasis
+from datapipe.tasks.registry import TASKS
 
 Z95 = 1.96
-PER_POSTER_TASKS = ("extend", "fill", "identity")
+PER_POSTER_TASKS = tuple(name for name, row in TASKS.items() if row.per == "poster")
 """Tasks every kept render of any group kind can give a sample of (the others come from
 the pairs of their own group kind)."""
 KEEP_DIMENSIONS = ("language", "theme")
@@ -178,12 +181,13 @@ def read_pilot(loaded: LoadedRecipe, path: Path) -> Pilot:
     slots = plan_groups(loaded, record.get("limit"))
     groups = Counter(s.kind for s in slots)
     per_group: dict[str, Counter[str]] = defaultdict(Counter)
-    for manifest in sorted((path / "datasets" / "train").glob("*/*.parquet")):
+    for manifest in OutputLayout(path).shard_manifests("train"):
         for row in pq.read_table(manifest, columns=["task", "group_id"]).to_pylist():
             per_group[row["task"]][row["group_id"]] += 1
+    pairs = {task: sum(counts.values()) for task, counts in per_group.items()}
     cells = {}
     for task in loaded.recipe.split_tasks("train").enabled():
-        for kind in _kinds_of(task):
+        for kind in TASKS[task].group_kinds():
             ids = [s.group_id for s in slots if s.kind == kind]
             if ids:
                 counts = tuple(per_group[task][g] for g in ids)
@@ -203,7 +207,7 @@ def read_pilot(loaded: LoadedRecipe, path: Path) -> Pilot:
     return Pilot(
         path=path,
         groups=dict(groups),
-        pairs={t: sum(c.values()) for t, c in per_group.items()},
+        pairs=pairs,
         cells=cells,
         renders=summary.get("renders", 0),
         rendered=summary.get("rendered_this_run", 0),
@@ -213,14 +217,6 @@ def read_pilot(loaded: LoadedRecipe, path: Path) -> Pilot:
         keep=keep,
         bench={t: (p, g) for t, (p, g) in bench.items()},
     )
-
-
-def _kinds_of(task: str) -> tuple[str, ...]:
-    return GROUP_KINDS if task in PER_POSTER_TASKS else (TASK_GROUP_KIND[task],)
-
-
-def renders_per_group(recipe: Recipe, kind: str) -> int:
-    return {"single": 1, "rescale": 2}.get(kind) or getattr(recipe.group_size, kind)
 
 
 def prior_pairs_per_group(recipe: Recipe, task: str, kind: str) -> float:
@@ -299,7 +295,7 @@ def estimate(loaded: LoadedRecipe, pilot: Pilot | None = None, workers: int = 1)
         made = pilot.pairs.get(task, 0) if pilot else 0
         total = Figure(made, made, made) if pilot else Figure(0.0)
         rates[task] = {}
-        for kind in _kinds_of(task):
+        for kind in TASKS[task].group_kinds():
             if not groups[kind]:
                 continue
             if pilot is None:
@@ -420,7 +416,8 @@ def _bench(
         # a higher acceptance needs fewer groups: the interval's ends swap
         task_groups = Figure(need(accept.value), need(accept.high), need(accept.low))
         groups = groups.plus(task_groups)
-        renders = renders.plus(task_groups.scaled(renders_per_group(recipe, TASK_GROUP_KIND[task])))
+        size = renders_per_group(recipe, TASKS[task].group_kind)
+        renders = renders.plus(task_groups.scaled(size))
         filled = [min(quota, g * r) for g, r in ((ceiling, accept.value), (ceiling, accept.low))]
         pairs[task] = Figure(filled[0], filled[1] or 0.0, quota)
     if pilot is None:
@@ -486,7 +483,7 @@ def _solve(
     counts = dict.fromkeys(GROUP_KINDS, 0)
     for task, wanted in targets.items():
         if task not in PER_POSTER_TASKS:
-            kind = TASK_GROUP_KIND[task]
+            kind = TASKS[task].group_kind
             counts[kind] = max(counts[kind], _groups_needed(task, kind, wanted, rate(task, kind)))
     for task, wanted in targets.items():
         if task not in PER_POSTER_TASKS:

@@ -23,17 +23,11 @@ from pydantic import (
     model_validator,
 )
 
+from datapipe.drawables import MOTIFS, SHAPES
 from datapipe.errors import LibraryError
 from datapipe.hashing import digest
-from datapipe.recipe import (
-    ALL_THEMES,
-    Libraries,
-    Strict,
-    Theme,
-    read_yaml,
-    shown,
-    validation_message,
-)
+from datapipe.reading import read_yaml, shown, validation_message
+from datapipe.recipe import ALL_THEMES, Libraries, Recipe, Strict, Theme
 
 
 def no_control(value: str) -> str:
@@ -276,6 +270,8 @@ class Library:
     instructions: InstructionFile
     poster: PosterFile
     digest: str
+    folders: Libraries
+    """Where the libraries were read from (the prompts folder also holds LLM templates)."""
 
     def style(self, style_id: str) -> Style:
         return self._styles_by_id()[style_id]
@@ -306,7 +302,7 @@ def _parse(model: type[M], path: Path) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise LibraryError(validation_message(path, exc)) from None
+        raise LibraryError(validation_message(path, exc, model)) from None
 
 
 def _placeholders(template: str) -> set[str]:
@@ -355,8 +351,6 @@ def _check_unique(path: Path, where: str, values: list[str], what: str) -> None:
 
 
 def load_entities(folder: Path) -> dict[str, list[Entity]]:
-    from datapipe.backends.procedural.subjects import SHAPES
-
     files = sorted(folder.glob("*.yaml"))
     if not files:
         raise LibraryError(f"{folder}: no entity library (*.yaml) found")
@@ -387,8 +381,6 @@ def load_entities(folder: Path) -> dict[str, list[Entity]]:
 
 
 def load_styles(folder: Path) -> tuple[list[Style], list[Layout]]:
-    from datapipe.backends.procedural.motifs import MOTIFS
-
     path = folder / "styles.yaml"
     styles = _parse(StyleFile, path).styles
     _check_unique(path, "styles[*].id", [s.id for s in styles], "id")
@@ -425,8 +417,6 @@ def load_prompts(folder: Path) -> tuple[CopyFile, InstructionFile, PosterFile]:
         for lang in ("zh", "en"):
             templates = getattr(getattr(instructions, key), lang)
             _check_templates(instr_path, f"{key}.{lang}", templates, allowed)
-    from datapipe.backends.procedural.subjects import SHAPES
-
     poster_path = folder / "poster.yaml"
     poster = _parse(PosterFile, poster_path)
     for lang in ("zh", "en"):
@@ -492,4 +482,27 @@ def load_libraries(paths: Libraries) -> Library:
         instructions=instructions,
         poster=poster,
         digest=digest(content),
+        folders=paths,
     )
+
+
+@dataclass(frozen=True)
+class LoadedRecipe:
+    """A validated recipe with its libraries, where it came from, and its hashes."""
+
+    recipe: Recipe
+    path: Path
+    library: Library
+
+    @property
+    def recipe_hash(self) -> str:
+        """Covers the resolved recipe and the library contents, but not `execution`,
+        `costs` or `coverage`: how many workers ran a stage, what an hour of them cost, or
+        what the output is checked against, never changes what it made."""
+        recipe = self.recipe.model_dump(mode="json", exclude={"execution", "costs", "coverage"})
+        return digest({"recipe": recipe, "libs": self.library.digest})
+
+    @property
+    def generation_hash(self) -> str:
+        """Covers only what decides specs and pixels: ids and seeds derive from it."""
+        return digest({"gen": self.recipe.generation_view(), "libs": self.library.digest})

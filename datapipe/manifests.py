@@ -36,8 +36,9 @@ import yaml
 
 from datapipe.doctor import Doctor, Finding
 from datapipe.errors import DatapipeError
-from datapipe.recipe import LoadedRecipe, PaddleOcrConfig
-from datapipe.runner.ray_runner import PoolSpec, capacity_problems
+from datapipe.libraries import LoadedRecipe
+from datapipe.recipe import PaddleOcrConfig
+from datapipe.runner.pools import PoolSpec, capacity_problems
 from datapipe.stages.registry import candidate_stage_classes
 
 QWEN_IMAGE_BYTES = 57_700_000_000

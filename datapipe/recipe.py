@@ -1,40 +1,51 @@
-"""Recipes: the YAML files in pipelines/ validated into typed, frozen objects.
+"""Recipes: the schema the YAML files in pipelines/ are validated into (typed, frozen).
 
 A recipe is data: every count, ratio, size, backend choice, threshold and shard limit
-lives in it, so a run is fully described by its file. Any mistake is reported as
-`FILE: field.path: message` with no traceback.
+lives in it, so a run is fully described by its file. This module is the schema only;
+reading a file, resolving its libraries and checking its stages is `datapipe.loading`
+(above the stages it checks), so every layer can import the schema without a circle.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from difflib import get_close_matches
 from pathlib import Path
-from types import UnionType
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
-
-from datapipe.errors import RecipeError
-from datapipe.hashing import digest
-
-if TYPE_CHECKING:
-    from datapipe.libraries import Library
 
 Language = Literal["zh", "en"]
 Theme = Literal["products", "food", "events", "nature", "education", "entertainment"]
 GroupKind = Literal["single", "rescale", "style", "layout"]
 TaskName = Literal["extend", "fill", "rescale", "identity", "layout", "style"]
-FaultKind = Literal["wrong_text", "missing_text", "no_subject", "collapsed", "blank", "truncated"]
+FaultKind = Literal[
+    "wrong_text",
+    "digit_changed",
+    "lookalike",
+    "malformed_glyph",
+    "extra_line",
+    "duplicated_line",
+    "missing_text",
+    "no_subject",
+    "collapsed",
+    "blank",
+    "truncated",
+]
+PairFaultKind = Literal[
+    "other_subject",
+    "text_changed",
+    "colours_changed",
+    "moved",
+    "copies_reference",
+    "other_palette",
+    "other_motif",
+]
 MaskKind = Literal["subject", "text", "freeform"]
 
 ALL_THEMES: tuple[str, ...] = Theme.__args__
@@ -192,6 +203,12 @@ class FaultConfig(Strict):
     kinds: list[FaultKind] = Field(
         default_factory=lambda: ["wrong_text", "missing_text", "no_subject", "collapsed"]
     )
+    pair_rate: Fraction = Field(
+        0.0, description="share of rescale, layout and style groups drawn with a pair failure"
+    )
+    pair_kinds: list[PairFaultKind] | None = Field(
+        None, description="which pair failures (None: every kind the group's kind has)"
+    )
 
     @model_validator(mode="after")
     def _kinds(self) -> FaultConfig:
@@ -271,6 +288,11 @@ class OcrStageConfig(Strict):
     threads: int = Field(0, ge=0, le=64, description="0: let the backend decide")
     match_floor: Fraction = Field(0.5, description="below this NED an expected line is missing")
     min_confidence: Fraction = 0.5
+    unexpected_confidence: Fraction = Field(
+        0.9,
+        description="unrequested text read at least this sure counts as unexpected (a "
+        "drawn subject read as 'SSS' at 0.6 does not; an added line reads at 0.94 or more)",
+    )
     det_limit_side_len: int = Field(
         480, ge=64, le=4096, description="text detector input size; see det_limit_type"
     )
@@ -345,7 +367,11 @@ class Sam2Config(Strict):
 
 
 class SubjectStageConfig(Strict):
-    backend: Literal["renderer", "sam2"] = "renderer"
+    backend: Literal["pixels", "sam2"] = Field(
+        "pixels",
+        description="pixels: found from the image alone, on the CPU (offline); "
+        "sam2: a text-grounded detector's box refined by SAM-2",
+    )
     sam2: Sam2Config | None = None
 
     @model_validator(mode="after")
@@ -430,6 +456,12 @@ class RescaleConfig(Strict):
     min_clip_similarity: Fraction | None = Field(
         None, description="image-image CLIP cosine; needs stages.clip (None: not checked)"
     )
+    min_subject_similarity: Fraction = Field(
+        0.5, description="the masked subject crops' descriptor similarity (tasks/subjects.py)"
+    )
+    min_subject_clip_similarity: Fraction = Field(
+        0.8, description="the same, as a CLIP cosine of the crops, where the clip stage ran"
+    )
 
 
 class IdentityConfig(Strict):
@@ -442,7 +474,17 @@ class LayoutConfig(Strict):
     enabled: bool = True
     min_layout_match: Fraction = Field(
         0.7,
-        description="mean share of the target's text and subject boxes in the reference's slots",
+        description="share of the target's text lines and subject placed where the "
+        "reference's lines of the same role and subject were detected",
+    )
+    tolerance: Fraction = Field(
+        0.08, description="how far (share of the poster's side) an element may sit off its slot"
+    )
+    max_subject_similarity: Fraction = Field(
+        0.8, description="above this, the target shows the reference's subject (descriptor)"
+    )
+    max_subject_clip_similarity: Fraction = Field(
+        0.95, description="the same, as a CLIP cosine of the subject crops"
     )
 
 
@@ -452,6 +494,15 @@ class StyleConfig(Strict):
     min_phash_distance: int = Field(6, ge=0, le=64)
     max_clip_similarity: Fraction | None = Field(
         None, description="image-image CLIP cosine above which the pair is a near-copy"
+    )
+    min_motif_similarity: Fraction = Field(
+        0.0, description="the grounds' texture: edge density and directions (tasks/style.py)"
+    )
+    max_subject_similarity: Fraction = Field(
+        0.8, description="above this, the target shows the reference's subject (descriptor)"
+    )
+    max_subject_clip_similarity: Fraction = Field(
+        0.95, description="the same, as a CLIP cosine of the subject crops"
     )
 
 
@@ -619,9 +670,9 @@ class BenchConfig(Strict):
         default_factory=dict, description="added to the recipe's thresholds (same name: replaced)"
     )
     task_settings: TasksConfig | None = Field(None, description="None: the recipe's `tasks`")
-    require_masks: list[Literal["fill", "identity"]] = Field(
+    require_masks: list[TaskName] = Field(
         default_factory=lambda: ["fill", "identity"],
-        description="tasks whose bench samples need a subject mask",
+        description="tasks whose bench samples need a subject mask (tasks that use one)",
     )
     near_duplicate_distance: int | None = Field(
         None, ge=0, le=32, description="None: the recipe's near_duplicates.max_distance"
@@ -799,354 +850,3 @@ class Recipe(Strict):
             view["bench_pair_share"] = self.bench.pair_share
         view["stages"] = {k: data["stages"][k] for k in ("prompt", "render")}
         return view
-
-
-@dataclass(frozen=True)
-class LoadedRecipe:
-    """A validated recipe with its libraries, where it came from, and its hashes."""
-
-    recipe: Recipe
-    path: Path
-    library: Library
-
-    @property
-    def recipe_hash(self) -> str:
-        """Covers the resolved recipe and the library contents, but not `execution`,
-        `costs` or `coverage`: how many workers ran a stage, what an hour of them cost, or
-        what the output is checked against, never changes what it made."""
-        recipe = self.recipe.model_dump(mode="json", exclude={"execution", "costs", "coverage"})
-        return digest({"recipe": recipe, "libs": self.library.digest})
-
-    @property
-    def generation_hash(self) -> str:
-        """Covers only what decides specs and pixels: ids and seeds derive from it."""
-        return digest({"gen": self.recipe.generation_view(), "libs": self.library.digest})
-
-
-def format_location(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            parts.append(("." if parts else "") + shown(item))
-    return "".join(parts) or "(top level)"
-
-
-MAX_LISTED_ERRORS = 10
-
-
-def validation_message(path: Path, error: ValidationError) -> str:
-    """One line for all problems, each `FILE: field.path: message (got VALUE)` and
-    joined by "; " (at most MAX_LISTED_ERRORS of them, then a count)."""
-    lines = []
-    errors = error.errors()
-    for item in errors[:MAX_LISTED_ERRORS]:
-        loc = format_location(tuple(item["loc"]))
-        msg = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            msg = unknown_key_message(tuple(item["loc"]))
-        elif item["type"] == "missing":
-            msg = "required key is missing"
-        elif "input" in item and not isinstance(item["input"], dict | list):
-            msg += f" (got {_short_repr(item['input'])})"
-        lines.append(f"{path}: {loc}: {shown(msg)}")
-    if len(errors) > MAX_LISTED_ERRORS:
-        lines.append(f"{path}: and {len(errors) - MAX_LISTED_ERRORS} more problems")
-    return "; ".join(lines)
-
-
-def _unwrap(annotation: Any) -> Any:
-    """The model or container inside Annotated[...] and `X | None`."""
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            annotation = get_args(annotation)[0]
-        elif origin in (Union, UnionType):
-            rest = [a for a in get_args(annotation) if a is not type(None)]
-            if len(rest) != 1:
-                return annotation
-            annotation = rest[0]
-        else:
-            return annotation
-
-
-def keys_at(loc: tuple[Any, ...]) -> list[str]:
-    """The keys the recipe schema allows beside the last element of `loc`."""
-    node: Any = Recipe
-    for part in loc[:-1]:
-        node = _unwrap(node)
-        if isinstance(node, type) and issubclass(node, BaseModel):
-            field = node.model_fields.get(part) if isinstance(part, str) else None
-            if field is None:
-                return []
-            node = field.annotation
-        elif get_origin(node) in (dict, list, tuple):
-            node = get_args(node)[-1]
-        else:
-            return []
-    node = _unwrap(node)
-    if isinstance(node, type) and issubclass(node, BaseModel):
-        return list(node.model_fields)
-    return []
-
-
-def unknown_key_message(loc: tuple[Any, ...]) -> str:
-    allowed = keys_at(loc)
-    close = get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6) if loc else []
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    listed = f"allowed here: {', '.join(allowed)}; " if allowed and not close else ""
-    return f"unknown key ({hint}{listed}every key is listed by `datapipe recipe-keys`)"
-
-
-def _short_repr(value: Any) -> str:
-    if isinstance(value, str | bytes) and len(value) > 60:
-        value = value[:60]
-    try:
-        return repr(value)[:60]
-    except ValueError:  # an int too long to print
-        return f"a {type(value).__name__}"
-
-
-MAX_YAML_BYTES = 4 * 2**20
-"""Largest recipe or library file read (the shipped ones are under 25 KB)."""
-MAX_YAML_ALIASES = 100
-"""Alias references (`*name`) per document: enough for sharing a block, too few for a bomb."""
-MAX_YAML_DEPTH = 32
-"""Nesting depth of a document, aliases expanded (the recipe schema is 6 levels deep)."""
-MAX_YAML_NODES = 100_000
-"""Nodes of a document with every alias expanded (the largest shipped file has ~5,000)."""
-MAX_YAML_INT_CHARS = 40
-"""Longer integer literals are refused before Python converts them (no digit-limit crash)."""
-
-
-class YamlRefused(yaml.YAMLError):
-    """A document refused by _LimitedLoader: a bomb, a duplicate key, an unbuildable value."""
-
-    def __init__(self, problem: str, mark: yaml.Mark | None = None) -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.problem_mark = mark
-
-
-if yaml.__with_libyaml__:
-    from yaml._yaml import CParser
-
-    class _SafeBase(
-        yaml.composer.Composer, CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver
-    ):
-        """libyaml scans and parses (several times faster); composing and constructing
-        stay in Python, where _LimitedLoader can count and refuse."""
-
-        def __init__(self, stream: str) -> None:
-            CParser.__init__(self, stream)
-            yaml.composer.Composer.__init__(self)
-            yaml.constructor.SafeConstructor.__init__(self)
-            yaml.resolver.Resolver.__init__(self)
-
-else:  # pragma: no cover - a PyYAML built without libyaml
-    _SafeBase = yaml.SafeLoader  # type: ignore[misc,assignment]
-
-
-class _LimitedLoader(_SafeBase):
-    """A safe loader that refuses anchor bombs ("billion laughs"), recursive aliases,
-    deep nesting (a RecursionError in the composer), duplicate keys, absurdly long
-    integers and values Python cannot build (a date such as 2026-02-30).
-
-    Aliases are counted while composing; the composed graph is then measured with
-    every alias expanded (iteratively, shared nodes memoised), so nothing downstream
-    (validation, hashing, JSON) ever walks more than MAX_YAML_NODES nodes."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._aliases = 0
-        self._depth = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            self._aliases += 1
-            if self._aliases > MAX_YAML_ALIASES:
-                raise YamlRefused(
-                    f"more than {MAX_YAML_ALIASES} aliases (*name): refused as a possible "
-                    "anchor bomb",
-                    self.peek_event().start_mark,
-                )
-            return super().compose_node(parent, index)
-        self._depth += 1
-        try:
-            if self._depth > MAX_YAML_DEPTH:
-                raise YamlRefused(
-                    f"nested more than {MAX_YAML_DEPTH} levels deep", self.peek_event().start_mark
-                )
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def compose_mapping_node(self, anchor: str | None) -> yaml.MappingNode:
-        node = super().compose_mapping_node(anchor)
-        seen: set[tuple[str, str]] = set()
-        for key, _ in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
-                if (key.tag, key.value) in seen:
-                    raise YamlRefused(
-                        f"duplicate key {shown(key.value)!r} (the second would silently win)",
-                        key.start_mark,
-                    )
-                seen.add((key.tag, key.value))
-        return node
-
-    def construct_document(self, node: yaml.Node) -> Any:
-        _check_expansion(node)
-        return super().construct_document(node)
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep=deep)
-        except (ValueError, OverflowError) as exc:  # e.g. a date such as 2026-02-30
-            raise YamlRefused(f"cannot build this value ({exc})", node.start_mark) from None
-
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-        if len(node.value) > MAX_YAML_INT_CHARS:
-            raise YamlRefused(
-                f"integer literal of {len(node.value)} characters is too long", node.start_mark
-            )
-        return super().construct_yaml_int(node)
-
-
-_LimitedLoader.add_constructor("tag:yaml.org,2002:int", _LimitedLoader.construct_yaml_int)
-
-
-def _check_expansion(root: yaml.Node) -> None:
-    """Refuse a recursive alias, or a graph whose expanded size or depth is over the limits."""
-    size: dict[int, int] = {}
-    depth: dict[int, int] = {}
-    on_path: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        key = id(node)
-        children: list[yaml.Node] = []
-        if isinstance(node, yaml.SequenceNode):
-            children = list(node.value)
-        elif isinstance(node, yaml.MappingNode):
-            children = [item for pair in node.value for item in pair]
-        if done:
-            on_path.discard(key)
-            size[key] = 1 + sum(size[id(c)] for c in children)
-            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
-            if size[key] > MAX_YAML_NODES:
-                raise YamlRefused(
-                    f"expands to more than {MAX_YAML_NODES} nodes through its aliases: "
-                    "refused as a possible anchor bomb",
-                    node.start_mark,
-                )
-            if depth[key] > MAX_YAML_DEPTH:
-                raise YamlRefused(
-                    f"nested more than {MAX_YAML_DEPTH} levels deep through its aliases",
-                    node.start_mark,
-                )
-            continue
-        if key in size:
-            continue
-        if key in on_path:
-            raise YamlRefused("an alias refers to a node that contains it", node.start_mark)
-        on_path.add(key)
-        stack.append((node, True))
-        stack.extend((child, False) for child in children if id(child) not in size)
-
-
-def shown(text: object) -> str:
-    """`text` on one line: characters that are not printable (newlines, NUL, bidi
-    controls, lone surrogates) as escapes, so a message stays one readable line."""
-    return "".join(
-        c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
-        for c in str(text)
-    )
-
-
-def read_yaml(path: Path, error: type[Exception]) -> Any:
-    """Parse YAML safely; syntax errors name the file, line and column.
-
-    Files over MAX_YAML_BYTES, anchor bombs, recursive aliases and deep nesting are
-    refused with the same one-line error (see _LimitedLoader)."""
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_YAML_BYTES + 1)
-    except FileNotFoundError:
-        raise error(f"file not found: {path}") from None
-    except IsADirectoryError:
-        raise error(f"{path}: is a directory, not a YAML file") from None
-    except OSError as exc:
-        raise error(f"{path}: cannot read ({exc.strerror})") from None
-    if len(raw) > MAX_YAML_BYTES:
-        raise error(f"{path}: larger than {MAX_YAML_BYTES // 2**20} MiB: refused")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise error(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    loader = None
-    try:
-        loader = _LimitedLoader(text)  # the reader refuses NUL and other specials here
-        return loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise error(f"{where}: invalid YAML: {shown(problem)}") from None
-    except (RecursionError, ValueError, OverflowError) as exc:
-        # a YAML value Python cannot build (a backstop: the limits above should come first)
-        raise error(f"{path}: invalid YAML: {shown(exc)[:200]}") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
-
-
-def parse_recipe(data: Any, path: Path) -> Recipe:
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a recipe is a mapping of keys, got {type(data).__name__}")
-    try:
-        return Recipe.model_validate(data)
-    except ValidationError as exc:
-        raise RecipeError(validation_message(path, exc)) from None
-
-
-def resolve_libraries(recipe: Recipe, path: Path) -> Libraries:
-    base = path.parent
-    resolved = {}
-    for field in ("entities", "styles", "prompts"):
-        folder = (base / getattr(recipe.libraries, field)).resolve()
-        if not folder.is_dir():
-            raise RecipeError(
-                f"{path}: libraries.{field}: folder {shown(folder)} does not exist",
-                fix="paths are relative to the recipe file",
-            )
-        resolved[field] = folder
-    return Libraries(**resolved)
-
-
-def load_recipe(path: str | Path) -> LoadedRecipe:
-    """Read, validate and hash a recipe together with the libraries it names."""
-    from datapipe.bundled import find_recipe
-    from datapipe.libraries import load_libraries
-
-    recipe_path = find_recipe(path)
-    recipe = parse_recipe(read_yaml(recipe_path, RecipeError), recipe_path)
-    libs = resolve_libraries(recipe, recipe_path)
-    library = load_libraries(libs)
-    missing = [t for t in recipe.themes if t not in library.entities_by_theme]
-    if missing:
-        raise RecipeError(
-            f"{recipe_path}: themes: no entity library for {', '.join(missing)} in {libs.entities}",
-            fix=f"add {missing[0]}.yaml there or remove the theme from the recipe",
-        )
-    smallest = min(len(library.entities_by_theme[t]) for t in recipe.themes)
-    largest_group = max(recipe.group_size.style, recipe.group_size.layout)
-    if largest_group > min(smallest, len(library.styles)):
-        raise RecipeError(
-            f"{recipe_path}: group_size: groups of {largest_group} need as many distinct entities "
-            f"per theme and styles (the libraries have {smallest} and {len(library.styles)})"
-        )
-    from datapipe.stages.registry import check_recipe
-
-    check_recipe(recipe, recipe_path)
-    return LoadedRecipe(recipe=recipe, path=recipe_path, library=library)

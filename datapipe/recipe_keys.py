@@ -15,7 +15,8 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined, to_jsonable_python
 
-from datapipe.recipe import Recipe, _unwrap
+from datapipe.reading import unwrap
+from datapipe.recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,14 @@ def key_rows(model: type[BaseModel] = Recipe, prefix: str = "") -> list[KeyRow]:
     rows: list[KeyRow] = []
     for name, field in model.model_fields.items():
         path = f"{prefix}{name}"
-        inner = _unwrap(field.annotation)
+        inner = unwrap(field.annotation)
         rows.append(
             KeyRow(path, type_name(field.annotation), _default(field), _meaning(field, inner))
         )
         if isinstance(inner, type) and issubclass(inner, BaseModel):
             rows.extend(key_rows(inner, f"{path}."))
         elif get_origin(inner) in (dict, list):
-            value = _unwrap(get_args(inner)[-1])
+            value = unwrap(get_args(inner)[-1])
             if isinstance(value, type) and issubclass(value, BaseModel):
                 part = "NAME" if get_origin(inner) is dict else "[i]"
                 rows.extend(key_rows(value, f"{path}.{part}."))

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter
 
 if TYPE_CHECKING:
-    import numpy as np
     from PIL import Image
 
 BoxInt = tuple[int, int, int, int]
@@ -52,8 +51,6 @@ class PromptSpec:
     prompt: str
     negative_prompt: str
     seed: int
-    variant: str = "good"
-    """Either good or the fault kind this render is deliberately broken with."""
     entity_detect: str = ""
     """What is drawn, in English, whatever the poster's language: the subject detector's
     prompt (the library's `detect`); empty in records written before it existed."""
@@ -68,11 +65,25 @@ class TextBox:
 
 @dataclass
 class RenderTruth:
-    """What the renderer knows it drew: the text it wrote where, the subject, the slots."""
+    """What the renderer knows it drew: the text it wrote where, the subject, the slots,
+    and the fault it broke the render with on purpose ("good" for none).
+
+    For grading only: it never rides on a `Candidate` (stages, task builders, verdicts
+    and regen work from the pixels, as they must with a diffusion renderer). The runner
+    stores it apart, next to the candidate store, for the fidelity benchmark and tests.
+    """
 
     text_boxes: list[TextBox]
     subject_box: BoxInt | None
     layout_boxes: dict[str, BoxInt]
+    fault: str = "good"
+    text_fault: dict[str, Any] | None = None
+    """The text fault drawn on purpose (text_faults.TextFault as a dict), for grading only."""
+    pair_fault: str | None = None
+    """A pair failure drawn into this render on purpose (a rescale twin with another
+    subject, a layout twin with its elements swapped ...), for the pair checks' grading."""
+    pair_with: str | None = None
+    """For `copies_reference`: the spec id of the member this render copies."""
 
 
 @dataclass
@@ -91,7 +102,8 @@ class RawRender:
     """
 
     image: Image.Image
-    subject_mask: np.ndarray | None
+    file: bytes | None = None
+    """The file as the renderer wrote it, when it wrote one itself (possibly broken)."""
 
 
 @dataclass
@@ -103,7 +115,6 @@ class Candidate:
     """PNG, mode L, 255 on the subject; None when no backend produced one."""
     raw: RawRender | None = None
     """Between the render and the image stage only: the pixels `image` is encoded from."""
-    truth: RenderTruth | None = None
     render: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, float | None] = field(default_factory=dict)
     """`stage.metric` -> value; None means "not applicable here", never "not computed"."""
@@ -175,20 +186,18 @@ class Group:
 
 
 _SPEC = TypeAdapter(PromptSpec)
-_TRUTH = TypeAdapter(RenderTruth)
+TRUTH_ADAPTER = TypeAdapter(RenderTruth)
 
 
 def candidate_from_metadata(
     data: dict[str, Any], image: bytes, subject_mask: bytes | None
 ) -> Candidate:
     """Rebuild a candidate from the candidate store (metadata JSON plus its images)."""
-    truth = data.get("truth")
     verdict = data.get("verdict")
     return Candidate(
         spec=_SPEC.validate_python(data["spec"]),
         image=image,
         subject_mask=subject_mask,
-        truth=_TRUTH.validate_python(truth) if truth is not None else None,
         render=data.get("render", {}),
         scores=data.get("scores", {}),
         details=data.get("details", {}),

@@ -20,19 +20,24 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from datapipe.coverage import coverage, coverage_floor
+from datapipe.coverage import coverage
 from datapipe.errors import OutputError
 from datapipe.io.atomic import write_bytes
 from datapipe.io.candidate_store import CandidateStore
-from datapipe.plan import TASK_GROUP_KIND
-from datapipe.recipe import GROUP_KINDS, LoadedRecipe, load_recipe
+from datapipe.io.card import write_card
+from datapipe.io.layout import OutputLayout, task_manifests
+from datapipe.libraries import LoadedRecipe
+from datapipe.loading import load_recipe
+from datapipe.plan import recipe_coverage_floor
 from datapipe.records import Group
+from datapipe.runner.driver import StageChain
+from datapipe.runner.output import RunOutput
+from datapipe.runner.summary import RunSummary
+from datapipe.stages.registry import build_candidate_stages
+from datapipe.tasks.registry import TASKS
 
-STAGING = ".regen"
 RETRY_SUFFIX = "-r1"
 """A train group rendered again by `regen --rerender`: a new id, so new seeds."""
-PER_POSTER_TASKS = ("extend", "fill", "identity")
-"""Tasks every kept poster feeds, whatever its group kind."""
 
 
 @dataclass
@@ -47,35 +52,6 @@ class RegenReport:
     rendered: int = 0
 
 
-def staging_paths(out: Path, split: str, task: str) -> tuple[Path, Path]:
-    """(new, old): the staged split and the replaced one, outside datasets/ so no reader
-    ever globs them."""
-    root = out / STAGING
-    return root / f"{split}-{task}.new", root / f"{split}-{task}.old"
-
-
-def recover(out: Path) -> list[str]:
-    """Finish or undo an interrupted swap; returns what was done, for the log."""
-    done = []
-    for old in sorted((out / STAGING).glob("*.old")):
-        split, task = old.name.removesuffix(".old").split("-", 1)
-        live = out / "datasets" / split / task
-        if not live.exists():
-            old.rename(live)  # died between the two renames: the old split comes back
-            done.append(f"restored {split}/{task}")
-        else:
-            shutil.rmtree(old)  # died after the swap: the new split is complete
-            done.append(f"removed the replaced {split}/{task}")
-    for new in sorted((out / STAGING).glob("*.new")):
-        shutil.rmtree(new)  # died while staging: the live split was never touched
-        done.append(f"dropped a half-built {new.name}")
-    return done
-
-
-def regenerated_tasks(run: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(r["split"], r["task"]) for r in run.get("regenerations", [])}
-
-
 def regen(
     out: Path,
     task: str,
@@ -84,10 +60,9 @@ def regen(
     rerender: bool = False,
 ) -> RegenReport:
     """Rebuild one task's split; with `rerender`, also render the groups it now lacks."""
-    from datapipe.runner.output import RunOutput
-
     began = time.perf_counter()
-    run_json = out / "run.json"
+    layout = OutputLayout(out)
+    run_json = layout.run_json
     if not run_json.is_file():
         raise OutputError(f"{out}: no run.json: not a datapipe output", fix="check --out")
     run = json.loads(run_json.read_text())
@@ -98,16 +73,13 @@ def regen(
         )
     loaded = load_recipe(recipe or run["recipe_path"])
     check(loaded, run, task, split, out)
-    recover(out)
+    layout.recover()
 
     store = CandidateStore(out)
-    ledgers = {
-        int(p.stem.split("-")[1]): json.loads(p.read_text())
-        for p in sorted((out / "blocks").glob("block-*.json"))
-    }
-    new, old = staging_paths(out, split, task)
+    ledgers = {block: json.loads(p.read_text()) for block, p in layout.ledgers().items()}
+    new, old = layout.staging(split, task)
     output = RunOutput(out, loaded, runner="regen", only={task}, shard_root=new)
-    live = out / "datasets" / split / task
+    live = layout.task_dir(split, task)
     samples_before = _split_groups(live)[0]
     try:
         for block, ledger in sorted(ledgers.items()):
@@ -144,11 +116,12 @@ def regen(
     run.setdefault("regenerations", []).append(record)
     found = coverage(out)
     run["coverage"] = found.to_dict()
-    floor = coverage_floor(found, loaded)
+    floor = recipe_coverage_floor(found, loaded)
     run["coverage_floor"] = floor.to_dict() if floor else None
     if output.bench is not None and split == "bench":
         run["bench"] = _merge_bench_report(run.get("bench"), output.bench.report(), task)
     write_bytes(run_json, json.dumps(run, indent=2, ensure_ascii=False).encode())
+    write_card(out)
     return RegenReport(
         task,
         split,
@@ -165,21 +138,20 @@ def _split_groups(folder: Path) -> tuple[int, set[str]]:
     """Samples in a task's split folder and the groups they come from (manifests only)."""
     groups: set[str] = set()
     samples = 0
-    for manifest in sorted(folder.glob("*.parquet")):
+    for manifest in task_manifests(folder):
         column = pq.read_table(manifest, columns=["group_id"]).column(0).to_pylist()
         samples += len(column)
         groups.update(column)
     return samples, groups
 
 
-def rerender_groups(output: Any, split: str, task: str, served: set[str], first_block: int) -> int:
+def rerender_groups(
+    output: RunOutput, split: str, task: str, served: set[str], first_block: int
+) -> int:
     """Render only what the task lacks, as new blocks after the last one: for the bench,
     more groups of its short quotas (each quota's sequence goes on, so new ids and
     seeds); for train, once more each group that could feed the task and now gives it
     nothing, under a new id (`-r1`, so new seeds). Returns the renders made."""
-    from datapipe.runner.output import run_stage
-    from datapipe.runner.summary import RunSummary
-    from datapipe.stages.registry import build_candidate_stages
 
     loaded = output.loaded
     table = output.store.read_table()
@@ -188,7 +160,7 @@ def rerender_groups(output: Any, split: str, task: str, served: set[str], first_
     if split == "train" and table is not None:
         columns = ["group_id", "group_kind", "language", "theme", "split"]
         stored = {r["group_id"]: r for r in table.select(columns).to_pylist()}
-        kinds = GROUP_KINDS if task in PER_POSTER_TASKS else (TASK_GROUP_KIND[task],)
+        kinds = TASKS[task].group_kinds()
         needed = sorted(
             gid
             for gid, row in stored.items()
@@ -210,9 +182,7 @@ def rerender_groups(output: Any, split: str, task: str, served: set[str], first_
                     theme=stored[gid]["theme"],
                 )
             )
-    stages = build_candidate_stages(loaded, output.out)
-    for stage in stages:
-        stage.setup()
+    stages = StageChain(lambda: build_candidate_stages(loaded, output.out))
     summary = RunSummary()
     block = first_block
     try:
@@ -224,15 +194,13 @@ def rerender_groups(output: Any, split: str, task: str, served: set[str], first_
             if not blocks:
                 break
             for number, groups in sorted(blocks.items()):
-                for stage in stages:
-                    groups = run_stage(stage, groups, summary)
+                groups = stages.run(groups, summary)
                 summary.rendered += sum(len(g.candidates) for g in groups)
                 output.commit_block(number, groups, split, summary)
             block = max(blocks) + 1
             next_index += sum(len(g) for g in blocks.values())
     finally:
-        for stage in stages:
-            stage.teardown()
+        stages.teardown()
     return summary.rendered
 
 

@@ -3,7 +3,7 @@
     from datapipe.scoring import Scorer
 
     scorer = Scorer("pipelines/quickstart.yaml")       # stages load once, score many
-    result = scorer.score("poster.png", ["Title", "Body line"], mask="mask.png")
+    result = scorer.score("poster.png", ["Title", "Body line"])
     result.keep, result.reasons, result.scores, result.details
 
 The image becomes a Candidate with the file's bytes exactly as they are, so a broken
@@ -12,9 +12,9 @@ spec is built from the arguments: width and height from the image, copy lines fr
 the texts (roles title, then body), language from the argument or the script of the
 text.
 
-Some rules cannot be evaluated on a file. The recipe's subject backend "renderer"
-reads the mask the renderer drew; a file has none unless one is passed with `mask`.
-Then the subject rules are listed under `not_evaluated` with the reason, `complete` is
+Every subject backend finds the subject from the image itself, so a file is judged on
+the same evidence as a render. A rule on a score that no annotate stage writes (a
+render-only score) is listed under `not_evaluated` with the reason, `complete` is
 False, and `keep` says what the evaluated rules decided: such rules neither pass nor
 fail silently.
 """
@@ -33,20 +33,16 @@ from PIL import Image
 
 from datapipe.bundled import data_root
 from datapipe.errors import DatapipeError
-from datapipe.recipe import LoadedRecipe, load_recipe
+from datapipe.libraries import LoadedRecipe
+from datapipe.loading import load_recipe
 from datapipe.records import Candidate, CopyLine, Group, PromptSpec
+from datapipe.runner.driver import StageChain
 from datapipe.stages.base import Stage
 from datapipe.stages.filter import evaluate, image_failed
 from datapipe.stages.registry import annotator_classes
-from datapipe.stages.subject import SubjectStage
 
 LANGUAGES = ("zh", "en")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-NO_MASK_WHY = (
-    "no subject mask: the recipe's subject backend 'renderer' reads the mask the renderer "
-    "drew, and an image file has none; pass --mask MASK.png (white on the subject, same "
-    "size as the image) to evaluate this rule"
-)
 
 
 def default_recipe() -> Path | None:
@@ -141,21 +137,16 @@ class Scorer:
                 )
             recipe = found
         self.loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe)
-        self._stages: list[Stage] | None = None
+        self._chain = StageChain(
+            lambda: [cls(self.loaded) for cls in annotator_classes(self.loaded.recipe)]
+        )
 
     @property
     def stages(self) -> list[Stage]:
-        if self._stages is None:
-            stages = [cls(self.loaded) for cls in annotator_classes(self.loaded.recipe)]
-            for stage in stages:
-                stage.setup()
-            self._stages = stages
-        return self._stages
+        return self._chain.stages
 
     def close(self) -> None:
-        for stage in self._stages or []:
-            stage.teardown()
-        self._stages = None
+        self._chain.teardown()
 
     def candidate(
         self,
@@ -163,7 +154,6 @@ class Scorer:
         texts: list[str],
         entity: str | None,
         language: str,
-        mask: bytes | None,
     ) -> Candidate:
         width, height = probe_size(data)
         ratio = "?"
@@ -195,7 +185,7 @@ class Scorer:
             seed=0,
             entity_detect=entity_name,
         )
-        candidate = Candidate(spec=spec, image=data, subject_mask=mask)
+        candidate = Candidate(spec=spec, image=data)
         # The file stands in for the render: the render stage's one score is that it exists.
         candidate.scores["render.ok"] = 1.0
         candidate.details["render"] = {"source": "file"}
@@ -208,36 +198,28 @@ class Scorer:
         texts: list[str],
         entity: str | None = None,
         language: str | None = None,
-        mask: bytes | str | Path | None = None,
     ) -> ScoreResult:
-        """Annotate and filter one image; `image` and `mask` are bytes or file paths."""
+        """Annotate and filter one image; `image` is bytes or a file path."""
         name = "" if isinstance(image, bytes) else str(image)
         data = image if isinstance(image, bytes) else _read(image, "image")
-        mask_data = mask if isinstance(mask, bytes | None) else _read(mask, "mask")
         lang = language or guess_language(texts)
         if lang not in LANGUAGES:
             raise DatapipeError(f"language {lang!r} is not one of {', '.join(LANGUAGES)}")
-        candidate = self.candidate(data, list(texts), entity, lang, mask_data)
+        candidate = self.candidate(data, list(texts), entity, lang)
         group = Group("score", "single", 0, 0, lang, "", candidates=[candidate])
-        for stage in self.stages:
-            stage.process_batch([group])
+        self._chain.run([group])
         return self.judge(candidate, name)
 
     def judge(self, candidate: Candidate, name: str = "") -> ScoreResult:
         recipe = self.loaded.recipe
         produced = {s for cls in annotator_classes(recipe) for s in cls.produces} | {"render.ok"}
-        no_mask = candidate.subject_mask is None and recipe.stages.subject.backend == "renderer"
         not_evaluated: dict[str, str] = {}
         notes: list[str] = []
         for reason, rule in recipe.thresholds.items():
-            if no_mask and rule.score in SubjectStage.produces:
-                not_evaluated[reason] = f"{rule.score}: {NO_MASK_WHY}"
-            elif rule.score not in produced:
+            if rule.score not in produced:
                 not_evaluated[reason] = (
                     f"{rule.score} is written by a stage that does not run on an image file"
                 )
-        if no_mask and "error" in candidate.details.get("subject", {}):
-            candidate.details["subject"] = {"error": "no mask", "why": NO_MASK_WHY}
         rules = {r: rule for r, rule in recipe.thresholds.items() if r not in not_evaluated}
         failed = image_failed(candidate)
         verdict = evaluate(candidate.scores, rules, failed)
@@ -258,8 +240,7 @@ class Scorer:
                 RuleResult(reason, rule.score, rule.min, rule.max, value, status, detail)
             )
         for stage, info in sorted(candidate.details.items()):
-            explained = no_mask and stage == "subject"
-            if isinstance(info, dict) and info.get("error") and not explained:
+            if isinstance(info, dict) and info.get("error"):
                 notes.append(f"{stage}: {info['error']}")
         spec = candidate.spec
         return ScoreResult(
@@ -292,12 +273,11 @@ def score_image(
     texts: list[str],
     entity: str | None = None,
     language: str | None = None,
-    mask: bytes | str | Path | None = None,
     recipe: LoadedRecipe | str | Path | None = None,
 ) -> ScoreResult:
     """One-off scoring; use a `Scorer` to score many images without reloading models."""
     scorer = Scorer(recipe)
     try:
-        return scorer.score(image, texts, entity=entity, language=language, mask=mask)
+        return scorer.score(image, texts, entity=entity, language=language)
     finally:
         scorer.close()

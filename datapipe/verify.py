@@ -20,12 +20,20 @@ from PIL import Image
 
 from datapipe.io.atomic import TMP_SUFFIX
 from datapipe.io.candidate_store import CandidateStore
+from datapipe.io.layout import (
+    STAGING,
+    OutputLayout,
+    manifest_of,
+    regenerated_tasks,
+    stats_path,
+    tar_of,
+    task_manifests,
+)
 from datapipe.io.shard_sink import sample_digest
 from datapipe.io.tar import read_tar
 from datapipe.plan import bench_cells
 from datapipe.recipe import Recipe
 from datapipe.records import Candidate
-from datapipe.regen import STAGING, regenerated_tasks
 from datapipe.stages.near_duplicates import PhashIndex
 
 MAX_LISTED = 20
@@ -49,13 +57,14 @@ class Progress:
 
 def unfinished(out: Path) -> Progress | None:
     """None for a finished run; else the committed and planned block counts."""
+    layout = OutputLayout(out)
     try:
-        run = json.loads((out / "run.json").read_text())
+        run = json.loads(layout.run_json.read_text())
     except (OSError, ValueError):
         return None
     if run.get("status") == "finished":
         return None
-    committed = len(list(out.glob("blocks/block-*.json")))
+    committed = len(layout.ledgers())
     try:
         recipe = Recipe.model_validate(run["recipe"])
     except (KeyError, ValueError):
@@ -194,7 +203,7 @@ INVARIANTS: dict[str, Callable[..., str | None]] = {
 
 
 def _tars(out: Path) -> Iterator[Path]:
-    yield from sorted((out / "datasets").glob("*/*/*.tar"))
+    yield from OutputLayout(out).shards()
 
 
 def check_manifests(out: Path) -> tuple[Check, Check]:
@@ -202,7 +211,7 @@ def check_manifests(out: Path) -> tuple[Check, Check]:
     manifests, keys = Check("manifests match tars"), Check("keys unique per split")
     seen: dict[str, dict[str, str]] = {}
     for tar in _tars(out):
-        manifest = tar.with_suffix(".parquet")
+        manifest = manifest_of(tar)
         if not manifest.is_file():
             manifests.fault(f"{tar}: no manifest")
             continue
@@ -232,31 +241,31 @@ def check_manifests(out: Path) -> tuple[Check, Check]:
             if other:
                 keys.fault(f"{split}: key {key} in {other} and {tar.name}")
             seen[split][key] = tar.name
-    for manifest in sorted((out / "datasets").glob("*/*/*.parquet")):
-        if not manifest.with_suffix(".tar").is_file():
+    for manifest in OutputLayout(out).shard_manifests():
+        if not tar_of(manifest).is_file():
             manifests.fault(f"{manifest}: manifest without its tar")
     return manifests, keys
 
 
 def check_stats(out: Path) -> Check:
     check = Check("stats match manifests")
-    for task_dir in sorted(p for p in (out / "datasets").glob("*/*") if p.is_dir()):
+    for task_dir in OutputLayout(out).task_dirs():
         check.checked += 1
-        stats_path = task_dir / "stats.json"
+        stats_file = stats_path(task_dir)
         try:
-            stats = json.loads(stats_path.read_text())
+            stats = json.loads(stats_file.read_text())
         except (OSError, ValueError) as exc:
-            check.fault(f"{stats_path}: missing or unreadable ({exc})")
+            check.fault(f"{stats_file}: missing or unreadable ({exc})")
             continue
-        manifests = sorted(task_dir.glob("*.parquet"))
+        manifests = task_manifests(task_dir)
         rows = sum(pq.read_metadata(m).num_rows for m in manifests)
         if stats.get("samples") != rows:
-            check.fault(f"{stats_path}: {stats.get('samples')} samples, manifests hold {rows}")
+            check.fault(f"{stats_file}: {stats.get('samples')} samples, manifests hold {rows}")
         names = [s["name"] for s in stats.get("shards", [])]
-        if names != [m.with_suffix(".tar").name for m in manifests]:
-            check.fault(f"{stats_path}: shard list differs from the manifests on disk")
+        if names != [tar_of(m).name for m in manifests]:
+            check.fault(f"{stats_file}: shard list differs from the manifests on disk")
         if sum(stats.get("by_language", {}).values()) != stats.get("samples"):
-            check.fault(f"{stats_path}: by_language does not add up to samples")
+            check.fault(f"{stats_file}: by_language does not add up to samples")
     return check
 
 
@@ -266,18 +275,18 @@ def check_blocks(out: Path, finished: bool = True) -> Check:
     A run still going (or stopped) has a block stored but not yet committed: that is its
     next step, not a fault."""
     check = Check("blocks committed")
-    store = CandidateStore(out)
-    regenerated = regenerated_tasks(json.loads((out / "run.json").read_text()))
-    blocks = sorted(out.glob("blocks/block-*.json"))
-    ledgered = {int(p.stem.split("-")[1]) for p in blocks}
-    for parquet in sorted(store.root.glob("cand-*.parquet")):
+    layout = OutputLayout(out)
+    regenerated = regenerated_tasks(layout.read_run())
+    ledgers = layout.ledgers()
+    replaced = {layout.task_dir(s, t).relative_to(out) for s, t in regenerated}
+    for parquet in layout.candidate_manifests():
         block = int(parquet.stem.split("-")[1])
-        if block not in ledgered and finished:
+        if block not in ledgers and finished:
             check.fault(
                 f"{parquet.name}: block {block} has renders but no ledger (rerun to finish)"
             )
     reject_rows = 0
-    for path in blocks:
+    for block, path in ledgers.items():
         check.checked += 1
         try:
             ledger = json.loads(path.read_text())
@@ -286,23 +295,24 @@ def check_blocks(out: Path, finished: bool = True) -> Check:
             continue
         split = ledger.get("split", "train")
         for name, size in ledger.get("files", {}).items():
-            if any(name.startswith(f"datasets/{s}/{task}/") for s, task in regenerated):
+            if Path(name).parent in replaced:
                 continue
-            file = out / name
-            if not file.is_file() or file.stat().st_size != size:
+            found = (out / name).stat().st_size if (out / name).is_file() else -1
+            # shards grow: a task's open shard takes the samples of the blocks after
+            if found < size or (found != size and not name.startswith("datasets/")):
                 check.fault(f"{path.name}: {name} is missing or not the size committed")
         for shard in ledger["shards"]:
             if (split, shard["task"]) in regenerated:
                 continue  # rebuilt by regen: its stats and manifests are the record now
-            tar = out / "datasets" / split / shard["task"] / f"{shard['name']}.tar"
+            tar = layout.task_dir(split, shard["task"]) / f"{shard['name']}.tar"
             if not tar.is_file():
                 check.fault(f"{path.name}: shard {tar.name} is missing")
-        rejects = path.with_name(path.stem + ".rejects.parquet")
+        rejects = layout.block_rejects(block)
         if not rejects.is_file():
             check.fault(f"{path.name}: {rejects.name} is missing")
         else:
             reject_rows += pq.read_metadata(rejects).num_rows
-    total = out / "rejects.parquet"
+    total = layout.rejects
     if not finished:
         pass  # written when the run finishes
     elif not total.is_file():
@@ -345,8 +355,8 @@ def check_pairs(out: Path) -> Check:
 def _split_candidates(out: Path) -> dict[str, list[dict[str, Any]]]:
     """Per split, the store rows of every candidate its samples use, in commit order."""
     used: dict[str, set[str]] = {}
-    for manifest in sorted((out / "datasets").glob("*/*/*.parquet")):
-        split = manifest.parent.parent.name
+    for manifest in OutputLayout(out).shard_manifests():
+        split = tar_of(manifest).parent.parent.name
         table = pq.read_table(manifest, columns=["target_key", "source_keys"]).to_pylist()
         keys = used.setdefault(split, set())
         for row in table:
@@ -367,7 +377,7 @@ def check_splits(out: Path) -> list[Check]:
     duplicates = Check("no near-duplicates within a split")
     disjoint = Check("bench disjoint from train")
     quotas = Check("bench quotas met")
-    run = json.loads((out / "run.json").read_text())
+    run = OutputLayout(out).read_run()
     try:
         recipe = Recipe.model_validate(run["recipe"])
     except (KeyError, ValueError) as exc:
@@ -416,7 +426,7 @@ def _check_quotas(out: Path, recipe: Recipe, run: dict[str, Any], check: Check) 
     """Counted from the bench manifests: every quota exactly full, or as short as
     run.json reports it (an unfilled quota is reported, never hidden)."""
     counts: dict[str, int] = {}
-    for manifest in sorted((out / "datasets" / "bench").glob("*/*.parquet")):
+    for manifest in OutputLayout(out).shard_manifests("bench"):
         for row in pq.read_table(manifest, columns=["task", "language", "theme"]).to_pylist():
             key = f"{row['task']}/{row['language']}/{row['theme']}"
             counts[key] = counts.get(key, 0) + 1
@@ -457,9 +467,10 @@ def verify(out: Path) -> list[Check]:
     An unfinished run (see `unfinished`) is checked as far as it committed: its stats
     files, rejects table and bench quotas are written when it finishes, so they are not
     checked, and its temporary files are those of the block it was writing."""
-    if not (out / "run.json").is_file():
+    run_json = OutputLayout(out).run_json
+    if not run_json.is_file():
         missing = Check("run.json present")
-        missing.fault(f"{out / 'run.json'} is missing: not a datapipe output, or never started")
+        missing.fault(f"{run_json} is missing: not a datapipe output, or never started")
         return [missing]
     manifests, keys = check_manifests(out)
     if unfinished(out) is not None:

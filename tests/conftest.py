@@ -14,7 +14,8 @@ import pytest
 import yaml
 from _common import merge
 
-from datapipe.recipe import LoadedRecipe, load_recipe
+from datapipe.libraries import LoadedRecipe
+from datapipe.loading import load_recipe
 from datapipe.runner.local import run_local
 from datapipe.runner.summary import RunSummary
 

@@ -6,8 +6,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from datapipe.libraries import LoadedRecipe
 from datapipe.plan import plan_groups
-from datapipe.recipe import LoadedRecipe
 from datapipe.records import Candidate, Group
 from datapipe.stages.filter import FilterStage
 from datapipe.stages.prompt import PromptStage
@@ -22,9 +22,29 @@ def first_group(loaded: LoadedRecipe, kind: str = "single") -> Group:
     return stage.process_batch([slot.to_group()])[0]
 
 
+FORCED_FAULTS: dict[str, str] = {}
+"""spec id -> the fault `with_variant` asked for: the renderer draws it whatever the
+recipe's fault plan says (the spec itself carries no fault)."""
+
+
 def with_variant(group: Group, variant: str) -> Group:
-    spec = dataclasses.replace(group.candidates[0].spec, variant=variant)
+    """The group's first spec, under its own id, drawn with `variant` by `force_faults`."""
+    spec = group.candidates[0].spec
+    spec = dataclasses.replace(spec, spec_id=f"{spec.spec_id}~{variant}")
+    FORCED_FAULTS[spec.spec_id] = variant
     return dataclasses.replace(group, candidates=[Candidate(spec=spec)])
+
+
+def variant_of(candidate: Candidate) -> str:
+    return FORCED_FAULTS[candidate.spec.spec_id]
+
+
+def force_faults(stage: RenderStage) -> RenderStage:
+    """Make a set-up render stage draw the faults `with_variant` asked for."""
+    renderer = stage.renderer
+    planned = renderer.fault_of
+    renderer.fault_of = lambda spec: FORCED_FAULTS.get(spec.spec_id) or planned(spec)
+    return stage
 
 
 def annotate_and_filter(
@@ -34,6 +54,8 @@ def annotate_and_filter(
     for cls in classes:
         stage = cls(loaded)
         stage.setup()
+        if isinstance(stage, RenderStage):
+            force_faults(stage)
         groups = stage.process_batch(groups)
     return groups
 

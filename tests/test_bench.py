@@ -20,8 +20,8 @@ from datapipe.bench import BenchState
 from datapipe.cli import app
 from datapipe.io.candidate_store import CandidateStore
 from datapipe.io.tar import read_tar
+from datapipe.loading import load_recipe
 from datapipe.plan import bench_cells
-from datapipe.recipe import load_recipe
 from datapipe.regen import regen
 from datapipe.runner.local import run_local
 from datapipe.verify import verify
@@ -69,7 +69,7 @@ def bench_run(tmp_path_factory):
 
 def manifest_rows(out: Path, split: str) -> list[dict]:
     rows = []
-    for manifest in sorted((out / "datasets" / split).glob("*/*.parquet")):
+    for manifest in sorted((out / "datasets" / split).glob("*/__manifests__/*.parquet")):
         rows += pq.read_table(manifest).to_pylist()
     return rows
 

@@ -14,7 +14,7 @@ from conftest import QUICKSTART, ROOT
 from PIL import Image
 
 from datapipe.bundled import FOLDERS, find_recipe, recipe_names
-from datapipe.recipe import load_recipe
+from datapipe.loading import load_recipe
 
 
 def test_shipped_recipes_by_name():

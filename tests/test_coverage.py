@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from datapipe.cli import app
 from datapipe.coverage import DIMENSIONS, coverage
 from datapipe.io.candidate_store import CandidateStore
+from datapipe.io.layout import dataset_manifests
 
 
 def test_counts_equal_the_store_rejects_and_manifests(quickstart_run):
@@ -23,7 +24,7 @@ def test_counts_equal_the_store_rejects_and_manifests(quickstart_run):
         assert sum(v["kept"] for v in rows.values()) == summary.kept
     by_key = {row["key"]: row for row in store}
     samples = Counter()
-    for manifest in (out / "datasets").glob("*/*/*.parquet"):
+    for manifest in dataset_manifests(out / "datasets"):
         for row in pq.read_table(manifest, columns=["task", "target_key"]).to_pylist():
             samples[(by_key[row["target_key"]]["entity_id"], row["task"])] += 1
     for (entity, task), n in samples.items():
@@ -52,8 +53,9 @@ def test_the_run_summary_shows_coverage(tmp_path):
 def test_a_missed_coverage_floor_is_reported_not_fatal(tmp_path):
     from conftest import write_recipe
 
-    from datapipe.coverage import recipe_entities
-    from datapipe.recipe import load_recipe
+    from datapipe.io.layout import OutputLayout
+    from datapipe.loading import load_recipe
+    from datapipe.plan import recipe_entities
 
     recipe = write_recipe(tmp_path, {"coverage": {"min_samples_per_entity_task": 2}})
     out = tmp_path / "out"
@@ -64,7 +66,7 @@ def test_a_missed_coverage_floor_is_reported_not_fatal(tmp_path):
     loaded = load_recipe(recipe)
     by_key = {row["key"]: row for row in CandidateStore(out).read_table().to_pylist()}
     samples = Counter()
-    for manifest in (out / "datasets").glob("*/*/*.parquet"):
+    for manifest in OutputLayout(out).shard_manifests():
         for row in pq.read_table(manifest, columns=["task", "target_key"]).to_pylist():
             samples[(by_key[row["target_key"]]["entity_id"], row["task"])] += 1
     tasks = loaded.recipe.tasks.enabled()

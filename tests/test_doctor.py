@@ -16,7 +16,7 @@ from datapipe.backends.ocr_paddle import PADDLE_PINS
 from datapipe.cli import app
 from datapipe.doctor import Doctor
 from datapipe.errors import DatapipeError
-from datapipe.recipe import load_recipe
+from datapipe.loading import load_recipe
 from datapipe.runner.local import run_local
 
 TRAIN = ROOT / "pipelines" / "train.yaml"

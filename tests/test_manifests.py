@@ -28,8 +28,8 @@ from typer.testing import CliRunner
 
 from datapipe.cli import app
 from datapipe.doctor import Finding
+from datapipe.loading import load_recipe
 from datapipe.manifests import Manifests, RecipeNeeds, check_manifests
-from datapipe.recipe import load_recipe
 
 TRAIN = ROOT / "pipelines" / "train.yaml"
 SCHEMA = ROOT / "docker" / "kuberay-crd.schema.json"

@@ -8,7 +8,8 @@ import pytest
 from conftest import QUICKSTART, write_recipe
 
 from datapipe.errors import RecipeError
-from datapipe.recipe import ImageConfig, load_recipe
+from datapipe.loading import load_recipe
+from datapipe.recipe import ImageConfig
 
 
 def error_for(tmp_path: Path, override: dict) -> str:

@@ -40,14 +40,9 @@ from typer.testing import CliRunner
 import datapipe.cli as cli
 from datapipe.backends.template_composer import TemplateComposer
 from datapipe.errors import DatapipeError, LibraryError, RecipeError
+from datapipe.loading import load_recipe
 from datapipe.plan import plan_groups
-from datapipe.recipe import (
-    MAX_YAML_ALIASES,
-    MAX_YAML_BYTES,
-    MAX_YAML_NODES,
-    format_location,
-    load_recipe,
-)
+from datapipe.reading import MAX_YAML_ALIASES, MAX_YAML_BYTES, MAX_YAML_NODES, format_location
 
 FUZZ = settings(
     derandomize=True,

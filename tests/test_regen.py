@@ -18,9 +18,10 @@ from typer.testing import CliRunner
 
 from datapipe.cli import app
 from datapipe.errors import OutputError
+from datapipe.io.layout import OutputLayout
+from datapipe.loading import load_recipe
 from datapipe.plan import plan_groups
-from datapipe.recipe import load_recipe
-from datapipe.regen import recover, regen, staging_paths
+from datapipe.regen import regen
 from datapipe.runner.local import run_local
 from datapipe.verify import verify
 
@@ -59,7 +60,8 @@ def test_regen_changes_only_its_task_and_equals_a_full_run(runs, tmp_path):
     assert "no render" in result.output
     after = tree_digest(out)
     changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
-    assert changed and all(name.startswith("datasets/train/fill/") for name in changed), changed
+    card = {"datasets/README.md"}  # the card's counts follow the regenerated task
+    assert changed and all(n.startswith("datasets/train/fill/") or n in card for n in changed)
     assert any(name.endswith(".tar") for name in changed)
 
     full = tree_digest(folder / "b")
@@ -69,12 +71,14 @@ def test_regen_changes_only_its_task_and_equals_a_full_run(runs, tmp_path):
     assert {n for n in full if n.startswith("datasets/train/fill/")} == {
         n for n in after if n.startswith("datasets/train/fill/")
     }
-    stats = json.loads((out / "datasets/train/fill/stats.json").read_text())
-    full_stats = json.loads((folder / "b/datasets/train/fill/stats.json").read_text())
+    stats = json.loads((out / "datasets/train/fill/__manifests__/stats.json").read_text())
+    full_stats = json.loads((folder / "b/datasets/train/fill/__manifests__/stats.json").read_text())
     assert (
         stats["samples"]
         == full_stats["samples"]
-        < json.loads((folder / "a/datasets/train/fill/stats.json").read_text())["samples"]
+        < json.loads((folder / "a/datasets/train/fill/__manifests__/stats.json").read_text())[
+            "samples"
+        ]
     )
     assert stats["regeneration"]["recipe_hash"] == load_recipe(recipe_b).recipe_hash
     run = json.loads((out / "run.json").read_text())
@@ -97,10 +101,10 @@ def test_regen_refuses_what_it_cannot_do(runs, tmp_path):
 def test_a_swap_cut_between_its_two_renames_restores_the_old_split(runs, tmp_path):
     out = copy_of(runs, tmp_path)
     before = tree_digest(out)
-    _, old = staging_paths(out, "train", "fill")
+    _, old = OutputLayout(out).staging("train", "fill")
     old.parent.mkdir(parents=True)
     (out / "datasets/train/fill").rename(old)
-    assert recover(out) == ["restored train/fill"]
+    assert OutputLayout(out).recover() == ["restored train/fill"]
     assert tree_digest(out) == before
 
 
@@ -109,7 +113,7 @@ def test_kill_during_regen_leaves_the_old_split_then_regen_completes(runs, tmp_p
     out = copy_of(runs, tmp_path)
     fill = out / "datasets" / "train" / "fill"
     old_fill = {k: v for k, v in tree_digest(out).items() if k.startswith("datasets/train/fill/")}
-    new, _ = staging_paths(out, "train", "fill")
+    new, _ = OutputLayout(out).staging("train", "fill")
     command = [
         sys.executable, "-m", "datapipe.cli", "regen", "--out", str(out),
         "--task", "fill", "--recipe", str(recipe_b),
@@ -141,7 +145,7 @@ def test_rerender_renders_only_the_groups_the_task_lacks(runs, tmp_path):
     plain = regen(out, "fill", recipe=recipe_b)
     assert plain.samples_after < plain.samples_before
     served = set()
-    for manifest in (out / "datasets/train/fill").glob("*.parquet"):
+    for manifest in (out / "datasets/train/fill/__manifests__").glob("*.parquet"):
         served |= set(pq.read_table(manifest, columns=["group_id"]).column(0).to_pylist())
     planned = {g.group_id for g in plan_groups(load_recipe(recipe_b), LIMIT)}
     lacking = planned - served
@@ -151,6 +155,7 @@ def test_rerender_renders_only_the_groups_the_task_lacks(runs, tmp_path):
     after = tree_digest(out)
     changed = {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
     allowed = ("datasets/train/fill/", "candidates/", "blocks/", "rejects.parquet")
+    allowed += ("datasets/README.md",)  # the card's counts follow the task
     assert all(n.startswith(allowed) for n in changed), changed
     kept_files = [n for n in before if n.startswith(("candidates/", "blocks/"))]
     assert all(after[n] == before[n] for n in kept_files)  # old renders untouched

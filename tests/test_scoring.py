@@ -10,18 +10,19 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import typer
-from helpers import annotate_and_filter, first_group, with_variant
+from helpers import annotate_and_filter, first_group, variant_of, with_variant
 from typer.testing import CliRunner
 
 import datapipe.inspect as dpi
 import datapipe.scoring as scoring
-from datapipe.backends.procedural.renderer import VARIANTS
+from datapipe.backends.procedural.renderer import VARIANTS, ProceduralRenderer
 from datapipe.cli_inspect import register
+from datapipe.io.truth_store import TruthStore
 from datapipe.recipe import Rule
 from datapipe.scoring import Scorer, score_image
 from datapipe.stages.filter import evaluate
 
-SUBJECT_RULES = {"subject_missing", "subject_too_large"}
+SUBJECT_RULES = {"subject_missing", "subject_too_large", "subject_uncertain"}
 
 
 @dataclass
@@ -29,7 +30,6 @@ class Case:
     variant: str
     key: str
     image: bytes
-    mask: bytes | None
     texts: list[str]
     language: str
     entity: str
@@ -60,9 +60,11 @@ def cases(quickstart_run, quickstart) -> dict[str, Case]:
     output = dpi.open(out)
     rejects = pq.read_table(out / "rejects.parquet").to_pylist()
     thresholds = quickstart.recipe.thresholds
+    faults = TruthStore(out).all_faults()
     chosen: dict[str, dict] = {}
     for row in output.candidate_rows():
-        variant = row["variant"] if row["variant"] != "good" or row["kept"] else None
+        fault = faults[row["key"]]
+        variant = fault if fault != "good" or row["kept"] else None
         if variant and variant not in chosen:
             chosen[variant] = row
     files = output.candidate_files([row["key"] for row in chosen.values()])
@@ -83,7 +85,6 @@ def cases(quickstart_run, quickstart) -> dict[str, Case]:
             variant=variant,
             key=row["key"],
             image=member.get("png", b""),
-            mask=member.get("mask.png"),
             texts=[line["text"] for line in spec["copy"]],
             language=spec["language"],
             entity=spec["entity_name"],
@@ -98,11 +99,10 @@ def cases(quickstart_run, quickstart) -> dict[str, Case]:
         for group in groups:
             candidate = group.candidates[0]
             spec = candidate.spec
-            found[spec.variant] = Case(
-                variant=spec.variant,
+            found[variant_of(candidate)] = Case(
+                variant=variant_of(candidate),
                 key=candidate.key,
                 image=candidate.image,
-                mask=candidate.subject_mask,
                 texts=[line.text for line in spec.copy],
                 language=spec.language,
                 entity=spec.entity_name,
@@ -118,19 +118,16 @@ def cases(quickstart_run, quickstart) -> dict[str, Case]:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_python_function_gives_the_pipeline_verdict(cases, scorer, variant):
     case = cases[variant]
-    result = scorer.score(
-        case.image, case.texts, entity=case.entity, language=case.language, mask=case.mask
-    )
+    result = scorer.score(case.image, case.texts, entity=case.entity, language=case.language)
     assert (result.keep, result.reasons) == (case.keep, case.reasons), (case.source, result)
     assert result.complete and not result.not_evaluated
     assert result.verdict == ("keep" if case.keep else "reject")
 
 
-def write_case(case: Case, folder: Path) -> tuple[Path, Path]:
-    image, mask = folder / f"{case.variant}.png", folder / f"{case.variant}.mask.png"
+def write_case(case: Case, folder: Path) -> Path:
+    image = folder / f"{case.variant}.png"
     image.write_bytes(case.image)
-    mask.write_bytes(case.mask or b"")
-    return image, mask
+    return image
 
 
 def score_args(case: Case, image: Path, *extra: str) -> list[str]:
@@ -143,8 +140,8 @@ def score_args(case: Case, image: Path, *extra: str) -> list[str]:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_cli_gives_the_pipeline_verdict(cases, app, tmp_path, variant):
     case = cases[variant]
-    image, mask = write_case(case, tmp_path)
-    result = CliRunner().invoke(app, score_args(case, image, "--mask", str(mask), "--json"))
+    image = write_case(case, tmp_path)
+    result = CliRunner().invoke(app, score_args(case, image, "--json"))
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert (data["keep"], data["reasons"]) == (case.keep, case.reasons), case.source
@@ -156,31 +153,21 @@ def test_cli_gives_the_pipeline_verdict(cases, app, tmp_path, variant):
         assert {line["role"] for line in data["spec"]["copy"][1:]} == {"body"}
 
 
-def test_without_a_mask_the_subject_rules_are_not_evaluated(cases, app, scorer, tmp_path):
+def test_the_subject_rules_are_evaluated_from_the_image_alone(cases, app, scorer, tmp_path):
+    """No mask comes with a file, and none is needed: the subject is found from the pixels,
+    as it is for every render."""
     case = cases["good"]
     result = scorer.score(case.image, case.texts)
-    assert result.keep and not result.complete and result.verdict == "keep on the rules evaluated"
-    assert set(result.not_evaluated) == SUBJECT_RULES
-    assert all("--mask" in why for why in result.not_evaluated.values())
-    assert result.stages["subject"]["error"] == "no mask"
+    assert result.keep and result.complete and result.verdict == "keep"
     statuses = {rule.reason: rule.status for rule in result.rules}
-    assert {statuses[r] for r in SUBJECT_RULES} == {"not evaluated"}
+    assert {statuses[r] for r in SUBJECT_RULES} == {"pass"}
+    assert result.spec["mask"] and result.stages["subject"]["source"] == "pixels"
     assert result.spec["language"] == case.language  # guessed from the text's script
-
-    image, _ = write_case(case, tmp_path)
-    shown = CliRunner().invoke(app, score_args(case, image))
+    shown = CliRunner().invoke(app, score_args(case, write_case(case, tmp_path)))
     assert shown.exit_code == 0, shown.output
-    assert "not evaluated" in shown.stdout and "--mask" in shown.stdout
-    assert "KEEP on the rules evaluated" in shown.stdout
-    as_json = json.loads(CliRunner().invoke(app, score_args(case, image, "--json")).stdout)
-    assert as_json["keep"] is True and as_json["complete"] is False
-    assert set(as_json["not_evaluated"]) == SUBJECT_RULES
-
-    # Rules the image still fails are reported as failures, mask or not.
-    blank = cases["blank"]
-    unmasked = scorer.score(blank.image, blank.texts)
-    assert not unmasked.keep
-    assert unmasked.reasons == [r for r in blank.reasons if r not in SUBJECT_RULES]
+    assert "subject found" in shown.stdout and "KEEP" in shown.stdout
+    nosubject = scorer.score(cases["no_subject"].image, cases["no_subject"].texts)
+    assert "subject_missing" in nosubject.reasons and nosubject.complete
 
 
 def test_broken_files_are_rejections_not_crashes(app, scorer, tmp_path):
@@ -206,8 +193,6 @@ def test_mistakes_are_one_line_and_status_2(app, tmp_path, monkeypatch):
     image.write_bytes(b"x")
     bad_language = runner.invoke(app, ["score", str(image), "--text", "x", "--language", "fr"])
     assert bad_language.exit_code == 2 and "zh, en" in bad_language.output
-    no_mask = runner.invoke(app, ["score", str(image), "--text", "x", "--mask", "/nonexistent"])
-    assert no_mask.exit_code == 2 and "mask" in no_mask.output
     monkeypatch.setattr(scoring, "data_root", lambda: None)
     no_recipe = runner.invoke(app, ["score", str(image), "--text", "x"])
     assert no_recipe.exit_code == 2 and "--recipe" in no_recipe.output
@@ -219,7 +204,7 @@ def test_thresholds_come_from_the_recipe(cases, quickstart):
     recipe = quickstart.recipe.model_copy(update={"thresholds": strict})
     loaded = type(quickstart)(recipe=recipe, path=quickstart.path, library=quickstart.library)
     case = cases["good"]
-    result = score_image(case.image, case.texts, mask=case.mask, recipe=loaded)
+    result = score_image(case.image, case.texts, recipe=loaded)
     assert result.reasons == ["blank"] and result.details["blank"].endswith("< min 1000")
 
 
@@ -230,3 +215,21 @@ def test_register_is_idempotent():
     register(main_app)
     names = [info.name for info in main_app.registered_commands]
     assert names.count("report") == 1 and names.count("score") == 1
+
+
+def test_score_says_which_line_failed_why_with_each_read(app, quickstart, tmp_path):
+    group = first_group(quickstart)
+    spec = group.candidates[0].spec
+    drawn = ProceduralRenderer(quickstart.library).render(spec, fault="digit_changed")
+    fault = drawn.truth.text_fault
+    image = tmp_path / "poster.png"
+    drawn.image.save(image)
+    args = ["score", str(image), "--language", spec.language]
+    for line in spec.copy:
+        args += ["--text", line.text]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "REJECT" in result.output and "text_numbers" in result.output
+    changed = next(line for line in result.output.splitlines() if fault["before"] in line)
+    assert "wrong" in changed and f"page: {fault['after']}" in changed
+    assert "tight:" in result.output and "where the copy has" in result.output

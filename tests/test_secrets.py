@@ -66,7 +66,7 @@ def cluster_recipe(folder: Path, base_url: str) -> Path:
         requests_per_minute=60000,
     )
     stages["render"] = {"backend": "procedural", "faults": {"rate": 0.0}}
-    stages["subject"] = {"backend": "renderer"}
+    stages["subject"] = {"backend": "pixels"}
     stages["clip"] = {"enabled": False}
     stages["ocr"].update(det_limit_side_len=480)
     for reason in ("subject_uncertain", "prompt_mismatch"):  # scores of SAM-2 and CLIP

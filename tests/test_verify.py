@@ -55,14 +55,17 @@ def test_a_changed_pixel_breaks_the_digest_and_the_fill_invariant(copy):
 def test_a_copied_shard_duplicates_keys_and_breaks_stats(copy):
     tar = sorted((copy / "datasets" / "train" / "extend").glob("*.tar"))[0]
     shutil.copy(tar, tar.with_name("extend-train-999999.tar"))
-    shutil.copy(tar.with_suffix(".parquet"), tar.with_name("extend-train-999999.parquet"))
+    manifests = tar.parent / "__manifests__"
+    shutil.copy(manifests / f"{tar.stem}.parquet", manifests / "extend-train-999999.parquet")
     found = faults(copy)
     assert found["keys unique per split"]
     assert any("extend" in f for f in found["stats match manifests"])
 
 
 def test_missing_pieces_and_leftovers(copy):
-    manifest = sorted((copy / "datasets" / "train" / "style").glob("*.parquet"))[0]
+    manifest = sorted((copy / "datasets" / "train" / "style" / "__manifests__").glob("*.parquet"))[
+        0
+    ]
     manifest.unlink()
     (copy / "blocks" / "block-000002.json").unlink()
     (copy / "datasets" / "train" / "fill" / "fill-train-000001.tar.tmp").write_bytes(b"half")

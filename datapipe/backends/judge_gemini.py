@@ -16,50 +16,32 @@ Reason codes (JudgeVerdict.error):
     judge_schema              JSON, but a field is missing or a score is not an int 1-5
     judge_bad_json            the reply is not JSON (after one more request)
     judge_empty               no text in the reply (blocked prompt, safety stop, no candidates)
-    judge_http_429_exhausted  still rate limited after max_retries retries
-    judge_http_5xx_exhausted  still a server error after max_retries retries
-    judge_timeout             still timing out after max_retries retries
-    judge_connection          still no connection after max_retries retries
-    judge_auth                401/403: the key was refused (not retried)
-    judge_http_4xx            another client error such as 400 or 404 (not retried)
-    judge_bad_response        a reply body that is not JSON (after retries), or an odd status
+    judge_<failure>           the HTTP failures of every API backend (datapipe.backends.api_client)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
+from datapipe.backends.api_client import ApiClient
 from datapipe.backends.api_common import (
-    CallError,
-    RateLimiter,
-    Redactor,
-    ResponseCache,
-    RetryPolicy,
     check_placeholders,
-    classify,
-    default_prompts_dir,
     first_error,
     import_api,
     localized,
-    read_api_key,
     read_prompt_file,
     strip_fences,
 )
+from datapipe.backends.base import JudgeVerdict
 from datapipe.errors import LibraryError
-from datapipe.recipe import ALL_TASKS, GeminiConfig
-
-log = logging.getLogger(__name__)
+from datapipe.recipe import ALL_TASKS
 
 TEMPLATE_FILE = "judge.yaml"
 USER_PLACEHOLDERS = {"task", "task_definition", "instruction", "image_names"}
@@ -84,26 +66,6 @@ RESPONSE_SCHEMA: dict[str, Any] = {
     # Scores and reasons before the decision: the model commits to its findings first.
     "property_ordering": ["scores", "reasons", "suitable"],
 }
-
-
-@dataclass
-class JudgeVerdict:
-    suitable: bool | None
-    """The judge's decision; None when there is no valid verdict (see `error`)."""
-    reasons: list[str] = field(default_factory=list)
-    scores: dict[str, int] = field(default_factory=dict)
-    """SCORE_KEYS -> 1..5; empty when there is no valid verdict."""
-    error: str | None = None
-    detail: str = ""
-    attempts: int = 0
-    """HTTP requests made for this verdict (retries included); 0 for a cache hit."""
-    cached: bool = False
-    usage: dict[str, int] = field(default_factory=dict)
-    """prompt_tokens, completion_tokens, total_tokens summed over the paid replies."""
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 Score = Annotated[int, Field(ge=1, le=5, strict=True)]
@@ -198,61 +160,31 @@ def fit_image(name: str, data: bytes, max_side: int) -> bytes:
     return buffer.getvalue()
 
 
-class GeminiJudge:
+class GeminiJudge(ApiClient[JudgeVerdict]):
     """Judges benchmark samples with a Gemini model through google-genai."""
 
-    def __init__(
-        self,
-        config: GeminiConfig,
-        cache_dir: Path | None,
-        *,
-        prompts_dir: Path | None = None,
-        limiter: RateLimiter | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.config = config
-        self.cache = ResponseCache(cache_dir)
-        self.prompts_dir = Path(prompts_dir) if prompts_dir is not None else default_prompts_dir()
-        self.limiter = limiter or RateLimiter(config.requests_per_minute)
-        self.retry = RetryPolicy(config.max_retries, config.backoff_s, sleep, label="gemini")
-        self.version = f"gemini:{config.model}"
-        self.templates: JudgeTemplates | None = None
-        self._client: Any = None
-        self._types: Any = None
-        self._redact = Redactor()
-        self._load_lock = threading.Lock()
+    label = "gemini"
+    reason_prefix = "judge"
+    what = "the gemini judge backend"
+    template_type = JudgeTemplates
 
-    def load(self) -> None:
-        """Import the SDK, read the key from the environment, load the templates."""
-        with self._load_lock:
-            if self._client is not None:
-                return
-            genai = import_api("google.genai", "the gemini judge backend")
-            types = import_api("google.genai.types", "the gemini judge backend")
-            import_api("tenacity", "the gemini judge backend")
-            key = read_api_key(self.config.api_key_env, "the gemini judge backend")
-            self._templates()
-            self._redact = Redactor(key)
-            self._types = types
-            self._client = genai.Client(
-                api_key=key,
-                vertexai=False,
-                http_options=types.HttpOptions(
-                    base_url=self.config.base_url,
-                    timeout=int(self.config.timeout_s * 1000),  # milliseconds
-                    # retry_options stays unset: the SDK does not retry, RetryPolicy does.
-                ),
-            )
+    def _import_sdk(self) -> Any:
+        return import_api("google.genai", self.what), import_api("google.genai.types", self.what)
 
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+    def _connect(self, sdk: Any, key: str) -> Any:
+        genai, self._types = sdk
+        return genai.Client(
+            api_key=key,
+            vertexai=False,
+            http_options=self._types.HttpOptions(
+                base_url=self.config.base_url,
+                timeout=int(self.config.timeout_s * 1000),  # milliseconds
+                # retry_options stays unset: the SDK does not retry, RetryPolicy does.
+            ),
+        )
 
-    def _templates(self) -> JudgeTemplates:
-        if self.templates is None:
-            self.templates = JudgeTemplates.load(self.prompts_dir)
-        return self.templates
+    def _failed(self, error: str, detail: str) -> JudgeVerdict:
+        return JudgeVerdict(None, error=error, detail=detail)
 
     def request(
         self, task: str, language: str, instruction: str, images: dict[str, bytes]
@@ -305,44 +237,10 @@ class GeminiJudge:
         side = self.config.max_image_side
         images = {name: fit_image(name, data, side) for name, data in images.items()}
         request = self.request(task, language, instruction, images)
-        key = self.cache.key(request)
-        cached = self.cache.get(key)
-        if cached is not None:
-            log.debug("gemini: cache hit %s", key[:12])
-            verdict = self._evaluate(cached)
-            verdict.cached = True
-            verdict.usage = {}  # nothing was paid for this one
-            return verdict
-
         contents, config = self._wire(request, images)
-        attempts = 0
-        usage: dict[str, int] = {}
-        reply: dict[str, Any] = {}
-        verdict = JudgeVerdict(None, error="judge_bad_json")
-        for content_try in range(1, CONTENT_TRIES + 1):
-            try:
-                reply, tries = self.retry.call(lambda: self._send(contents, config))
-            except CallError as failure:
-                attempts += failure.attempts
-                log.warning("gemini: %s judge call failed: %s", task, failure.detail)
-                return JudgeVerdict(
-                    None,
-                    error=f"judge_{failure.reason}",
-                    detail=failure.detail,
-                    attempts=attempts,
-                    usage=usage,
-                )
-            attempts += tries
-            for name, value in reply.get("usage", {}).items():
-                usage[name] = usage.get(name, 0) + value
-            verdict = self._evaluate(reply)
-            if verdict.error != "judge_bad_json" or content_try == CONTENT_TRIES:
-                break
-            log.info("gemini: reply is not JSON, asking once more")
-        self.cache.put(key, request, {**reply, "usage": usage})
-        verdict.attempts = attempts
-        verdict.usage = usage
-        return verdict
+        return self._call(
+            request, lambda: self._send(contents, config), self._evaluate, f"{task} judge call"
+        )
 
     def _wire(self, request: dict[str, Any], images: dict[str, bytes]) -> tuple[Any, Any]:
         """The SDK objects for a canonical request."""
@@ -366,17 +264,12 @@ class GeminiJudge:
         return contents, config
 
     def _send(self, contents: Any, config: Any) -> dict[str, Any]:
-        """One HTTP attempt; any failure leaves as a classified, redacted CallError."""
-        self.limiter.acquire()
-        try:
-            response = self._client.models.generate_content(
+        """One HTTP attempt, its reply reduced to content, finish reason and usage."""
+        response = self._attempt(
+            lambda: self._client.models.generate_content(
                 model=self.config.model, contents=contents, config=config
             )
-        except Exception as exc:
-            failure = classify(exc, self._redact)
-            if failure is None:
-                raise
-            raise failure from None
+        )
         usage = _usage(response)
         candidates = getattr(response, "candidates", None) or []
         if not candidates:

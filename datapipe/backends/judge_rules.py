@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from datapipe.backends.judge_gemini import JudgeVerdict
+from datapipe.backends.base import JudgeVerdict
 from datapipe.recipe import JudgeBand, JudgeConfig
 
 

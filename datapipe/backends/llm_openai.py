@@ -14,49 +14,29 @@ Reason codes (RewriteResult.error):
     llm_schema              JSON, but not {"prompt": str, "negative_prompt": str} (control
                             characters other than tab and line breaks are refused)
     llm_empty               no content in the reply (refusal, content filter, no choices)
-    llm_http_429_exhausted  still rate limited after max_retries retries
-    llm_http_5xx_exhausted  still a server error after max_retries retries
-    llm_timeout             still timing out after max_retries retries
-    llm_connection          still no connection after max_retries retries
-    llm_auth                401/403: the key was refused (not retried)
-    llm_http_4xx            another client error such as 400 or 404 (not retried)
-    llm_bad_response        a reply body that is not JSON (after retries), or an odd status
+    llm_<failure>           the HTTP failures of every API backend (datapipe.backends.api_client)
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import threading
-import time
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from datapipe.backends.api_client import ApiClient
 from datapipe.backends.api_common import (
-    CallError,
-    RateLimiter,
-    Redactor,
-    ResponseCache,
-    RetryPolicy,
     check_placeholders,
-    classify,
-    default_prompts_dir,
     first_error,
     import_api,
     localized,
-    read_api_key,
     read_prompt_file,
     strip_fences,
 )
-from datapipe.recipe import OpenAIConfig
 from datapipe.records import PromptSpec
-
-log = logging.getLogger(__name__)
 
 TEMPLATE_FILE = "llm_rewrite.yaml"
 USER_PLACEHOLDERS = {
@@ -165,50 +145,27 @@ def copy_lines_block(spec: PromptSpec) -> str:
     return "\n".join(f"- {json.dumps(line.text, ensure_ascii=False)}" for line in spec.copy)
 
 
-class PromptRewriter:
+class PromptRewriter(ApiClient[RewriteResult]):
     """Rewords PromptSpec prompts through an OpenAI-compatible chat-completions API."""
 
-    def __init__(
-        self,
-        config: OpenAIConfig,
-        cache_dir: Path | None,
-        *,
-        prompts_dir: Path | None = None,
-        limiter: RateLimiter | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.config = config
-        self.cache = ResponseCache(cache_dir)
-        self.prompts_dir = Path(prompts_dir) if prompts_dir is not None else default_prompts_dir()
-        self.limiter = limiter or RateLimiter(config.requests_per_minute)
-        self.retry = RetryPolicy(config.max_retries, config.backoff_s, sleep, label="openai")
-        self.version = f"openai:{config.model}"
-        self.templates: RewriteTemplates | None = None
-        self._client: Any = None
-        self._redact = Redactor()
-        self._load_lock = threading.Lock()
+    label = "openai"
+    reason_prefix = "llm"
+    what = "the openai prompt backend"
+    template_type = RewriteTemplates
 
-    def load(self) -> None:
-        """Import the SDK, read the key from the environment, load the templates."""
-        with self._load_lock:
-            if self._client is not None:
-                return
-            openai = import_api("openai", "the openai prompt backend")
-            import_api("tenacity", "the openai prompt backend")
-            key = read_api_key(self.config.api_key_env, "the openai prompt backend")
-            self._templates()
-            self._redact = Redactor(key)
-            self._client = openai.OpenAI(
-                api_key=key,
-                base_url=self.config.base_url,
-                timeout=self.config.timeout_s,
-                max_retries=0,  # retries happen in RetryPolicy only, where they are counted
-            )
+    def _import_sdk(self) -> Any:
+        return import_api("openai", self.what)
 
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+    def _connect(self, sdk: Any, key: str) -> Any:
+        return sdk.OpenAI(
+            api_key=key,
+            base_url=self.config.base_url,
+            timeout=self.config.timeout_s,
+            max_retries=0,  # retries happen in RetryPolicy only, where they are counted
+        )
+
+    def _failed(self, error: str, detail: str) -> RewriteResult:
+        return RewriteResult(None, None, error, detail)
 
     def _templates(self) -> RewriteTemplates:
         if self.templates is None:
@@ -253,55 +210,16 @@ class PromptRewriter:
     def rewrite(self, spec: PromptSpec) -> RewriteResult:
         self.load()
         request = self.request(spec)
-        key = self.cache.key(request)
-        cached = self.cache.get(key)
-        if cached is not None:
-            log.debug("openai: cache hit %s for %s", key[:12], spec.spec_id)
-            result = self._evaluate(spec, cached)
-            result.cached = True
-            result.usage = {}  # nothing was paid for this one
-            return result
-
-        attempts = 0
-        usage: dict[str, int] = {}
-        reply: dict[str, Any] = {}
-        result = RewriteResult(None, None, "llm_bad_json")
-        for content_try in range(1, CONTENT_TRIES + 1):
-            try:
-                reply, tries = self.retry.call(lambda: self._send(request))
-            except CallError as failure:
-                attempts += failure.attempts
-                log.warning("openai: %s failed: %s", spec.spec_id, failure.detail)
-                return RewriteResult(
-                    None,
-                    None,
-                    f"llm_{failure.reason}",
-                    failure.detail,
-                    attempts=attempts,
-                    usage=usage,
-                )
-            attempts += tries
-            for name, value in reply.get("usage", {}).items():
-                usage[name] = usage.get(name, 0) + value
-            result = self._evaluate(spec, reply)
-            if result.error != "llm_bad_json" or content_try == CONTENT_TRIES:
-                break
-            log.info("openai: %s: reply is not JSON, asking once more", spec.spec_id)
-        self.cache.put(key, request, {**reply, "usage": usage})
-        result.attempts = attempts
-        result.usage = usage
-        return result
+        return self._call(
+            request,
+            lambda: self._send(request),
+            lambda reply: self._evaluate(spec, reply),
+            spec.spec_id,
+        )
 
     def _send(self, request: dict[str, Any]) -> dict[str, Any]:
-        """One HTTP attempt; any failure leaves as a classified, redacted CallError."""
-        self.limiter.acquire()
-        try:
-            response = self._client.chat.completions.create(**request)
-        except Exception as exc:
-            failure = classify(exc, self._redact)
-            if failure is None:
-                raise
-            raise failure from None
+        """One HTTP attempt, its reply reduced to content, finish reason and usage."""
+        response = self._attempt(lambda: self._client.chat.completions.create(**request))
         choices = getattr(response, "choices", None)
         if not choices:
             return {"content": None, "finish_reason": "no_choices", "usage": _usage(response)}

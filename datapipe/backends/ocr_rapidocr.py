@@ -1,4 +1,10 @@
-"""RapidOCR backend: PP-OCR models that ship inside the rapidocr wheel, run on onnxruntime."""
+"""RapidOCR backend: PP-OCR models that ship inside the rapidocr wheel, run on onnxruntime.
+
+`read` finds and reads every line of a poster; `recognize` reads one cropped line with
+the recogniser alone and gives a confidence for each glyph, which the text verifier uses
+to read a line again. RapidOCR keeps the use_det/use_cls/use_rec flags of a call for
+the calls after it, so every call names all three.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,18 @@ class OcrLine:
     text: str
     confidence: float
     box: tuple[int, int, int, int]
+    angle: float = 0.0
+    """Tilt of the detected quad's top edge, degrees (image y points down)."""
+
+
+@dataclass
+class Reading:
+    """One line crop read by the recogniser alone."""
+
+    text: str
+    confidence: float
+    glyphs: list[float]
+    """Confidence of each recognised glyph (white space excluded)."""
 
 
 class RapidOcrBackend:
@@ -48,12 +66,27 @@ class RapidOcrBackend:
     def read(self, image: Image.Image) -> list[OcrLine]:
         if self.engine is None:
             self.load()
-        result = self.engine(image)
+        result = self.engine(image, use_det=True, use_cls=False, use_rec=True)
         if result.txts is None:
             return []
         lines = []
         for text, score, quad in zip(result.txts, result.scores, result.boxes, strict=True):
             xs, ys = quad[:, 0], quad[:, 1]
             box = (int(xs.min()), int(ys.min()), int(np.ceil(xs.max())), int(np.ceil(ys.max())))
-            lines.append(OcrLine(text=str(text), confidence=float(score), box=box))
+            (x0, y0), (x1, y1) = quad[0], quad[1]
+            angle = float(np.degrees(np.arctan2(y1 - y0, x1 - x0)))
+            lines.append(OcrLine(str(text), float(score), box, angle))
         return lines
+
+    def recognize(self, crop: Image.Image) -> Reading:
+        """Read one line crop without detection: text, confidence, glyph confidences."""
+        if self.engine is None:
+            self.load()
+        result = self.engine(
+            np.asarray(crop), use_det=False, use_cls=False, use_rec=True, return_word_box=True
+        )
+        if not result.txts:
+            return Reading("", 0.0, [])
+        words = result.word_results[0] if result.word_results else None
+        glyphs = [float(c) for c in (words.confs if words is not None else [])]
+        return Reading(str(result.txts[0]), float(result.scores[0]), glyphs)

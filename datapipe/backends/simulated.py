@@ -8,16 +8,26 @@ of the "GPU" time the pipeline keeps busy) on a machine without a GPU.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from datapipe.backends.base import RenderResult
 from datapipe.backends.procedural.renderer import ProceduralRenderer
 from datapipe.libraries import Library
 from datapipe.records import PromptSpec
 
+if TYPE_CHECKING:
+    from datapipe.recipe import FaultConfig
+
 
 class FixedCostRenderer:
-    def __init__(self, library: Library, seconds: float) -> None:
-        self.inner = ProceduralRenderer(library)
+    def __init__(
+        self,
+        library: Library,
+        seconds: float,
+        faults: FaultConfig | None = None,
+        compress_level: int = 1,
+    ) -> None:
+        self.inner = ProceduralRenderer(library, faults, compress_level)
         self.seconds = seconds
         self.version = f"simulated-{seconds:g}s+{self.inner.version}"
 

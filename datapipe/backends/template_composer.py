@@ -10,8 +10,7 @@ from __future__ import annotations
 import random
 
 from datapipe.hashing import derive_seed
-from datapipe.libraries import Entity, Layout, Style
-from datapipe.recipe import LoadedRecipe
+from datapipe.libraries import Entity, Layout, LoadedRecipe, Style
 from datapipe.records import CopyLine, Group, PromptSpec
 
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -215,16 +214,5 @@ class TemplateComposer:
             prompt=prompt,
             negative_prompt=poster.negative[lang],
             seed=seed,
-            variant=self._variant(group, member),
             entity_detect=entity.detect,
         )
-
-    def _variant(self, group: Group, member: int) -> str:
-        """A deliberately broken render for a share of specs, so rejects are exercised."""
-        faults = self.recipe.stages.render.faults
-        if faults.rate <= 0:
-            return "good"
-        rng = random.Random(
-            derive_seed(self.loaded.generation_hash, group.group_id, member, "fault")
-        )
-        return rng.choice(faults.kinds) if rng.random() < faults.rate else "good"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from datapipe.inspect.draw import data_uri, overlay_mask, thumbnail
-from datapipe.inspect.rules import outside, thresholds_by_score
+from datapipe.inspect.rules import KEY_SCORES, outside, thresholds_by_score
 
 if TYPE_CHECKING:
     from datapipe.inspect.output import Output, Sample, SplitView, TaskView
@@ -30,14 +30,6 @@ STYLE = """<style>
 .dp img{background:#eee;display:block}
 </style>"""
 
-KEY_SCORES = (
-    "ocr.min_found_ned",
-    "ocr.missing_lines",
-    "quality.std",
-    "quality.content_extent",
-    "subject.area",
-)
-"""Scores shown with each sample (pair scores are always shown as well)."""
 
 CARD_THUMB = 128
 

@@ -38,6 +38,14 @@ from datapipe.inspect.rules import (
     pair_thresholds,
 )
 from datapipe.io.candidate_store import SCORE_PREFIX
+from datapipe.io.layout import (
+    DATASETS,
+    RUN_JSON,
+    OutputLayout,
+    stats_path,
+    tar_of,
+    task_manifests,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,7 +53,6 @@ if TYPE_CHECKING:
 
     from datapipe.inspect.rejects import RejectsView
 
-DATASETS = "datasets"
 DEFAULT_SPLIT = "train"
 _SHARD = re.compile(r"-(\d+)(?:-(\d+))?$")
 
@@ -194,7 +201,7 @@ class TaskView:
         self.output = output
         self.split = split
         self.task = task
-        self.root = output.path / DATASETS / split / task
+        self.root = output.layout.task_dir(split, task)
 
     def __repr__(self) -> str:
         return f"TaskView({self.split}/{self.task}: {len(self)} samples)"
@@ -202,17 +209,16 @@ class TaskView:
     @property
     def manifests(self) -> list[Path]:
         """Committed shards' manifests (a tar without its manifest is not committed)."""
-        found = self.root.glob(f"{self.task}-{self.split}-*.parquet")
-        return sorted(found, key=shard_order)
+        return sorted(task_manifests(self.root), key=shard_order)
 
     @property
     def shards(self) -> list[Path]:
-        return [m.with_suffix(".tar") for m in self.manifests]
+        return [tar_of(m) for m in self.manifests]
 
     @cached_property
     def stats(self) -> dict[str, Any]:
         """stats.json as the run wrote it (empty when the task has none yet)."""
-        path = self.root / "stats.json"
+        path = stats_path(self.root)
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     def __len__(self) -> int:
@@ -408,14 +414,15 @@ class Output:
         root = Path(path)
         if not root.is_dir():
             raise OutputError(f"no output directory at {root}{_nearby_outputs(root)}")
-        if not (root / "run.json").is_file() and not (root / DATASETS).is_dir():
+        if not OutputLayout(root).is_output():
             inside = sorted(p.name for p in root.iterdir())[:12]
             raise OutputError(
-                f"{root} is not a datapipe output: it has no run.json and no {DATASETS}/ "
+                f"{root} is not a datapipe output: it has no {RUN_JSON} and no {DATASETS}/ "
                 f"(it holds: {_available(inside)})",
                 fix="pass the --out directory of `datapipe run`",
             )
         self.path = root
+        self.layout = OutputLayout(root)
 
     def __repr__(self) -> str:
         return f"Output({str(self.path)!r})"
@@ -423,7 +430,7 @@ class Output:
     @cached_property
     def run(self) -> dict[str, Any]:
         """run.json (empty while a run has not finished)."""
-        path = self.path / "run.json"
+        path = self.layout.run_json
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     @property
@@ -437,18 +444,18 @@ class Output:
 
     @property
     def splits(self) -> list[str]:
-        root = self.path / DATASETS
+        root = self.layout.datasets
         return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
     def tasks(self, split: str = DEFAULT_SPLIT) -> list[str]:
         self._check_split(split)
-        root = self.path / DATASETS / split
+        root = self.layout.split_dir(split)
         return sorted(p.name for p in root.iterdir() if p.is_dir())
 
     def _check_split(self, split: str) -> None:
         if split not in self.splits:
             raise OutputError(
-                f"no split {split!r} in {self.path / DATASETS} (splits: {_available(self.splits)})"
+                f"no split {split!r} in {self.layout.datasets} (splits: {_available(self.splits)})"
             )
 
     def split(self, split: str = DEFAULT_SPLIT) -> SplitView:
@@ -504,8 +511,8 @@ class Output:
     def reject_rows(self) -> list[dict[str, Any]]:
         """rejects.parquet as dicts; while a run is not finished, the committed blocks'
         parts (`blocks/block-NNNNNN.rejects.parquet`) that it is built from."""
-        path = self.path / "rejects.parquet"
-        parts = sorted((self.path / "blocks").glob("block-*.rejects.parquet"))
+        path = self.layout.rejects
+        parts = self.layout.all_block_rejects()
         if path.is_file() and (self.run.get("status", "finished") == "finished" or not parts):
             return pq.read_table(path).to_pylist()
         return [row for part in parts for row in pq.read_table(part).to_pylist()]
@@ -513,7 +520,7 @@ class Output:
     def candidate_rows(self) -> list[dict[str, Any]]:
         """One dict per render in the candidate store with its verdict: `kept` and
         `reasons` as rejects.parquet recorded them, scores under their recipe names."""
-        files = sorted((self.path / "candidates").glob("cand-*.parquet"))
+        files = self.layout.candidate_manifests()
         if not files:
             return []
         table = pa.concat_tables(
@@ -548,14 +555,14 @@ class Output:
                 blocks.setdefault(row["block"], set()).add(row["key"])
         found: dict[str, dict[str, bytes]] = {}
         for block, block_keys in sorted(blocks.items()):
-            tar = self.path / "candidates" / f"cand-{block:06d}.tar"
+            tar = self.layout.candidate_files(block)[0]
             if tar.is_file():
                 found.update(read_members(tar, keys=block_keys))
         return found
 
     @cached_property
     def _key_blocks(self) -> list[dict[str, Any]]:
-        files = sorted((self.path / "candidates").glob("cand-*.parquet"))
+        files = self.layout.candidate_manifests()
         return [r for f in files for r in pq.read_table(f, columns=["key", "block"]).to_pylist()]
 
     @property
@@ -589,11 +596,7 @@ def _nearby_outputs(root: Path) -> str:
     parent = root.parent
     if not parent.is_dir():
         return f" (and {parent} does not exist either)"
-    outputs = sorted(
-        p.name
-        for p in parent.iterdir()
-        if p.is_dir() and ((p / "run.json").is_file() or (p / DATASETS).is_dir())
-    )
+    outputs = sorted(p.name for p in parent.iterdir() if p.is_dir() and OutputLayout(p).is_output())
     if outputs:
         return f" (outputs in {parent}: {', '.join(outputs[:12])})"
     return f" ({parent} holds no datapipe output)"

@@ -1,7 +1,7 @@
 """The thresholds a run applied, as lines to draw on score histograms.
 
 Candidate thresholds come from the recipe (`thresholds: reason: {score, min, max}`);
-pair checks of the rescale, layout and style builders come from their task settings.
+pair checks are the task registry's pair rules, with bounds from their task settings.
 Both are read from the resolved recipe in `run.json`, so the lines are the ones the
 run used, not the ones the recipe file says today.
 """
@@ -11,19 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-PAIR_RULES: dict[str, list[tuple[str, str, str | float]]] = {
-    "rescale": [
-        ("rescale_text_mismatch", "pair.text_match", "min_text_match"),
-        ("rescale_subject_mismatch", "pair.same_subject", 1.0),
-        ("rescale_color_mismatch", "pair.color_similarity", "min_color_similarity"),
-    ],
-    "layout": [("layout_mismatch", "pair.layout_match", "min_layout_match")],
-    "style": [
-        ("style_color_mismatch", "pair.color_similarity", "min_color_similarity"),
-        ("style_near_duplicate", "pair.phash_distance", "min_phash_distance"),
-    ],
-}
-"""task -> (reason, pair score, task setting or constant): a pair below it is not made."""
+from datapipe.recipe import Rule
+from datapipe.tasks.registry import PAIR_RULES
+from datapipe.verdicts import broken
+
+KEY_SCORES = (
+    "ocr.min_found_ned",
+    "ocr.missing_lines",
+    "quality.std",
+    "quality.content_extent",
+    "subject.area",
+)
+"""Target scores shown on each sample (notebook views and the report); pair scores
+(`pair.*`) are always shown too."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,10 @@ class Threshold:
     score: str
     kind: str
     value: float
+
+    @property
+    def rule(self) -> Rule:
+        return Rule(score=self.score, **{self.kind: self.value})
 
     @property
     def label(self) -> str:
@@ -55,10 +59,11 @@ def pair_thresholds(recipe: dict[str, Any], task: str) -> list[Threshold]:
     """The pair checks of one task's builder (empty for extend, fill, identity)."""
     settings = (recipe.get("tasks") or {}).get(task) or {}
     out = []
-    for reason, score, source in PAIR_RULES.get(task, []):
-        value = source if isinstance(source, float) else settings.get(source)
-        if value is not None:
-            out.append(Threshold(reason, score, "min", float(value)))
+    for pair_rule in PAIR_RULES.get(task, ()):
+        rule = pair_rule.rule(settings)
+        if rule is not None:
+            bound = rule.min if pair_rule.bound == "min" else rule.max
+            out.append(Threshold(pair_rule.reason, rule.score, pair_rule.bound, float(bound)))
     return out
 
 
@@ -73,7 +78,4 @@ def outside(value: float | None, thresholds: list[Threshold]) -> bool:
     """Is a value on the wrong side of any of these bounds? None is "not applicable"."""
     if value is None or value != value:  # NaN from pandas means the same as None
         return False
-    return any(
-        (t.kind == "min" and value < t.value) or (t.kind == "max" and value > t.value)
-        for t in thresholds
-    )
+    return any(broken(value, t.rule) is not None for t in thresholds)

@@ -18,14 +18,11 @@ import pyarrow.parquet as pq
 
 from datapipe.hashing import canonical_json
 from datapipe.io.atomic import atomic_path
+from datapipe.io.layout import OutputLayout
 from datapipe.io.tar import read_tar, write_tar
 from datapipe.records import Candidate, Group, candidate_from_metadata
 
 SCORE_PREFIX = "score."
-
-
-def block_name(block: int) -> str:
-    return f"cand-{block:06d}"
 
 
 def candidate_row(group: Group, candidate: Candidate) -> dict[str, Any]:
@@ -48,7 +45,6 @@ def candidate_row(group: Group, candidate: Candidate) -> dict[str, Any]:
         "width": spec.width,
         "height": spec.height,
         "seed": spec.seed,
-        "variant": spec.variant,
         "image_bytes": len(candidate.image),
         "phash": candidate.details.get("phash"),
         "render_error": candidate.details.get("render", {}).get("error"),
@@ -77,11 +73,11 @@ def group_fields(group: Group) -> dict[str, Any]:
 
 class CandidateStore:
     def __init__(self, out: Path) -> None:
-        self.root = out / "candidates"
+        self.layout = OutputLayout(out)
+        self.root = self.layout.candidates
 
     def paths(self, block: int) -> tuple[Path, Path]:
-        name = block_name(block)
-        return self.root / f"{name}.tar", self.root / f"{name}.parquet"
+        return self.layout.candidate_files(block)
 
     def is_committed(self, block: int) -> bool:
         tar, parquet = self.paths(block)
@@ -145,7 +141,7 @@ class CandidateStore:
 
     def read_table(self) -> pa.Table | None:
         """Every committed candidate row, all blocks, in block order."""
-        files = sorted(self.root.glob("cand-*.parquet"))
+        files = self.layout.candidate_manifests()
         if not files:
             return None
         return pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")

@@ -36,22 +36,59 @@ def write_tar_aside(path: Path, samples: Iterable[dict[str, bytes | str]]) -> Pa
     tmp = temp_path(path)
     try:
         with tmp.open("wb") as handle:
-            size = sum(_write_sample(handle, sample) for sample in samples)
-            size += 2 * tarfile.BLOCKSIZE
-            padding = -size % tarfile.RECORDSIZE
-            handle.write(tarfile.NUL * (2 * tarfile.BLOCKSIZE + padding))
+            _write_members(handle, 0, samples)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return tmp
 
 
-def _write_sample(handle: BinaryIO, sample: dict[str, bytes | str]) -> int:
-    """Write one sample's members in extension order; return the bytes written."""
+def append_tar(path: Path, offset: int, samples: Iterable[dict[str, bytes | str]]) -> int:
+    """Write samples into the tar at `path` from `offset` (the end of its last member, over
+    its end-of-archive blocks) and end it again; return the new end of members.
+
+    In place, not atomic: the caller's ledger records `offset`, and a rerun cuts the tar
+    back to it (`members_end`) before appending the same samples again. The bytes equal
+    those of a tar written in one go with every sample."""
+    with path.open("r+b") as handle:
+        handle.seek(offset)
+        end = _write_members(handle, offset, samples)
+        handle.truncate()
+    return end
+
+
+def _write_members(handle: BinaryIO, offset: int, samples: Iterable[dict[str, bytes | str]]) -> int:
+    """Members from `offset`, then the end-of-archive blocks and record padding."""
+    end = offset + sum(_write_sample(handle, sample) for sample in samples)
+    handle.write(tarfile.NUL * (tar_size(end) - end))
+    return end
+
+
+def tar_size(end: int) -> int:
+    """A tar's size when its members end at `end`: end-of-archive blocks, record padding."""
+    size = end + 2 * tarfile.BLOCKSIZE
+    return size + (-size % tarfile.RECORDSIZE)
+
+
+def sample_size(sample: dict[str, bytes | str]) -> int:
+    """The bytes a sample takes in a tar (headers, data, padding), as written."""
+    return sum(len(header) + len(data) + padding for header, data, padding in _members(sample))
+
+
+def members_end(path: Path, keep: set[str]) -> int:
+    """Where the first member of a key not in `keep` starts (or where members end)."""
+    with tarfile.open(path, "r") as archive:
+        for member in archive:
+            if member.name.partition(".")[0] not in keep:
+                return member.offset
+        return archive.offset
+
+
+def _members(sample: dict[str, bytes | str]) -> Iterator[tuple[bytes, bytes | str, int]]:
+    """(header, data, padding) per member, in extension order."""
     key = sample.get("__key__")
     if not isinstance(key, str):
         raise ValueError(f"a sample needs a `__key__` string, got {type(key).__name__}")
-    written = 0
     for ext in sorted(sample):
         if ext == "__key__":
             continue
@@ -64,9 +101,15 @@ def _write_sample(handle: BinaryIO, sample: dict[str, bytes | str]) -> int:
         info.mode = MODE
         info.uname = info.gname = OWNER
         header = info.tobuf(tarfile.DEFAULT_FORMAT, tarfile.ENCODING, "surrogateescape")
+        yield header, data, -len(data) % tarfile.BLOCKSIZE
+
+
+def _write_sample(handle: BinaryIO, sample: dict[str, bytes | str]) -> int:
+    """Write one sample's members in extension order; return the bytes written."""
+    written = 0
+    for header, data, padding in _members(sample):
         handle.write(header)
         handle.write(data)
-        padding = -len(data) % tarfile.BLOCKSIZE
         handle.write(tarfile.NUL * padding)
         written += len(header) + len(data) + padding
     return written

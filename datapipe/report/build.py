@@ -33,7 +33,7 @@ from datapipe.errors import OutputError
 from datapipe.inspect.draw import decode_image, fit, placeholder
 from datapipe.inspect.output import Output, Sample, TaskView
 from datapipe.inspect.rejects import reason_groups
-from datapipe.inspect.rules import Threshold, candidate_thresholds, thresholds_by_score
+from datapipe.inspect.rules import KEY_SCORES, Threshold, candidate_thresholds, thresholds_by_score
 from datapipe.report import svg
 from datapipe.report.fonts import font_face_css, write_fonts
 
@@ -42,14 +42,6 @@ THUMB = 192
 PER_PAGE = 48
 MAX_SAMPLES = 1000
 REJECTS_PER_REASON = 48
-KEY_SCORES = (
-    "ocr.min_found_ned",
-    "ocr.missing_lines",
-    "quality.std",
-    "quality.content_extent",
-    "subject.area",
-)
-"""Target scores on each sample card; pair scores (`pair.*`) are always shown too."""
 KEPT_REJECTED = {"kept": "#4c78a8", "rejected": "#e45756"}
 
 CSS = """

@@ -25,7 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from datapipe.recipe import CostConfig, LoadedRecipe
+from datapipe.libraries import LoadedRecipe
+from datapipe.recipe import CostConfig
+from datapipe.runner.pools import PoolSpec
+from datapipe.stages.bench import JUDGE
+from datapipe.stages.registry import candidate_stage_classes
 
 if TYPE_CHECKING:
     from datapipe.records import Group
@@ -34,7 +38,6 @@ if TYPE_CHECKING:
 RENDER = "render"
 LLM_STAGE = "prompt"
 """The stage whose API usage the recipe's llm_* prices apply to."""
-JUDGE = "judge"
 """The bench judge's API usage, which the recipe's judge_* prices apply to."""
 
 
@@ -91,11 +94,8 @@ class CostBasis:
 
     @classmethod
     def of(cls, loaded: LoadedRecipe) -> CostBasis:
-        # The Ray runner's pool resolution (declared resources, then the recipe's
+        # The pool resolution (declared resources, then the recipe's
         # execution overrides) is the one place a stage's GPU share is decided.
-        from datapipe.runner.ray_runner import PoolSpec
-        from datapipe.stages.registry import candidate_stage_classes
-
         pools = (PoolSpec.of(cls, loaded) for cls in candidate_stage_classes(loaded.recipe))
         return cls(loaded.recipe.costs, {p.stage.name: p.gpus for p in pools if p.gpus})
 

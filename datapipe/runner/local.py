@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from datapipe.budget import Budget, BudgetExhaustedError
 from datapipe.doctor import preflight
-from datapipe.recipe import LoadedRecipe
-from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput, run_stage
+from datapipe.libraries import LoadedRecipe
+from datapipe.runner.budget import Budget
+from datapipe.runner.driver import StageChain, run_stage
+from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput
 from datapipe.runner.summary import RunSummary
-from datapipe.stages.base import Stage
 from datapipe.stages.registry import build_candidate_stages
+from datapipe.stages.render import RenderStage
 
 
 def run_local(
@@ -30,35 +31,27 @@ def run_local(
     preflight(loaded)
     output = RunOutput(out, loaded, runner="local")
     summary = RunSummary.for_recipe(loaded)
-    candidate_stages: list[Stage] = []
+    candidate_stages = StageChain(lambda: build_candidate_stages(loaded, out))
 
     def render(plan: Plan, commits: OrderedCommits) -> None:
-        if not candidate_stages:
-            candidate_stages.extend(build_candidate_stages(loaded, out))
-            for stage in candidate_stages:
-                stage.setup()
         while plan.todo:
             block = next(iter(plan.todo))
             budget.check(block, plan.todo[block], summary)
             groups = plan.todo.pop(block)
-            for stage in candidate_stages:
+            graded = {}
+            for stage in candidate_stages.stages:
                 groups = run_stage(stage, groups, summary)
+                if isinstance(stage, RenderStage):  # the renderer's truth goes apart at once
+                    graded = stage.take_truth(groups)
             summary.add_rendered(groups)
-            commits.ready(block, groups)
+            commits.ready(block, groups, graded)
 
     budget = Budget(loaded)
-    stop = None
     try:
         output.drive(limit, summary, progress, render)
-    except BudgetExhaustedError as exhausted:
-        stop = exhausted
     finally:
-        for stage in candidate_stages:
-            stage.teardown()
+        candidate_stages.teardown()
         output.teardown()
     summary.wall_seconds = time.perf_counter() - began
-    output.finalize(summary, limit, stop)
-    if stop is not None:
-        stop.summary = summary
-        raise stop
+    output.finalize(summary, limit)
     return summary

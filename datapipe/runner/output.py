@@ -21,30 +21,31 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 import datapipe
 from datapipe.bench import BenchState, first_bench_block, first_bench_index
-from datapipe.coverage import coverage, coverage_floor
+from datapipe.coverage import coverage
 from datapipe.errors import DatapipeError, OutputError
 from datapipe.io.atomic import TMP_SUFFIX, atomic_path, write_bytes
 from datapipe.io.candidate_store import CandidateStore
+from datapipe.io.card import write_card
+from datapipe.io.layout import OutputLayout, manifest_of, regenerated_tasks
 from datapipe.io.shard_sink import ShardSink
-from datapipe.plan import plan_groups
-from datapipe.recipe import LoadedRecipe, Recipe
+from datapipe.io.truth_store import Graded, TruthStore
+from datapipe.libraries import LoadedRecipe
+from datapipe.plan import plan_groups, recipe_coverage_floor
+from datapipe.recipe import Recipe
 from datapipe.records import Group
-from datapipe.regen import recover, regenerated_tasks
+from datapipe.runner.budget import BudgetExhaustedError
 from datapipe.runner.cost import add_commit_usage
+from datapipe.runner.driver import run_stage
 from datapipe.runner.summary import RunCounts, RunSummary
-from datapipe.stages.base import Stage
 from datapipe.stages.near_duplicates import NearDuplicates, kept_hashes
-from datapipe.stages.registry import build_dataset_stages
-
-if TYPE_CHECKING:
-    from datapipe.budget import BudgetExhaustedError
+from datapipe.stages.registry import DatasetStages, build_dataset_stages
 
 SPLITS = ("train", "bench")
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -89,8 +90,10 @@ def model_records(recipe: Recipe) -> dict[str, Any]:
     return {"clip": describe(recipe.stages.clip)}
 
 
-def reject_rows(groups: Iterable[Group]) -> list[dict[str, Any]]:
-    """One row per (candidate, failed rule) and per pair a builder could not make."""
+def reject_rows(groups: Iterable[Group], faults: dict[str, str]) -> list[dict[str, Any]]:
+    """One row per (candidate, failed rule) and per pair a builder could not make.
+    `faults` (from the truth store, for inspection only) names the fault a render was
+    drawn with, where its renderer knew."""
     rows = []
     for group in groups:
         for candidate in group.candidates:
@@ -107,7 +110,7 @@ def reject_rows(groups: Iterable[Group]) -> list[dict[str, Any]]:
                         "task": None,
                         "reason": reason,
                         "detail": candidate.verdict.details.get(reason, ""),
-                        "variant": candidate.spec.variant,
+                        "variant": faults.get(candidate.key),
                         "scores_json": scores,
                     }
                 )
@@ -126,20 +129,6 @@ def reject_rows(groups: Iterable[Group]) -> list[dict[str, Any]]:
                 }
             )
     return rows
-
-
-def run_stage(stage: Stage, groups: list[Group], summary: RunSummary) -> list[Group]:
-    """Drive one stage over groups in its batch size, timing it into the summary."""
-    timing = summary.timing(stage.name)
-    out: list[Group] = []
-    for start in range(0, len(groups), stage.batch_size):
-        batch = groups[start : start + stage.batch_size]
-        began = time.perf_counter()
-        out.extend(stage.process_batch(batch))
-        timing.seconds += time.perf_counter() - began
-        timing.items += stage.items(batch)
-        timing.batches += 1
-    return out
 
 
 @dataclass
@@ -173,6 +162,15 @@ def _size(path: Path) -> int | None:
         return None
 
 
+def _intact(out: Path, name: str, recorded: int) -> bool:
+    """A file is as a ledger recorded it; shards and manifests (under datasets/) grow
+    with the blocks after it, which append to a task's open shard, so those may be larger."""
+    size = _size(out / name)
+    if size is None or not name.startswith("datasets/"):
+        return size == recorded
+    return size >= recorded
+
+
 LOG_FILE = "datapipe.log"
 RAY_LOG_FILE = "ray.log"
 """Written by the `datapipe run` command (datapipe.run_log), before the run claims OUT."""
@@ -190,7 +188,7 @@ def check_out_dir(out: Path) -> None:
             f"--out {out} is a file, not a folder", fix="pass a new or empty folder as --out"
         )
     for parent in out.resolve().parents:
-        if (parent / "run.json").is_file():
+        if OutputLayout(parent).run_json.is_file():
             raise OutputError(
                 f"--out {out} is inside the datapipe output {parent}: a run nested in another "
                 "would be read as part of it",
@@ -199,7 +197,7 @@ def check_out_dir(out: Path) -> None:
     ours = {LOG_FILE, RAY_LOG_FILE}
     if (
         out.is_dir()
-        and not (out / "run.json").is_file()
+        and not OutputLayout(out).run_json.is_file()
         and any(p.name not in ours for p in out.iterdir())
     ):
         raise OutputError(
@@ -224,41 +222,40 @@ class RunOutput:
         self.runner = runner
         self.only = only
         self.store = CandidateStore(out)
+        self.graded = TruthStore(out)
         self.sinks = {
             split: ShardSink(shard_root or out, split, loaded.recipe.shards) for split in SPLITS
         }
-        self.blocks_dir = out / "blocks"
+        self.layout = OutputLayout(out)
         self.started = datetime.now(timezone.utc)
         self.repaired: dict[int, list[str]] = {}
         """Blocks found damaged on open, with what was wrong: redone and reported."""
         self.seen = NearDuplicates(loaded)
         """Kept hashes of both splits, in commit order (near-duplicate checks)."""
         self.bench = BenchState(loaded) if loaded.recipe.bench is not None else None
-        self._stages: dict[str, list[Stage]] = {}
+        self._stages: dict[str, DatasetStages] = {}
         self._regenerated: set[tuple[str, str]] = set()
+        self._recommit: set[str] = set()
+        """Splits with a block to redo: every later block of the split is committed again."""
         self.planned_groups = 0
+        self.stop: BudgetExhaustedError | None = None
+        """Set when a budget cap stopped the run (finalize reports and raises it)."""
 
-    def dataset_stages(self, split: str) -> list[Stage]:
+    def dataset_stages(self, split: str) -> DatasetStages:
         """The split's filter, near-duplicate, task (and bench) stages, set up once."""
         if split not in self._stages:
             stages = build_dataset_stages(
                 self.loaded, self.out, split, self.seen, self.bench, self.only
             )
-            for stage in stages:
+            for stage in stages.all:
                 stage.setup()
             self._stages[split] = stages
         return self._stages[split]
 
     def teardown(self) -> None:
         for stages in self._stages.values():
-            for stage in stages:
+            for stage in stages.all:
                 stage.teardown()
-
-    def ledger_path(self, block: int) -> Path:
-        return self.blocks_dir / f"block-{block:06d}.json"
-
-    def rejects_path(self, block: int) -> Path:
-        return self.blocks_dir / f"block-{block:06d}.rejects.parquet"
 
     def phases(self, limit: int | None) -> Iterator[Plan]:
         """The train split's blocks, then each bench round's. A runner commits every block
@@ -278,7 +275,7 @@ class RunOutput:
         check_out_dir(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self._check_recipe()
-        recover(self.out)
+        self.layout.recover()
         for leftover in self.out.rglob(f"*{TMP_SUFFIX}"):
             if leftover.is_file():
                 leftover.unlink()
@@ -300,10 +297,14 @@ class RunOutput:
             blocks=sorted(blocks),
             split=split,
         )
-        for block, groups in blocks.items():
+        for block, groups in sorted(blocks.items()):
             state = self._block_state(block, _ids(groups))
+            if state == "done" and split in self._recommit:
+                state = self._recommit_state(block, _ids(groups))
             if state == "stored" and self.load_stored(block) is None:
                 state = "todo"  # checked now: blocks are committed in order, later
+            if state != "done":
+                self._recommit.add(split)
             if state == "done":
                 plan.done.append(block)
             elif state == "stored":
@@ -321,17 +322,20 @@ class RunOutput:
         """
         ledger = self._ledger(block)
         if ledger is not None and ledger.get("groups") == ids:
-            regenerated = [f"datasets/{split}/{task}/" for split, task in self._regenerated]
+            regenerated = [
+                f"{self.layout.task_dir(split, task).relative_to(self.out)}/"
+                for split, task in self._regenerated
+            ]
             files = {
                 path: size
                 for path, size in ledger.get("files", {}).items()
                 if not any(path.startswith(prefix) for prefix in regenerated)
             }
-            damaged = [path for path, size in files.items() if _size(self.out / path) != size]
+            damaged = [path for path, size in files.items() if not _intact(self.out, path, size)]
             if not damaged:
                 return "done"
             self.repaired[block] = damaged
-            self.ledger_path(block).unlink()
+            self.layout.ledger(block).unlink()
         store_files = [self.store.paths(block)[0], self.store.paths(block)[1]]
         recorded = (ledger or {}).get("files", {})
         store_intact = all(
@@ -343,8 +347,14 @@ class RunOutput:
             path.unlink(missing_ok=True)
         return "todo"
 
+    def _recommit_state(self, block: int, ids: list[str]) -> str:
+        """A finished block after one that is redone: its samples follow the redone ones
+        in the tasks' shards, so it is committed again (from the store, not rendered)."""
+        self.layout.ledger(block).unlink()
+        return "stored" if self.store.committed_groups(block) == ids else "todo"
+
     def _ledger(self, block: int) -> dict[str, Any] | None:
-        path = self.ledger_path(block)
+        path = self.layout.ledger(block)
         try:
             return json.loads(path.read_text()) if path.is_file() else None
         except (OSError, ValueError):
@@ -352,7 +362,7 @@ class RunOutput:
 
     def _check_recipe(self) -> None:
         """Refuse to mix two recipes' outputs in one directory."""
-        run_json = self.out / "run.json"
+        run_json = self.layout.run_json
         if not run_json.is_file():
             return
         try:
@@ -395,15 +405,23 @@ class RunOutput:
     ) -> None:
         """Every phase in order: finished and stored blocks from disk, the rest through
         the runner's `render`, which hands each rendered block to the phase's commits."""
-        for plan in self.phases(limit):
-            commits = OrderedCommits(self, plan, summary, progress)
-            commits.drain()
-            if plan.todo:
-                render(plan, commits)
-            commits.finish()
+        try:
+            for plan in self.phases(limit):
+                commits = OrderedCommits(self, plan, summary, progress)
+                commits.drain()
+                if plan.todo:
+                    render(plan, commits)
+                commits.finish()
+        except BudgetExhaustedError as stop:  # a runner would not start the next block
+            self.stop = stop
 
     def commit_block(
-        self, block: int, groups: list[Group], split: str, summary: RunSummary
+        self,
+        block: int,
+        groups: list[Group],
+        split: str,
+        summary: RunSummary,
+        graded: dict[str, Graded] | None = None,
     ) -> None:
         """Store (if not yet stored), filter, build, shard, record rejects, write the ledger.
 
@@ -411,7 +429,7 @@ class RunOutput:
         (every file is written aside and renamed), and the rerun finishes this block.
         """
         try:
-            self._commit_block(block, groups, split, summary)
+            self._commit_block(block, groups, split, summary, graded)
         except OSError as exc:
             if exc.errno not in DISK_FULL:
                 raise
@@ -422,38 +440,48 @@ class RunOutput:
             ) from None
 
     def _commit_block(
-        self, block: int, groups: list[Group], split: str, summary: RunSummary
+        self,
+        block: int,
+        groups: list[Group],
+        split: str,
+        summary: RunSummary,
+        graded: dict[str, Graded] | None,
     ) -> None:
         groups = sorted(groups, key=lambda g: g.index)
         sink = self.sinks[split]
         before = self.bench.snapshot() if self.bench is not None and split == "bench" else None
         if not self.store.is_committed(block):
             began = time.perf_counter()
+            if graded:  # before the candidate store: its parquet marks the block stored
+                self.graded.write(block, graded)
             self.store.commit(block, groups)
-            timing = summary.timing("store")
-            timing.seconds += time.perf_counter() - began
-            timing.items += sum(len(g.candidates) for g in groups)
-            timing.batches += 1
-        for stage in self.dataset_stages(split):
+            stored = sum(len(g.candidates) for g in groups)
+            summary.timing("store").add(time.perf_counter() - began, stored)
+        for stage in self.dataset_stages(split).all:
             groups = run_stage(stage, groups, summary)
         began = time.perf_counter()
-        shards = sink.write_block(block, (s for g in groups for s in g.samples))
-        timing = summary.timing("shards")
-        timing.seconds += time.perf_counter() - began
-        timing.items += sum(info.samples for info in shards)
-        timing.batches += 1
-        with atomic_path(self.rejects_path(block)) as tmp:
-            pq.write_table(pa.Table.from_pylist(reject_rows(groups), schema=REJECTS_SCHEMA), tmp)
+        samples = [s for g in groups for s in g.samples]
+        shards = sink.write_block(block, samples)
+        summary.timing("shards").add(time.perf_counter() - began, len(samples))
+        with atomic_path(self.layout.block_rejects(block)) as tmp:
+            rows = reject_rows(groups, self.graded.faults(block))
+            pq.write_table(pa.Table.from_pylist(rows, schema=REJECTS_SCHEMA), tmp)
         counts = RunCounts()
         counts.add_groups(groups)
         files = {
             str(p.relative_to(self.out)): p.stat().st_size
-            for p in (*self.store.paths(block), self.rejects_path(block))
+            for p in (
+                *self.store.paths(block),
+                self.layout.block_rejects(block),
+                self.graded.path(block),
+            )
+            if p.is_file()
         }
         for s in shards:  # recorded where they live once a regen's staging is swapped in
-            for suffix in (".tar", ".parquet"):
-                final = f"datasets/{split}/{s.task}/{s.name}{suffix}"
-                files[final] = (sink.task_dir(s.task) / f"{s.name}{suffix}").stat().st_size
+            tar = sink.task_dir(s.task) / f"{s.name}.tar"
+            for path in (tar, manifest_of(tar)):
+                final = f"datasets/{split}/{path.relative_to(sink.root).as_posix()}"
+                files[final] = path.stat().st_size
         ledger: dict[str, Any] = {
             "block": block,
             "split": split,
@@ -470,7 +498,9 @@ class RunOutput:
         }
         if before is not None:
             ledger["bench"] = BenchState.delta(before, self.bench.snapshot())
-        write_bytes(self.ledger_path(block), json.dumps(ledger, indent=1, sort_keys=True).encode())
+        write_bytes(
+            self.layout.ledger(block), json.dumps(ledger, indent=1, sort_keys=True).encode()
+        )
         summary.merge(counts)
         add_commit_usage(summary.api, groups)
         summary.blocks += 1
@@ -478,7 +508,7 @@ class RunOutput:
     def absorb(self, block: int, summary: RunSummary) -> None:
         """A block finished by an earlier run: its counts, kept hashes and quota account
         come from its ledger, in block order like a committed one."""
-        ledger = json.loads(self.ledger_path(block).read_text())
+        ledger = json.loads(self.layout.ledger(block).read_text())
         counts = RunCounts.from_dict(ledger["counts"])
         split = ledger.get("split", "train")
         self.seen.remember(split, ledger.get("kept_phashes", []))
@@ -489,11 +519,11 @@ class RunOutput:
         summary.blocks_skipped += 1
         summary.groups_skipped += counts.groups
 
-    def finalize(
-        self, summary: RunSummary, limit: int | None, stop: BudgetExhaustedError | None = None
-    ) -> None:
-        """Stats per task, the rejects table and run.json: rebuilt from committed files
-        (also when a budget `stop` ended the run early: what it made is usable as is)."""
+    def finalize(self, summary: RunSummary, limit: int | None) -> None:
+        """Stats per task, the rejects table and run.json: rebuilt from committed files.
+        After a budget stop too (what it made is usable as is), then the stop is raised
+        with the summary, for the caller to report."""
+        stop = self.stop
         regenerations = {
             (r["split"], r["task"]): r for r in self._previous_run().get("regenerations", [])
         }
@@ -506,12 +536,16 @@ class RunOutput:
                     sink.write_stats(task_dir.name, self.loaded.recipe_hash)
         self.write_rejects()
         self._write_run_json("stopped" if stop else "finished", limit, summary, stop)
+        write_card(self.out)
+        if stop is not None:
+            stop.summary = summary
+            raise stop
 
     def write_rejects(self) -> None:
         """rejects.parquet: every block's rejects, concatenated in block order."""
-        parts = sorted(self.blocks_dir.glob("block-*.rejects.parquet"))
+        parts = self.layout.all_block_rejects()
         table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
-        with atomic_path(self.out / "rejects.parquet") as tmp:
+        with atomic_path(self.layout.rejects) as tmp:
             pq.write_table(table if table is not None else REJECTS_SCHEMA.empty_table(), tmp)
 
     def rebuild(self, block: int, groups: list[Group], split: str, write: bool) -> int:
@@ -520,13 +554,13 @@ class RunOutput:
         touched. Returns the samples written."""
         stages = self.dataset_stages(split)
         groups = sorted(groups, key=lambda g: g.index)
-        for stage in stages[:2]:  # filter, near-duplicates: every group, in order
+        for stage in stages.verdict:  # every group, in order (renews the near-duplicate index)
             groups = stage.process_batch(groups)
         if not write:
             return 0
         only = self.only or set()
         groups = [g for g in groups if g.task is None or g.task in only]
-        for stage in stages[2:]:
+        for stage in stages.build:
             groups = stage.process_batch(groups)
         samples = [s for g in groups for s in g.samples]
         self.sinks[split].write_block(block, samples)
@@ -534,7 +568,7 @@ class RunOutput:
 
     def _previous_run(self) -> dict[str, Any]:
         try:
-            return json.loads((self.out / "run.json").read_text())
+            return json.loads(self.layout.run_json.read_text())
         except (OSError, ValueError):
             return {}
 
@@ -548,7 +582,7 @@ class RunOutput:
         loaded = self.loaded
         regenerations = self._previous_run().get("regenerations", [])
         found = coverage(self.out) if summary else None
-        floor = coverage_floor(found, loaded) if found else None
+        floor = recipe_coverage_floor(found, loaded) if found else None
         record = {
             "status": status,
             "recipe_name": loaded.recipe.name,
@@ -577,9 +611,7 @@ class RunOutput:
         }
         if self.bench is not None:
             record["bench"] = self.bench.report() if summary else None
-        write_bytes(
-            self.out / "run.json", json.dumps(record, indent=2, ensure_ascii=False).encode()
-        )
+        write_bytes(self.layout.run_json, json.dumps(record, indent=2, ensure_ascii=False).encode())
 
 
 class OrderedCommits:
@@ -598,11 +630,12 @@ class OrderedCommits:
         self.progress = progress
         self.order = plan.blocks
         self.position = 0
-        self.rendered: dict[int, list[Group]] = {}
+        self.rendered: dict[int, tuple[list[Group], dict[str, Graded]]] = {}
 
-    def ready(self, block: int, groups: list[Group]) -> None:
-        """A rendered block: commit it and everything after it that can go."""
-        self.rendered[block] = groups
+    def ready(self, block: int, groups: list[Group], graded: dict[str, Graded]) -> None:
+        """A rendered block (with its renderer's truth, for grading): commit it and
+        everything after it that can go."""
+        self.rendered[block] = (groups, graded)
         self.drain()
 
     def drain(self) -> None:
@@ -621,7 +654,8 @@ class OrderedCommits:
                 output.commit_block(block, stored, plan.split, summary)
                 summary.blocks_from_store += 1
             elif block in self.rendered:
-                output.commit_block(block, self.rendered.pop(block), plan.split, summary)
+                groups, graded = self.rendered.pop(block)
+                output.commit_block(block, groups, plan.split, summary, graded)
             else:
                 return
             self.position += 1

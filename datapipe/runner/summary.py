@@ -12,7 +12,7 @@ from datapipe.records import Group
 from datapipe.runner.cost import ApiUsage, CostBasis, add_api_usage, cost_report
 
 if TYPE_CHECKING:
-    from datapipe.recipe import LoadedRecipe
+    from datapipe.libraries import LoadedRecipe
 
 
 @dataclass
@@ -121,6 +121,12 @@ class StageTiming:
     first_start: float | None = None
     last_end: float | None = None
     """Wall-clock span from the first batch's start to the last batch's end (Ray runner)."""
+
+    def add(self, seconds: float, items: int, batches: int = 1) -> None:
+        """One more stretch of work: busy seconds, items done, batches run."""
+        self.seconds += seconds
+        self.items += items
+        self.batches += batches
 
     def observe_span(self, start: float, end: float) -> None:
         self.first_start = start if self.first_start is None else min(self.first_start, start)

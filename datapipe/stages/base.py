@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from PIL import Image
 
-    from datapipe.recipe import LoadedRecipe
+    from datapipe.libraries import LoadedRecipe
     from datapipe.records import Candidate, Group
 
 

@@ -14,19 +14,20 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from datapipe.backends.judge_gemini import JudgeVerdict
+from datapipe.backends.base import JudgeVerdict
 from datapipe.backends.judge_rules import RulesJudge
 from datapipe.bench import BenchState
-from datapipe.recipe import resolve_libraries
+from datapipe.io.layout import OutputLayout
 from datapipe.records import Candidate, Group, PairReject, Sample
-from datapipe.runner.cost import JUDGE
 from datapipe.stages.base import Resources, Stage
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from datapipe.recipe import LoadedRecipe
+    from datapipe.libraries import LoadedRecipe
 
+JUDGE = "judge"
+"""The stage name the judge's API usage is recorded under (the cost report prices it)."""
 Judge = Callable[[Sample, Candidate], JudgeVerdict]
 
 
@@ -44,8 +45,8 @@ def gemini_judge(loaded: LoadedRecipe, out: Path | None) -> tuple[Judge, Callabl
 
     judge = GeminiJudge(
         loaded.recipe.bench.judge.gemini,
-        None if out is None else out / "cache" / "judge",
-        prompts_dir=resolve_libraries(loaded.recipe, loaded.path).prompts,
+        None if out is None else OutputLayout(out).cache("judge"),
+        prompts_dir=loaded.library.folders.prompts,
     )
     judge.load()
 

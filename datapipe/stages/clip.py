@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from datapipe.images import BadImageError, load_rgb
+import numpy as np
+from PIL import Image
+
+from datapipe.images import BadImageError, load_mask, load_rgb
 from datapipe.records import Candidate, Group, PromptSpec
 from datapipe.stages.base import Resources, Stage
 
@@ -84,13 +87,31 @@ class ClipStage(Stage):
                 "unknown_tokens": p_unk + e_unk,
                 "embedding": [round(float(x), 5) for x in embeddings[i]],
             }
+        self.embed_subjects(readable, images)
         return groups
 
+    def embed_subjects(self, candidates: list[Candidate], images: list[Image.Image]) -> None:
+        """The masked subject crop's embedding, for pairs that must show one subject (or
+        must not): tasks/subjects.py compares them."""
+        masked = [
+            (c, subject_cutout(c, image)) for c, image in zip(candidates, images, strict=True)
+        ]
+        masked = [(c, crop) for c, crop in masked if crop is not None]
+        if not masked:
+            return
+        vectors = self.scorer.encode_images([crop for _, crop in masked])
+        for (candidate, _), vector in zip(masked, vectors, strict=True):
+            candidate.details["clip"]["subject_embedding"] = [round(float(x), 5) for x in vector]
 
-def clip_similarity(a: Candidate, b: Candidate) -> float | None:
-    """Cosine of two stored image embeddings; None when either render has none."""
-    ea = a.details.get("clip", {}).get("embedding")
-    eb = b.details.get("clip", {}).get("embedding")
-    if not ea or not eb:
+
+def subject_cutout(candidate: Candidate, image: Image.Image) -> Image.Image | None:
+    """The subject's box with everything off its mask grey; None without a mask."""
+    if candidate.subject_mask is None:
         return None
-    return round(sum(x * y for x, y in zip(ea, eb, strict=True)), 5)
+    mask = load_mask(candidate.subject_mask)
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0 or mask.shape != (image.height, image.width):
+        return None
+    box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    grey = Image.new("RGB", image.size, (128, 128, 128))
+    return Image.composite(image, grey, Image.fromarray(mask)).crop(box)

@@ -21,7 +21,7 @@ from datapipe.stages.base import Resources, Stage
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from datapipe.recipe import LoadedRecipe
+    from datapipe.libraries import LoadedRecipe
 
 REASON = "near_duplicate"
 REASON_TRAIN = "near_duplicate_of_train"

@@ -1,13 +1,34 @@
-"""OcrStage: reads the poster's text and compares it with the copy the spec asked for.
+"""OcrStage: reads the poster's text and verifies it, line by line, against the copy.
 
-For each expected copy line it stores the best-matching recognised text, its
-normalised edit similarity (NED) and an exact-match flag; recognised text that
-matches no expected line is stored as unexpected. Verdicts are the filter's job.
+A fuzzy similarity cannot tell one wrong digit or a look-alike glyph from OCR noise,
+so each expected line is judged on evidence:
+
+- the page read (detector + recogniser) is matched to the copy line (best NED, the
+  `found` floor), and compared exactly after `datapipe.text.letters` (written-down
+  normalisation) and token by token for numbers (`datapipe.text.numbers`);
+- the line is read again from a tight crop of its box turned level by the detected
+  tilt, by the recogniser alone, which also gives a confidence per glyph; where that
+  read and the page read disagree, or a glyph is weak (`DOUBT_GLYPH`), a third time
+  from a looser crop at another scale;
+- the line is `ok` when two reads agree with the copy, `wrong` when two agree on
+  something else or none agrees, else `doubtful`; its glyph confidence is that of its
+  weakest glyph, each glyph taking its best confidence over the crop reads that agree
+  with the copy: a damaged glyph is weak in every read, OCR noise in one. Glyphs the
+  recogniser confuses on any poster (`AMBIGUOUS`: the letters of O/0, l/1/I, S/5 ...,
+  and case pairs) and punctuation do not count: their confidence measures the font,
+  not the damage. Digits count: a price must be sure.
+
+Text the copy did not ask for is scored on its own: a read that repeats a copy line is
+a duplicated line; any other read of two glyphs or more, read at least
+`unexpected_confidence` sure, is unexpected (every such read is stored with its size,
+confidence and whether it looks like words). Every read is stored in details;
+verdicts are the filter's job.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections import Counter
+from typing import Any, ClassVar
 
 from PIL import Image
 
@@ -15,7 +36,15 @@ from datapipe.backends.ocr_paddle import OcrImageError, PaddleOcrBackend
 from datapipe.backends.ocr_rapidocr import OcrLine, RapidOcrBackend
 from datapipe.records import Candidate
 from datapipe.stages.base import CandidateStage, Resources
-from datapipe.text import ned_similarity, normalize
+from datapipe.text import letters, ned_similarity, numbers
+
+VOWELS = set("aeiouy")
+DOUBT_GLYPH = 0.97
+"""A glyph read less sure than this by the tight crop sends the line to a third read."""
+AMBIGUOUS = set("OolIi|SsZzBbCcKkPpUuVvWwXx$")
+"""Letters that look alike in many fonts (O/0, l/1/I, S/5), or differ only in case: low
+confidence on them is the recogniser's, on any poster, so they never set a line's glyph
+confidence."""
 
 
 def _same_row(a: OcrLine, b: OcrLine) -> bool:
@@ -39,6 +68,49 @@ def reading_candidates(lines: list[OcrLine]) -> list[tuple[str, list[int]]]:
     return out
 
 
+def line_crops(
+    image: Image.Image, box: tuple[int, int, int, int], angle: float
+) -> list[tuple[str, Image.Image]]:
+    """Two views of a line for the recogniser: tight and levelled; loose at another scale."""
+    x0, y0, x1, y1 = box
+    h = max(4, y1 - y0)
+    pad = max(2, round(h * 0.15))
+    tight = image.crop((x0 - pad, y0 - pad, x1 + pad, y1 + pad))
+    if abs(angle) > 0.5:
+        edge = tight.getpixel((0, 0))
+        tight = tight.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=edge)
+    wide = round(h * 0.4)
+    loose = image.crop((x0 - wide, y0 - wide, x1 + wide, y1 + wide))
+    # The recogniser reads lines 48 px high: a smaller line is scaled up, not down.
+    scale = 0.8 if h * 0.8 >= 48 else 2.0
+    size = (max(8, round(loose.width * scale)), max(8, round(loose.height * scale)))
+    loose = loose.resize(size, Image.Resampling.BILINEAR)
+    return [("tight", tight), ("loose", loose)]
+
+
+def looks_like_words(text: str) -> bool | None:
+    """Latin words have vowels; gibberish such as XKQW does not. None for CJK text, where
+    glyphs alone cannot tell (no word list ships with the package)."""
+    words = ["".join(c for c in w if c.isalpha()) for w in text.casefold().split()]
+    words = [w for w in words if len(w) > 1 and w.isascii()]
+    if not words:
+        return None
+    return all(any(c in VOWELS for c in w) for w in words)
+
+
+def glyph_confidence(reads: list[dict[str, Any]]) -> float | None:
+    """The weakest glyph's best confidence over reads of the same text (see the module
+    docstring); None when no read aligns glyph for glyph."""
+    aligned = [r for r in reads if len(r["glyphs"]) == len(r["text"])]
+    if not aligned:
+        return None
+    text = aligned[0]["text"]
+    same = [r["glyphs"] for r in aligned if r["text"] == text]
+    best = [max(column) for column in zip(*same, strict=True)]
+    counted = [g for c, g in zip(text, best, strict=True) if c.isalnum() and c not in AMBIGUOUS]
+    return round(min(counted), 4) if counted else None
+
+
 class OcrStage(CandidateStage):
     name = "ocr"
     resources: ClassVar[Resources] = Resources(cpus=1.0)
@@ -53,6 +125,11 @@ class OcrStage(CandidateStage):
         "ocr.exact_fraction",
         "ocr.unexpected_lines",
         "ocr.unexpected_chars",
+        "ocr.lines_wrong",
+        "ocr.lines_doubtful",
+        "ocr.number_mismatches",
+        "ocr.min_glyph_confidence",
+        "ocr.duplicated_lines",
     )
 
     def setup(self) -> None:
@@ -64,13 +141,18 @@ class OcrStage(CandidateStage):
         }
         if config.backend == "rapidocr":
             self.backend: RapidOcrBackend | PaddleOcrBackend = RapidOcrBackend(**options)
+            self.reader = self.backend
         elif config.backend == "paddleocr":
             self.backend = PaddleOcrBackend(config.paddleocr, **options)
+            # RapidOCR's recogniser re-reads the lines: a second, independent model.
+            self.reader = RapidOcrBackend(**options)
+            self.reader.load()
         else:
             raise ValueError(f"stages.ocr.backend: unknown backend {config.backend!r}")
         self.backend.load()
         self.floor = config.match_floor
         self.min_confidence = config.min_confidence
+        self.unexpected_confidence = config.unexpected_confidence
 
     def teardown(self) -> None:
         """The paddleocr backend holds a worker process."""
@@ -97,24 +179,118 @@ class OcrStage(CandidateStage):
                 if ned > best_ned:
                     best_text, best_ned, best_idx = text, ned, idx
             found = best_ned >= self.floor
+            row: dict[str, Any] = {
+                "role": line.role,
+                "expected": line.text,
+                "read": best_text,
+                "ned": round(best_ned, 4),
+                "exact": letters(best_text) == letters(line.text),
+                "found": found,
+                "box": None,
+                "status": "missing",
+            }
             if found:
                 used.update(best_idx)
-            rows.append(
+                box = _union([read[i].box for i in best_idx])
+                row["box"] = list(box)
+                row.update(self.verify(image, line.text, best_text, box, read[best_idx[0]].angle))
+            rows.append(row)
+        extra = self.unrequested(
+            [line for i, line in enumerate(read) if i not in used],
+            [line.text for line in candidate.spec.copy],
+            image.height,
+        )
+        self.record(candidate, rows, read, extra)
+
+    def verify(
+        self, image: Image.Image, expected: str, page: str, box: tuple[int, ...], angle: float
+    ) -> dict[str, Any]:
+        """The evidence on one found line: every read, the status, numbers, glyphs."""
+        want = letters(expected)
+        reads: list[dict[str, Any]] = [{"view": "page", "text": page}]
+        for view, crop in line_crops(image, box, angle):
+            if len(reads) == 2 and not self.in_doubt(reads, want):
+                break
+            got = self.reader.recognize(crop)
+            reads.append(
                 {
-                    "role": line.role,
-                    "expected": line.text,
-                    "read": best_text,
-                    "ned": round(best_ned, 4),
-                    "exact": normalize(best_text) == normalize(line.text),
-                    "found": found,
-                    "box": list(_union([read[i].box for i in best_idx])) if found else None,
+                    "view": view,
+                    "text": got.text,
+                    "confidence": round(got.confidence, 4),
+                    "min_glyph": round(min(got.glyphs), 4) if got.glyphs else None,
+                    "glyphs": [round(g, 4) for g in got.glyphs],
                 }
             )
-        unexpected = [
-            line for i, line in enumerate(read) if i not in used and len(normalize(line.text)) >= 2
-        ]
+        votes = Counter(letters(r["text"]) for r in reads)
+        agree = votes.pop(want, 0)
+        other, n_other = votes.most_common(1)[0] if votes else ("", 0)
+        if agree >= 2:
+            status, consensus = "ok", expected
+        elif n_other >= 2 or agree == 0:
+            status = "wrong"
+            consensus = next(r["text"] for r in reads if letters(r["text"]) == other)
+        else:
+            status, consensus = "doubtful", page
+        glyphs = glyph_confidence(
+            [r for r in reads if r["view"] != "page" and letters(r["text"]) == want]
+        )
+        return {
+            "status": status,
+            "reads": reads,
+            "numbers_expected": numbers(expected),
+            "numbers_read": numbers(consensus),
+            "glyph_confidence": glyphs,
+        }
+
+    @staticmethod
+    def in_doubt(reads: list[dict[str, Any]], want: str) -> bool:
+        """After the page read and the tight re-read: is a third read needed? Yes when the
+        two disagree, or agree with the copy but a glyph is weak (noise or damage)."""
+        page, tight = (letters(r["text"]) for r in reads)
+        if page != tight:
+            return True
+        if tight != want:
+            return False
+        weak = glyph_confidence(reads[1:])
+        return weak is not None and weak < DOUBT_GLYPH
+
+    @staticmethod
+    def unrequested(left: list[OcrLine], copy: list[str], height: int) -> list[dict[str, Any]]:
+        """Reads no copy line claimed: a repeat of a copy line, or text of its own."""
+        wanted = [letters(t) for t in copy]
+        out = []
+        for line in left:
+            got = letters(line.text)
+            if len(got) < 2:
+                continue
+            repeat = any(ned_similarity(w, got) >= 0.9 for w in wanted if w)
+            out.append(
+                {
+                    "text": line.text,
+                    "confidence": round(line.confidence, 4),
+                    "height": round((line.box[3] - line.box[1]) / max(1, height), 4),
+                    "kind": "duplicate" if repeat else "unexpected",
+                    "words": looks_like_words(line.text),
+                }
+            )
+        return out
+
+    def record(
+        self,
+        candidate: Candidate,
+        rows: list[dict[str, Any]],
+        read: list[OcrLine],
+        extra: list[dict[str, Any]],
+    ) -> None:
         neds = [row["ned"] for row in rows]
-        found_neds = [row["ned"] for row in rows if row["found"]]
+        found = [row for row in rows if row["found"]]
+        found_neds = [row["ned"] for row in found]
+        glyphs = [row["glyph_confidence"] for row in found if row["glyph_confidence"] is not None]
+        unexpected = [
+            u
+            for u in extra
+            if u["kind"] == "unexpected" and u["confidence"] >= self.unexpected_confidence
+        ]
         s = candidate.scores
         s["ocr.lines_expected"] = float(len(rows))
         s["ocr.lines_found"] = float(len(found_neds))
@@ -124,15 +300,24 @@ class OcrStage(CandidateStage):
         s["ocr.mean_line_ned"] = round(sum(neds) / len(neds), 4) if neds else 1.0
         s["ocr.exact_fraction"] = (sum(r["exact"] for r in rows) / len(rows)) if rows else 1.0
         s["ocr.unexpected_lines"] = float(len(unexpected))
-        s["ocr.unexpected_chars"] = float(sum(len(normalize(u.text)) for u in unexpected))
+        s["ocr.unexpected_chars"] = float(sum(len(letters(u["text"])) for u in unexpected))
+        s["ocr.lines_wrong"] = float(sum(r["status"] == "wrong" for r in found))
+        s["ocr.lines_doubtful"] = float(sum(r["status"] == "doubtful" for r in found))
+        s["ocr.number_mismatches"] = float(
+            sum(r["numbers_read"] != r["numbers_expected"] for r in found)
+        )
+        s["ocr.min_glyph_confidence"] = min(glyphs) if glyphs else None
+        s["ocr.duplicated_lines"] = float(sum(u["kind"] == "duplicate" for u in extra))
         candidate.details["ocr"] = {
             "backend": self.backend.version,
+            "reader": self.reader.version,
             "lines": rows,
             "recognized": [
                 {"text": r.text, "confidence": round(r.confidence, 4), "box": list(r.box)}
                 for r in read
             ],
-            "unexpected": [u.text for u in unexpected],
+            "unexpected": [u["text"] for u in unexpected],
+            "unrequested": extra,
         }
 
 

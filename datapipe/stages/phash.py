@@ -19,8 +19,3 @@ class PhashStage(CandidateStage):
     def annotate(self, candidate: Candidate, image: Image.Image) -> None:
         value = imagehash.phash(image)
         candidate.details["phash"] = str(value)
-
-
-def phash_distance(a: str, b: str) -> int:
-    """Hamming distance between two stored hex hashes."""
-    return imagehash.hex_to_hash(a) - imagehash.hex_to_hash(b)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from datapipe.backends.template_composer import TemplateComposer
-from datapipe.recipe import resolve_libraries
+from datapipe.io.layout import OutputLayout
 from datapipe.records import Candidate, Group
 from datapipe.stages.base import Resources, Stage
 
@@ -30,8 +30,8 @@ class PromptStage(Stage):
         if config.backend == "openai":
             from datapipe.backends.llm_openai import PromptRewriter
 
-            cache = self.out / "cache" / "llm" if self.out else None
-            prompts = resolve_libraries(self.recipe, self.loaded.path).prompts
+            cache = OutputLayout(self.out).cache("llm") if self.out else None
+            prompts = self.loaded.library.folders.prompts
             self.rewriter = PromptRewriter(config.openai, cache, prompts_dir=prompts)
             self.rewriter.load()
 

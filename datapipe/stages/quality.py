@@ -17,6 +17,10 @@ from datapipe.stages.base import CandidateStage, Resources
 
 GRID = 12
 TILE_STD_FLOOR = 6.0
+QUIET_SHARE = 0.25
+"""The share of tiles taken as the ground: a poster's copy and subject leave at least this."""
+GROUND_FACTOR = 2.0
+"""Detail counts where a tile varies this many times more than the ground does."""
 
 
 class QualityStage(CandidateStage):
@@ -52,13 +56,19 @@ class QualityStage(CandidateStage):
 
 
 def tile_activity(gray: np.ndarray) -> np.ndarray:
-    """GRID x GRID booleans: does the tile hold detail (local std above a floor)?"""
+    """GRID x GRID booleans: does the tile hold detail (local std above a floor)?
+
+    The floor rises with the image's own ground: a grainy or textured background (paper,
+    film grain, a diffusion model's noise) is busy everywhere, and only detail well above
+    the quietest quarter of the tiles counts, or a collapsed render on a textured ground
+    would look as if it filled the frame."""
     h, w = gray.shape
     ys = np.linspace(0, h, GRID + 1).astype(int)
     xs = np.linspace(0, w, GRID + 1).astype(int)
-    out = np.zeros((GRID, GRID), dtype=bool)
+    stds = np.zeros((GRID, GRID), dtype=np.float64)
     for i in range(GRID):
         for j in range(GRID):
             tile = gray[ys[i] : ys[i + 1], xs[j] : xs[j + 1]]
-            out[i, j] = tile.size > 0 and float(tile.std()) > TILE_STD_FLOOR
-    return out
+            stds[i, j] = float(tile.std()) if tile.size else 0.0
+    ground = float(np.percentile(stds, QUIET_SHARE * 100))
+    return stds > max(TILE_STD_FLOOR, GROUND_FACTOR * ground)

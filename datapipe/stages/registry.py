@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from datapipe.bench import BenchState
 from datapipe.errors import RecipeError
-from datapipe.recipe import LoadedRecipe, Recipe
+from datapipe.libraries import LoadedRecipe
+from datapipe.recipe import Recipe
 from datapipe.stages.base import Stage
 from datapipe.stages.bench import BenchStage
 from datapipe.stages.clip import ClipStage
@@ -45,6 +47,19 @@ def build_candidate_stages(loaded: LoadedRecipe, out: Path | None = None) -> lis
     return [cls(loaded, out) for cls in candidate_stage_classes(loaded.recipe)]
 
 
+@dataclass(frozen=True)
+class DatasetStages:
+    """The stages after the candidate store, by phase: `verdict` (filter, near-duplicates)
+    runs over every group in order; `build` (tasks, and the bench) makes the samples."""
+
+    verdict: list[Stage]
+    build: list[Stage]
+
+    @property
+    def all(self) -> list[Stage]:
+        return [*self.verdict, *self.build]
+
+
 def build_dataset_stages(
     loaded: LoadedRecipe,
     out: Path | None = None,
@@ -52,20 +67,19 @@ def build_dataset_stages(
     seen: NearDuplicates | None = None,
     bench: BenchState | None = None,
     only: set[str] | None = None,
-) -> list[Stage]:
+) -> DatasetStages:
     """After the candidate store: re-runnable from stored scores without rendering.
 
     `seen` holds the kept hashes both splits check against (one per output); `bench`
     the bench quotas; `only` limits the task builders (regenerating one task)."""
     seen = seen or NearDuplicates(loaded)
-    stages: list[Stage] = [
-        FilterStage(loaded, out, split),
-        NearDuplicateStage(loaded, out, split, seen),
-        TaskStage(loaded, out, split, only),
-    ]
+    build: list[Stage] = [TaskStage(loaded, out, split, only)]
     if split == "bench":
-        stages.append(BenchStage(loaded, out, bench))
-    return stages
+        build.append(BenchStage(loaded, out, bench))
+    return DatasetStages(
+        verdict=[FilterStage(loaded, out, split), NearDuplicateStage(loaded, out, split, seen)],
+        build=build,
+    )
 
 
 def produced_scores(recipe: Recipe) -> set[str]:

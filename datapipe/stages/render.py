@@ -1,8 +1,8 @@
-"""RenderStage: specs in, candidate images (and, offline, the renderer's ground truth) out.
+"""RenderStage: specs in, candidate images out (and, offline, the renderer's truth aside).
 
 The backend comes from the recipe: `procedural` (offline, knows its own text boxes and
-subject mask), `simulated` (procedural at a fixed cost, for pipeline benchmarks) or
-`qwen_image` (diffusers on a GPU). A render that fails is recorded on its candidate
+subject mask, for grading only), `simulated` (procedural at a fixed cost, for pipeline
+benchmarks) or `qwen_image` (diffusers on a GPU). A render that fails is recorded on its candidate
 (the filter rejects it with a reason and the summary counts it); one bad spec never
 stops a multi-day job. A spec whose prompt stage failed is not rendered at all: a GPU
 second is never spent on a prompt that was already rejected. Timings are measured by
@@ -11,6 +11,10 @@ the runner per stage, never stored on a candidate: shards must be byte-identical
 The stage hands the renderer's pixels on unencoded (`Candidate.raw`); the image stage,
 a CPU worker, encodes them with `encode_render`, so a GPU worker spends its time on
 renders and not on PNG compression.
+
+What a renderer knows of its own drawing (truth, mask, the fault it drew) never goes on
+the candidate: the stage keeps it until the runner takes it (`take_truth`), and the
+runner stores it apart (io/truth_store.py) for grading. So no later stage can read it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import ClassVar
 
 from datapipe.backends.base import Renderer, RenderResult
 from datapipe.images import encode_png, mask_to_png
+from datapipe.io.truth_store import Graded
 from datapipe.records import Candidate, Group, RawRender
 from datapipe.stages.base import Resources, Stage
 
@@ -32,10 +37,15 @@ def make_renderer(stage: Stage) -> Renderer:
     if config.backend == "simulated":
         from datapipe.backends.simulated import FixedCostRenderer
 
-        return FixedCostRenderer(stage.loaded.library, config.simulated_seconds)
+        return FixedCostRenderer(
+            stage.loaded.library,
+            config.simulated_seconds,
+            config.faults,
+            config.png_compress_level,
+        )
     from datapipe.backends.procedural.renderer import ProceduralRenderer
 
-    return ProceduralRenderer(stage.loaded.library)
+    return ProceduralRenderer(stage.loaded.library, config.faults, config.png_compress_level)
 
 
 class RenderStage(Stage):
@@ -47,6 +57,12 @@ class RenderStage(Stage):
     def setup(self) -> None:
         self.renderer = make_renderer(self)
         self.renderer.load()
+        self.graded: dict[str, Graded] = {}
+
+    def take_truth(self, groups: list[Group]) -> dict[str, Graded]:
+        """Hand the runner what the renderer knew of these groups' renders, and forget it."""
+        keys = [c.key for g in groups for c in g.candidates]
+        return {key: self.graded.pop(key) for key in keys if key in self.graded}
 
     def process_batch(self, groups: list[Group]) -> list[Group]:
         todo: list[Candidate] = []
@@ -75,32 +91,27 @@ class RenderStage(Stage):
 
     def _record(self, candidate: Candidate, result: RenderResult) -> None:
         spec = candidate.spec
-        candidate.raw = RawRender(result.image, result.subject_mask)
-        candidate.truth = result.truth
+        candidate.raw = RawRender(result.image, result.file)
+        if result.truth is not None:
+            mask = result.subject_mask
+            self.graded[candidate.key] = Graded(
+                result.truth, mask_to_png(mask) if mask is not None else None
+            )
         candidate.scores["render.ok"] = 1.0
         candidate.render = {
             "backend": self.recipe.stages.render.backend,
             "model": self.renderer.version,
             "seed": spec.seed,
-            "variant": spec.variant,
             "width": spec.width,
             "height": spec.height,
         }
 
 
 def encode_render(candidate: Candidate, compress_level: int) -> None:
-    """Turn the render stage's raw pixels into the candidate's PNG bytes (and mask PNG).
-
-    The `truncated` fault is applied here, to the encoded file, as a renderer that wrote
-    half a file would leave it.
-    """
+    """Turn the render stage's raw pixels into the candidate's PNG bytes; a file the
+    renderer wrote itself (possibly broken) is taken as it is."""
     raw = candidate.raw
     if raw is None:
         return
-    image = encode_png(raw.image, compress_level)
-    if candidate.spec.variant == "truncated":
-        image = image[: len(image) // 2]
-    candidate.image = image
-    if raw.subject_mask is not None:
-        candidate.subject_mask = mask_to_png(raw.subject_mask)
+    candidate.image = raw.file if raw.file is not None else encode_png(raw.image, compress_level)
     candidate.raw = None

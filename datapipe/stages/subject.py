@@ -1,12 +1,15 @@
-"""SubjectStage: the subject's mask, area and box.
+"""SubjectStage: the subject's mask, area, box and how sure the segmenter is of it.
 
-Backends: `renderer` reads the mask the procedural renderer drew (it knows exactly
-what it drew); `sam2` finds the entity with a text-grounded detector, prompted with the
-entity's English detector phrase (what is drawn, whatever the poster's language), and
-refines every box above the floor into a mask with SAM-2 (their union), for renders
-that come with no mask (Qwen-Image). When
-the detector finds nothing the candidate is scored as having no subject (area 0),
-with the reason stored, so the filter rejects it as `subject_missing`.
+Backends: `pixels` (offline) finds the subject from the image alone: the ground from
+the border colours, the text the OCR stage read taken out, the largest solid piece
+left (backends/subject_pixels.py); `sam2` (the cluster) finds the entity with a
+text-grounded detector, prompted with the entity's English detector phrase (what is
+drawn, whatever the poster's language), and refines every box above the floor into a
+mask with SAM-2 (their union). Neither sees what a renderer knows of its own drawing.
+When nothing is found the candidate is scored as having no subject (area 0), with the
+reason stored, so the filter rejects it as `subject_missing`; `subject.confidence`
+feeds the `subject_uncertain` rule, which rejects a mask not to be trusted before a
+fill or identity pair is cut from it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image
 
-from datapipe.images import BadImageError, load_mask, mask_to_png
+from datapipe.backends import subject_pixels
+from datapipe.images import mask_to_png
 from datapipe.records import Candidate
 from datapipe.stages.base import CandidateStage, Resources
 
@@ -33,6 +37,7 @@ class SubjectStage(CandidateStage):
         "subject.sam_score",
         "subject.boxes",
         "subject.text_truncated",
+        "subject.confidence",
     )
 
     def setup(self) -> None:
@@ -68,6 +73,9 @@ class SubjectStage(CandidateStage):
             )
             s["subject.boxes"] = len(result.boxes)
             s["subject.text_truncated"] = 1.0 if result.text_truncated else 0.0
+            s["subject.confidence"] = min(
+                s["subject.detector_score"], s["subject.sam_score"] or 0.0
+            )
             info.update(
                 model=self.segmenter.version,
                 reason=result.reason,
@@ -77,20 +85,19 @@ class SubjectStage(CandidateStage):
             mask = result.mask
             if mask is None:
                 mask = np.zeros((image.height, image.width), dtype=bool)
-            candidate.subject_mask = mask_to_png(mask) if mask.any() else None
         else:
             s["subject.detector_score"] = None
             s["subject.sam_score"] = None
             s["subject.boxes"] = None
             s["subject.text_truncated"] = None
-            if candidate.subject_mask is None:
-                candidate.details["subject"] = {**info, "error": "the renderer returned no mask"}
-                return
-            try:
-                mask = load_mask(candidate.subject_mask)
-            except BadImageError as fault:
-                candidate.details["subject"] = {**info, "error": f"subject mask: {fault}"}
-                return
+            # the copy lines OCR matched, not every read: OCR also "reads" inside subjects
+            lines = candidate.details.get("ocr", {}).get("lines", [])
+            text = [row["box"] for row in lines if row["found"]]
+            found = subject_pixels.segment(image, [tuple(box) for box in text])
+            s["subject.confidence"] = found.confidence
+            info.update(model=subject_pixels.VERSION, reason=found.reason)
+            mask = found.mask
+        candidate.subject_mask = mask_to_png(mask) if mask.any() else None
         if mask.shape != (image.height, image.width):
             candidate.details["subject"] = {
                 **info,

@@ -9,38 +9,17 @@ recorded with its reason; rejected candidates are already in the rejects table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.stages.base import Resources, Stage
 from datapipe.tasks.common import TaskContext
-from datapipe.tasks.extend import build_extend
-from datapipe.tasks.fill import build_fill
-from datapipe.tasks.identity import build_identity
-from datapipe.tasks.layout import build_layout
-from datapipe.tasks.rescale import build_rescale
-from datapipe.tasks.style import build_style
+from datapipe.tasks.registry import TASKS, TaskRow, pair_task
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from datapipe.recipe import LoadedRecipe
-
-PerPoster = Callable[[TaskContext, Group, Candidate], "Sample | PairReject"]
-PerPair = Callable[[TaskContext, Group, Candidate, Candidate], "Sample | PairReject"]
-
-PER_POSTER: dict[str, PerPoster] = {
-    "extend": build_extend,
-    "fill": build_fill,
-    "identity": build_identity,
-}
-PER_PAIR: dict[str, tuple[str, PerPair]] = {
-    "rescale": ("rescale", build_rescale),
-    "layout": ("layout", build_layout),
-    "style": ("style", build_style),
-}
-"""group kind -> (task, builder)."""
+    from datapipe.libraries import LoadedRecipe
 
 
 class TaskStage(Stage):
@@ -68,17 +47,18 @@ class TaskStage(Stage):
             kept = [c for c in group.candidates if c.kept]
             # a bench group serves the one task it was made for
             enabled = self.enabled if group.task is None else self.enabled & {group.task}
-            for task, builder in PER_POSTER.items():
-                if task in enabled:
+            for row in TASKS.values():
+                if row.per == "poster" and row.name in enabled:
                     for candidate in kept:
-                        self._add(group, builder(self.context, group, candidate))
-            if group.kind in PER_PAIR:
-                task, builder = PER_PAIR[group.kind]
-                if task in enabled:
-                    self._pairs(group, task, builder, kept)
+                        config = row.config(self.context.tasks)
+                        self._add(group, row.builder(self.context, config, group, candidate))
+            row = pair_task(group.kind)
+            if row is not None and row.name in enabled:
+                self._pairs(group, row, kept)
         return groups
 
-    def _pairs(self, group: Group, task: str, builder: PerPair, kept: list[Candidate]) -> None:
+    def _pairs(self, group: Group, row: TaskRow, kept: list[Candidate]) -> None:
+        task = row.name
         if len(kept) < 2:
             for candidate in kept:
                 detail = (
@@ -90,7 +70,8 @@ class TaskStage(Stage):
             return
         for i, target in enumerate(kept):
             reference = kept[(i + 1) % len(kept)]
-            self._add(group, builder(self.context, group, reference, target))
+            config = row.config(self.context.tasks)
+            self._add(group, row.builder(self.context, config, group, reference, target))
 
     @staticmethod
     def _add(group: Group, result: Sample | PairReject) -> None:

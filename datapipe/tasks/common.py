@@ -12,7 +12,8 @@ from PIL import Image
 import datapipe
 from datapipe.backends.template_composer import quote_copy
 from datapipe.hashing import derive_seed
-from datapipe.recipe import LoadedRecipe, Recipe
+from datapipe.libraries import LoadedRecipe
+from datapipe.recipe import TasksConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
 
 SPLIT_TRAIN = "train"
@@ -24,11 +25,10 @@ class TaskContext:
     split: str = SPLIT_TRAIN
 
     @property
-    def recipe(self) -> Recipe:
-        """The recipe as this split's builders see it: the bench may set its own tasks."""
-        recipe = self.loaded.recipe
-        tasks = recipe.split_tasks(self.split)
-        return recipe if tasks is recipe.tasks else recipe.model_copy(update={"tasks": tasks})
+    def tasks(self) -> TasksConfig:
+        """This split's task settings (the bench may set its own); each builder is handed
+        its own task's, never the whole recipe."""
+        return self.loaded.recipe.split_tasks(self.split)
 
     def rng(self, task: str, key: str) -> random.Random:
         """One generator per (task, sample): samples never depend on build order."""
@@ -150,21 +150,6 @@ def color_similarity(a: Image.Image, b: Image.Image, bins: int = 4) -> float:
         return counts / counts.sum()
 
     return round(float(np.minimum(hist(a), hist(b)).sum()), 4)
-
-
-def box_iou_inside(inner: tuple[float, ...], outer: tuple[float, ...]) -> float:
-    """Share of `inner`'s area that lies inside `outer`."""
-    x0, y0 = max(inner[0], outer[0]), max(inner[1], outer[1])
-    x1, y1 = min(inner[2], outer[2]), min(inner[3], outer[3])
-    area = max(0.0, inner[2] - inner[0]) * max(0.0, inner[3] - inner[1])
-    if area == 0:
-        return 0.0
-    return max(0.0, x1 - x0) * max(0.0, y1 - y0) / area
-
-
-def subject_box(candidate: Candidate) -> tuple[int, int, int, int] | None:
-    box = candidate.details.get("subject", {}).get("box")
-    return tuple(box) if box else None
 
 
 def reference_sample(

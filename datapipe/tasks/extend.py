@@ -12,16 +12,11 @@ import math
 
 from PIL import Image
 
+from datapipe.details import subject_box
 from datapipe.images import encode_png, load_rgb
+from datapipe.recipe import ExtendConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
-from datapipe.tasks.common import (
-    TaskContext,
-    make_sample,
-    reject,
-    sample_meta,
-    subject_box,
-    subject_name,
-)
+from datapipe.tasks.common import TaskContext, make_sample, reject, sample_meta, subject_name
 
 TASK = "extend"
 CANVAS_FILL = (255, 255, 255)
@@ -46,8 +41,9 @@ def crop_box(
     return (x0, y0, x0 + w, y0 + h)
 
 
-def build_extend(ctx: TaskContext, group: Group, target: Candidate) -> Sample | PairReject:
-    config = ctx.recipe.tasks.extend
+def build_extend(
+    ctx: TaskContext, config: ExtendConfig, group: Group, target: Candidate
+) -> Sample | PairReject:
     spec = target.spec
     box = subject_box(target)
     if box is None:

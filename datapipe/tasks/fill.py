@@ -12,7 +12,9 @@ import random
 import numpy as np
 from PIL import Image, ImageDraw
 
+from datapipe.details import ocr_lines
 from datapipe.images import encode_png, load_mask, load_rgb, mask_to_png
+from datapipe.recipe import FillConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.tasks.common import TaskContext, make_sample, reject, sample_meta
 
@@ -60,21 +62,22 @@ def freeform_mask(width: int, height: int, rng: random.Random) -> np.ndarray:
 
 def text_mask(target: Candidate, rng: random.Random, pad: int) -> tuple[np.ndarray, str] | None:
     """The box of one copy line as OCR found it, padded."""
-    lines = [row for row in target.details.get("ocr", {}).get("lines", []) if row["found"]]
+    lines = [line for line in ocr_lines(target) if line.found]
     if not lines:
         return None
-    row = rng.choice(lines)
+    line = rng.choice(lines)
     spec = target.spec
-    x0, y0, x1, y1 = row["box"]
+    x0, y0, x1, y1 = line.box
     mask = np.zeros((spec.height, spec.width), dtype=bool)
     mask[
         max(0, y0 - pad) : min(spec.height, y1 + pad), max(0, x0 - pad) : min(spec.width, x1 + pad)
     ] = True
-    return mask, row["expected"]
+    return mask, line.expected
 
 
-def build_fill(ctx: TaskContext, group: Group, target: Candidate) -> Sample | PairReject:
-    config = ctx.recipe.tasks.fill
+def build_fill(
+    ctx: TaskContext, config: FillConfig, group: Group, target: Candidate
+) -> Sample | PairReject:
     spec = target.spec
     key = f"{TASK}-{target.key}"
     rng = ctx.rng(TASK, key)

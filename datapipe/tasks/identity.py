@@ -11,6 +11,7 @@ from PIL import Image
 
 from datapipe.backends.procedural.renderer import hex_rgb
 from datapipe.images import encode_png, load_mask, load_rgb, mask_to_png
+from datapipe.recipe import IdentityConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.tasks.common import (
     TaskContext,
@@ -24,8 +25,9 @@ from datapipe.tasks.common import (
 TASK = "identity"
 
 
-def build_identity(ctx: TaskContext, group: Group, target: Candidate) -> Sample | PairReject:
-    config = ctx.recipe.tasks.identity
+def build_identity(
+    ctx: TaskContext, config: IdentityConfig, group: Group, target: Candidate
+) -> Sample | PairReject:
     spec = target.spec
     if target.subject_mask is None:
         return reject(TASK, target, "identity_no_mask", "the candidate has no subject mask")

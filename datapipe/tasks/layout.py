@@ -1,58 +1,97 @@
 """layout: a reference poster from the same layout group -> a poster with that layout.
 
-The reference shares the layout spec but not the entity, copy or style; the pair is
-verified by checking that the target's detected text and subject boxes sit inside
-the reference's layout slots.
+The reference shares the layout spec but not the entity, copy or style. Its slots are
+what was detected on it, never what its renderer says it drew: each copy line where
+OCR found it (by role) and the subject where its mask lies. The pair is verified by
+placing the target's detected elements against the reference's of the same role: a
+line sits in its slot when its centre row matches and it lines up with the slot on
+its left edge, centre or right edge (copy of another length is another width); the
+subject when its box's centre is near the reference subject's. The target must also
+show another subject than the reference (not a copy of it).
 """
 
 from __future__ import annotations
 
+from datapipe.details import subject_box
+from datapipe.recipe import LayoutConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.tasks.common import (
     TaskContext,
-    box_iou_inside,
     reference_mismatch,
     reference_sample,
     reject,
-    subject_box,
 )
+from datapipe.tasks.subjects import subject_limit, subject_similarity
+
+Box = tuple[float, float, float, float]
 
 
-def _normalised(box: tuple[int, ...], candidate: Candidate) -> tuple[float, ...]:
+def _normalised(box: list[int] | tuple[int, ...], candidate: Candidate) -> Box:
     w, h = candidate.spec.width, candidate.spec.height
     return (box[0] / w, box[1] / h, box[2] / w, box[3] / h)
 
 
-def layout_match(reference: Candidate, target: Candidate) -> float:
-    """Mean share of each detected target element inside the reference's matching slot."""
-    slots = reference.truth.layout_boxes if reference.truth else {}
+def detected_slots(candidate: Candidate) -> dict[str, Box]:
+    """Role -> where that copy line was read, and "subject" -> the subject mask's box,
+    as shares of the poster's width and height."""
+    slots = {
+        row["role"]: _normalised(row["box"], candidate)
+        for row in candidate.details.get("ocr", {}).get("lines", [])
+        if row["found"] and row["box"]
+    }
+    box = subject_box(candidate)
+    if box:
+        slots["subject"] = _normalised(box, candidate)
+    return slots
+
+
+def _line_offset(a: Box, b: Box) -> float:
+    """How far line `a` sits from slot `b`: its centre row, and the nearest of the left,
+    centre and right alignments."""
+    row = abs((a[1] + a[3]) - (b[1] + b[3])) / 2
+    column = min(abs(a[0] - b[0]), abs((a[0] + a[2]) - (b[0] + b[2])) / 2, abs(a[2] - b[2]))
+    return max(row, column)
+
+
+def _centre_offset(a: Box, b: Box) -> float:
+    return max(abs((a[0] + a[2]) - (b[0] + b[2])) / 2, abs((a[1] + a[3]) - (b[1] + b[3])) / 2)
+
+
+def layout_match(reference: Candidate, target: Candidate, tolerance: float) -> float:
+    """Share of the reference's slots (its lines by role, its subject) that the target
+    fills within `tolerance`; a slot the target lacks, or fills elsewhere, counts 0."""
+    slots = detected_slots(reference)
+    placed = detected_slots(target)
     if not slots:
         return 0.0
-    shares = []
-    for i, row in enumerate(target.details.get("ocr", {}).get("lines", [])):
-        if not row["found"]:
-            shares.append(0.0)
+    hits = 0
+    for role, slot in slots.items():
+        element = placed.get(role)
+        if element is None:
             continue
-        slot = slots["title"] if i == 0 else slots["body"]
-        shares.append(box_iou_inside(_normalised(row["box"], target), _normalised(slot, reference)))
-    box = subject_box(target)
-    shares.append(
-        box_iou_inside(_normalised(box, target), _normalised(slots["subject"], reference))
-        if box
-        else 0.0
-    )
-    return round(sum(shares) / len(shares), 4)
+        offset = _centre_offset if role == "subject" else _line_offset
+        hits += offset(element, slot) <= tolerance
+    return round(hits / len(slots), 4)
 
 
 def build_layout(
-    ctx: TaskContext, group: Group, reference: Candidate, target: Candidate
+    ctx: TaskContext, config: LayoutConfig, group: Group, reference: Candidate, target: Candidate
 ) -> Sample | PairReject:
-    config = ctx.recipe.tasks.layout
     mismatch = reference_mismatch("layout", reference, target, "layout_id")
     if mismatch:
         return mismatch
-    scores = {"pair.layout_match": layout_match(reference, target)}
+    subject, method = subject_similarity(reference, target)
+    scores = {
+        "pair.layout_match": layout_match(reference, target, config.tolerance),
+        "pair.subject_similarity": subject,
+    }
     if scores["pair.layout_match"] < config.min_layout_match:
         detail = f"layout match {scores['pair.layout_match']} < {config.min_layout_match}"
         return reject("layout", target, "layout_mismatch", detail, **scores)
+    ceiling = subject_limit(
+        method, config.max_subject_similarity, config.max_subject_clip_similarity
+    )
+    if subject is not None and subject > ceiling:
+        detail = f"subject similarity ({method}) {subject} > {ceiling}: the reference's subject"
+        return reject("layout", target, "layout_same_subject", detail, **scores)
     return reference_sample(ctx, "layout", group, reference, target, scores)

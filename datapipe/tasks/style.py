@@ -1,15 +1,20 @@
 """style: a reference poster from the same style group -> a new poster in that style.
 
 The reference shares the style entry but not the entity or copy; the pair is verified
-by colour similarity (style) and a minimum perceptual-hash distance (not a copy).
+by colour similarity (palette), the background's texture (motif: dots, stripes, a
+grid ...), a minimum perceptual-hash distance (not a copy) and the masked subject crops
+(tasks/subjects.py): the target must show another subject.
 """
 
 from __future__ import annotations
 
-from datapipe.images import load_rgb
+import numpy as np
+from PIL import Image
+
+from datapipe.details import clip_similarity, phash_distance
+from datapipe.images import BadImageError, load_mask, load_rgb
+from datapipe.recipe import StyleConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
-from datapipe.stages.clip import clip_similarity
-from datapipe.stages.phash import phash_distance
 from datapipe.tasks.common import (
     TaskContext,
     color_similarity,
@@ -17,12 +22,64 @@ from datapipe.tasks.common import (
     reference_sample,
     reject,
 )
+from datapipe.tasks.subjects import subject_limit, subject_similarity
+
+TEXTURE_SIDE = 192
+ORIENTATIONS = 8
+BAND = 0.15
+"""The motif is read where it shows most: a band this deep (share of the short side)
+along the edges, less the subject and the copy."""
+EDGE = 12.0
+"""Grey-level gradient above which a background pixel counts as an edge of the motif."""
+
+
+def background_texture(candidate: Candidate) -> np.ndarray | None:
+    """The motif's signature: where the poster shows its ground (no subject, no copy
+    line), the share of edge pixels and their orientations; None for a broken image."""
+    try:
+        image = load_rgb(candidate.image)
+    except BadImageError:
+        return None
+    scale = TEXTURE_SIDE / max(image.size)
+    size = (max(8, round(image.width * scale)), max(8, round(image.height * scale)))
+    grey = np.asarray(image.convert("L").resize(size, Image.Resampling.BOX), dtype=np.float64)
+    ground = np.zeros(grey.shape, dtype=bool)
+    h, w = grey.shape
+    band = max(4, round(BAND * min(h, w)))
+    ground[:band], ground[-band:], ground[:, :band], ground[:, -band:] = True, True, True, True
+    if candidate.subject_mask is not None:
+        subject = Image.fromarray(load_mask(candidate.subject_mask)).resize(size)
+        ground &= ~np.asarray(subject)
+    for row in candidate.details.get("ocr", {}).get("lines", []):
+        if row["found"]:
+            x0, y0, x1, y1 = (round(v * scale) for v in row["box"])
+            ground[max(0, y0 - 2) : y1 + 2, max(0, x0 - 2) : x1 + 2] = False
+    gy, gx = np.gradient(grey)
+    magnitude = np.hypot(gx, gy)
+    edges = ground & (magnitude > EDGE)
+    angle = (np.arctan2(gy, gx) % np.pi) / np.pi * ORIENTATIONS
+    bins = np.minimum(angle[edges].astype(int), ORIENTATIONS - 1)
+    orientations = np.bincount(bins, minlength=ORIENTATIONS).astype(np.float64)
+    orientations /= max(1.0, orientations.sum())
+    density = edges.sum() / max(1, ground.sum())
+    return np.concatenate([[density], orientations])
+
+
+def motif_similarity(a: Candidate, b: Candidate) -> float | None:
+    """1 for the same background texture: edge densities alike and edges in the same
+    directions (a plain ground and a plain ground agree; dots and stripes do not)."""
+    ta, tb = background_texture(a), background_texture(b)
+    if ta is None or tb is None:
+        return None
+    low, high = sorted((float(ta[0]), float(tb[0])))
+    density = (low + 0.01) / (high + 0.01)
+    directions = float(np.minimum(ta[1:], tb[1:]).sum()) if low > 0.01 else 1.0
+    return round(min(density, directions), 4)
 
 
 def build_style(
-    ctx: TaskContext, group: Group, reference: Candidate, target: Candidate
+    ctx: TaskContext, config: StyleConfig, group: Group, reference: Candidate, target: Candidate
 ) -> Sample | PairReject:
-    config = ctx.recipe.tasks.style
     mismatch = reference_mismatch("style", reference, target, "style_id")
     if mismatch:
         return mismatch
@@ -34,12 +91,19 @@ def build_style(
             phash_distance(reference.details["phash"], target.details["phash"])
         ),
         "pair.clip_similarity": clip_similarity(reference, target),
+        "pair.motif_similarity": motif_similarity(reference, target),
     }
+    subject, method = subject_similarity(reference, target)
+    scores["pair.subject_similarity"] = subject
     if scores["pair.color_similarity"] < config.min_color_similarity:
         detail = (
             f"colour similarity {scores['pair.color_similarity']} < {config.min_color_similarity}"
         )
         return reject("style", target, "style_color_mismatch", detail, **scores)
+    motif = scores["pair.motif_similarity"]
+    if motif is not None and motif < config.min_motif_similarity:
+        detail = f"background texture similarity {motif} < {config.min_motif_similarity}"
+        return reject("style", target, "style_motif_mismatch", detail, **scores)
     if scores["pair.phash_distance"] < config.min_phash_distance:
         detail = f"phash distance {scores['pair.phash_distance']:g} < {config.min_phash_distance}"
         return reject("style", target, "style_near_duplicate", detail, **scores)
@@ -48,4 +112,10 @@ def build_style(
     if ceiling is not None and (clip is None or clip > ceiling):
         detail = f"CLIP image similarity {clip} > {ceiling}: a near-copy of the reference"
         return reject("style", target, "style_near_duplicate", detail, **scores)
+    ceiling = subject_limit(
+        method, config.max_subject_similarity, config.max_subject_clip_similarity
+    )
+    if subject is not None and subject > ceiling:
+        detail = f"subject similarity ({method}) {subject} > {ceiling}: the reference's subject"
+        return reject("style", target, "style_same_subject", detail, **scores)
     return reference_sample(ctx, "style", group, reference, target, scores)

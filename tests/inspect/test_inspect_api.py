@@ -22,7 +22,9 @@ def out(quickstart_run):
 @pytest.fixture(scope="module")
 def stats(quickstart_run):
     root = quickstart_run[0] / "datasets"
-    return {p.parent.name: json.loads(p.read_text()) for p in root.glob("train/*/stats.json")}
+    return {
+        p.parent.parent.name: json.loads(p.read_text()) for p in root.glob("train/*/*/stats.json")
+    }
 
 
 def test_iteration_counts_equal_stats(out, stats):

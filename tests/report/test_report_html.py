@@ -43,7 +43,7 @@ def report(quickstart_run, tmp_path_factory):
 
 def stats_files(out: Path) -> dict[tuple[str, str], dict]:
     found = {}
-    for path in sorted((out / "datasets").glob("*/*/stats.json")):
+    for path in sorted((out / "datasets").glob("*/*/__manifests__/stats.json")):
         stats = json.loads(path.read_text())
         found[(stats["split"], stats["task"])] = stats
     return found

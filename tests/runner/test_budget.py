@@ -11,9 +11,9 @@ from helpers import SMALL
 from shards import tree_digest
 from typer.testing import CliRunner
 
-from datapipe.budget import BUDGET_STOPPED, BudgetExhaustedError, with_caps
 from datapipe.cli import app
-from datapipe.recipe import load_recipe
+from datapipe.loading import load_recipe
+from datapipe.runner.budget import BUDGET_STOPPED, BudgetExhaustedError, with_caps
 from datapipe.runner.local import run_local
 
 GROUPS = {"groups": {"single": 4, "rescale": 2, "style": 1, "layout": 1}}
@@ -78,3 +78,18 @@ def test_caps_stay_outside_the_hashes(uncapped):
     assert capped.recipe.execution.budget.max_gpu_hours is None
     assert capped.recipe_hash == loaded.recipe_hash
     assert capped.generation_hash == loaded.generation_hash
+
+
+@pytest.mark.timeout(600)
+def test_the_ray_runner_stops_at_the_same_block(uncapped, tmp_path, ray_session):
+    from datapipe.runner.ray_runner import run_ray
+
+    recipe, expected, _, per_block = uncapped
+    loaded = load_recipe(recipe)
+    out = tmp_path / "ray"
+    with pytest.raises(BudgetExhaustedError) as stopped:
+        run_ray(with_caps(loaded, max_renders=per_block[0] + per_block[1]), out)
+    assert stopped.value.block == 2
+    assert len(list((out / "blocks").glob("block-*.json"))) == 2
+    run_local(loaded, out)  # the local runner finishes what the Ray runner began
+    assert tree_digest(out) == expected

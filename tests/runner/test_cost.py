@@ -9,7 +9,8 @@ import pytest
 from conftest import write_recipe
 from helpers import SMALL
 
-from datapipe.recipe import CostConfig, load_recipe
+from datapipe.loading import load_recipe
+from datapipe.recipe import CostConfig
 from datapipe.records import Candidate, Group
 from datapipe.runner.cost import ApiUsage, CostBasis, add_api_usage, cost_report
 from datapipe.runner.local import run_local

@@ -15,7 +15,7 @@ from shards import tree_digest
 from typer.testing import CliRunner
 
 from datapipe.cli import INTERRUPTED, UNFINISHED, app
-from datapipe.recipe import load_recipe
+from datapipe.loading import load_recipe
 from datapipe.runner.local import run_local
 from datapipe.verify import unfinished, verify
 

@@ -11,7 +11,8 @@ from conftest import write_recipe
 
 from datapipe.errors import OutputError
 from datapipe.io.candidate_store import CandidateStore
-from datapipe.recipe import load_recipe
+from datapipe.io.truth_store import TruthStore
+from datapipe.loading import load_recipe
 from datapipe.runner.local import run_local
 
 
@@ -34,7 +35,7 @@ def test_summary_counts_equal_the_files(quickstart_run, quickstart):
     assert summary.rejected > 0, "the quickstart injects faults: some must be rejected"
 
     pairs = Counter()
-    for manifest in (out / "datasets" / "train").glob("*/*.parquet"):
+    for manifest in (out / "datasets" / "train").glob("*/__manifests__/*.parquet"):
         table = pq.read_table(manifest, columns=["task", "language"])
         pairs.update(
             zip(table.column("task").to_pylist(), table.column("language").to_pylist(), strict=True)
@@ -50,15 +51,14 @@ def test_summary_counts_equal_the_files(quickstart_run, quickstart):
 
 def test_injected_faults_are_all_rejected(quickstart_run):
     out, _ = quickstart_run
-    table = CandidateStore(out).read_table()
+    faults = TruthStore(out).all_faults()
+    assert set(faults) == set(CandidateStore(out).read_table().column("key").to_pylist())
     rejected = {
         r["candidate_key"]
         for r in pq.read_table(out / "rejects.parquet").to_pylist()
         if r["stage"] == "filter"
     }
-    for key, variant in zip(
-        table.column("key").to_pylist(), table.column("variant").to_pylist(), strict=True
-    ):
+    for key, variant in faults.items():
         if variant != "good":
             assert key in rejected, (key, variant)
 
@@ -83,11 +83,11 @@ def test_a_committed_block_is_not_held_until_the_phase_ends(tmp_path, monkeypatc
     alive_at_commit: list[int] = []
     ready = output.OrderedCommits.ready
 
-    def watch(self, block, groups):
+    def watch(self, block, groups, graded):
         gc.collect()
         alive_at_commit.append(sum(ref() is not None for ref in committed))
         committed.extend(weakref.ref(g) for g in groups)
-        ready(self, block, groups)
+        ready(self, block, groups, graded)
 
     monkeypatch.setattr(output.OrderedCommits, "ready", watch)
     recipe = write_recipe(tmp_path, {"image": {"long_side": 160}, "block_size": 2})

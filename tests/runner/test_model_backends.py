@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import quickstart_data
+from conftest import ROOT, quickstart_data
 
 pytest.importorskip("diffusers")
 pytest.importorskip("open_clip")
@@ -32,7 +33,8 @@ from backends.tiny_vision import (
 )
 
 from datapipe.io.candidate_store import CandidateStore
-from datapipe.recipe import load_recipe
+from datapipe.io.truth_store import TruthStore
+from datapipe.loading import load_recipe
 from datapipe.runner.local import run_local
 from datapipe.verify import verify
 
@@ -54,7 +56,7 @@ def recipe(request, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp(f"models-{device}")
     data = quickstart_data()
     data["name"] = "tiny-models"
-    data["groups"] = {"single": 2, "rescale": 1, "style": 1}
+    data["groups"] = {"single": 2, "rescale": 1, "style": 1, "layout": 1}
     data["image"] = {"long_side": 96, "multiple_of": 16, "aspect_ratios": ["1:1", "4:3"]}
     data["stages"]["render"] = {
         "backend": "qwen_image",
@@ -84,17 +86,16 @@ def recipe(request, tmp_path_factory) -> Path:
         "model": f"local-dir:{build_tiny_multilingual_clip(folder / 'clip')}",
         "device": device,
     }
-    # Noise from random weights would fail every text rule: keep only what noise can pass,
-    # so that pairs are built and checked too.
+    # Noise from random weights would fail every text rule on every render: keep the render
+    # rules noise can pass, so that pairs reach the pair checks. The pair checks are
+    # train.yaml's, none eased: noise fails them, and each failure must be recorded.
     data["thresholds"] = {
         "render_failed": {"score": "render.ok", "min": 1},
         "image_unreadable": {"score": "image.decodes", "min": 1},
         "image_wrong_size": {"score": "image.size_match", "min": 1},
         "subject_missing": {"score": "subject.area", "min": 0.0001},
     }
-    data["tasks"]["rescale"].update(min_text_match=0.0, min_color_similarity=0.0)
-    data["tasks"]["style"].update(min_color_similarity=0.0, min_phash_distance=0)
-    data["tasks"]["layout"]["min_layout_match"] = 0.0
+    data["tasks"] = yaml.safe_load((ROOT / "pipelines" / "train.yaml").read_text())["tasks"]
     path = folder / "recipe.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     return path
@@ -104,21 +105,38 @@ def test_tiny_models_through_the_whole_pipeline(recipe, tmp_path):
     loaded = load_recipe(recipe)
     out = tmp_path / "out"
     summary = run_local(loaded, out)
-    assert summary.renders == 2 + 2 + 3
+    assert summary.renders == 2 + 2 + 3 + 3
     groups = [g for block in range(summary.blocks) for g in CandidateStore(out).load(block)]
     candidates = [c for g in groups for c in g.candidates]
     for candidate in candidates:
         assert candidate.render["model"].startswith("qwen-image:"), candidate.render
-        assert candidate.truth is None  # a diffusion render knows no boxes of its own
         assert candidate.details["subject"]["source"] == "sam2"
         assert -1 <= candidate.scores["clip.image_prompt"] <= 1
         assert len(candidate.details["clip"]["embedding"]) == TINY_CLIP_CONFIG["embed_dim"]
     masked = [c for c in candidates if c.subject_mask is not None]
     assert masked, "SAM-2 gave no mask for any render"
+    assert not TruthStore(out).blocks()  # a diffusion render knows nothing of its own
     assert sum(summary.pairs.values()) > 0
     assert all(not check.faults for check in verify(out))
     run = json.loads((out / "run.json").read_text())
-    assert run["summary"]["stages"]["clip"]["items"] == 7
+    assert run["summary"]["stages"]["clip"]["items"] == 10
+    # Every pair of fully kept group members met the pair checks: made, or refused with
+    # the reason of the check that failed and the scores it measured.
+    rejects = pq.read_table(out / "rejects.parquet").to_pylist()
+    filtered = {r["candidate_key"] for r in rejects if r["stage"] == "filter"}
+    made = summary.pairs_by_task()
+    checked = 0
+    for group in groups:
+        if group.kind == "single" or any(c.key in filtered for c in group.candidates):
+            continue
+        refused = [r for r in rejects if r["group_id"] == group.group_id and r["task"]]
+        refused = [r for r in refused if r["task"] == group.kind]
+        assert made.get(group.kind, 0) + len(refused) == len(group.candidates), refused
+        for row in refused:
+            assert row["reason"].startswith(f"{group.kind}_") and row["detail"], row
+            assert json.loads(row["scores_json"]), row
+        checked += 1
+    assert checked, "no pair group had every member kept: no pair check ran"
     # The texts each model read: the English phrase for the detector, the subject and copy
     # (in the poster's language) for CLIP; a CLIP text cut to its context is counted.
     library = loaded.library

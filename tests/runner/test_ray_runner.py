@@ -10,7 +10,7 @@ from helpers import SMALL
 from shards import tree_digest
 
 from datapipe.errors import DatapipeError
-from datapipe.recipe import load_recipe
+from datapipe.loading import load_recipe
 from datapipe.runner import ray_runner
 from datapipe.runner.local import run_local
 from datapipe.runner.ray_runner import run_ray, windows
@@ -123,7 +123,7 @@ def test_ray_bench_output_equals_local_output(tmp_path, ray_session):
 
 
 def test_unpinned_pools_are_fitted_to_a_small_cluster_and_pinned_ones_kept(quickstart, tmp_path):
-    from datapipe.runner.ray_runner import READ_TASK_CPUS, PoolSpec, capacity_problems, fit_pools
+    from datapipe.runner.pools import READ_TASK_CPUS, PoolSpec, capacity_problems, fit_pools
     from datapipe.stages.registry import candidate_stage_classes
 
     declared = [PoolSpec.of(c, quickstart) for c in candidate_stage_classes(quickstart.recipe)]

@@ -13,7 +13,7 @@ from servers import StubServer, gemini_json
 from test_bench import bench_data, write
 
 from datapipe.io.tar import read_tar
-from datapipe.recipe import load_recipe
+from datapipe.loading import load_recipe
 from datapipe.runner.local import run_local
 
 pytest.importorskip("google.genai")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import annotate_and_filter, first_group, with_variant
+from helpers import annotate_and_filter, first_group, variant_of, with_variant
 
 from datapipe.recipe import Rule
 from datapipe.stages.filter import evaluate
@@ -23,7 +23,7 @@ def judged(quickstart):
     base = first_group(quickstart)
     groups = [with_variant(base, v) for v in ("good", *EXPECTED)]
     return {
-        g.candidates[0].spec.variant: g.candidates[0]
+        variant_of(g.candidates[0]): g.candidates[0]
         for g in annotate_and_filter(quickstart, groups)
     }
 

@@ -8,7 +8,7 @@ import random
 import pytest
 from conftest import write_recipe
 
-from datapipe.recipe import load_recipe
+from datapipe.loading import load_recipe
 from datapipe.records import Candidate, Group, PromptSpec, Verdict
 from datapipe.stages.near_duplicates import (
     REASON,

@@ -1,23 +1,32 @@
-"""OCR reads the renderer's own text back, in both languages."""
+"""OCR reads the renderer's own text back, in both languages, and the verifier judges it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from datapipe.backends.ocr_rapidocr import OcrLine
+from datapipe.backends.procedural.renderer import ProceduralRenderer
+from datapipe.backends.procedural.text_faults import TEXT_FAULTS
+from datapipe.backends.template_composer import TemplateComposer
 from datapipe.io.candidate_store import CandidateStore
-from datapipe.stages.ocr import reading_candidates
-from datapipe.text import ned_similarity, normalize
+from datapipe.io.truth_store import TruthStore
+from datapipe.plan import plan_groups
+from datapipe.records import Candidate
+from datapipe.stages.filter import evaluate
+from datapipe.stages.ocr import OcrStage, reading_candidates
+from datapipe.text import letters, ned_similarity, normalize, numbers
 
 
 def test_ocr_reads_the_renderers_text_in_each_language(quickstart_run):
     out, _ = quickstart_run
     table = CandidateStore(out).read_table()
+    faults = TruthStore(out).all_faults()
     lines: dict[str, list[float]] = {"zh": [], "en": []}
-    for row in table.select(["variant", "language", "meta_json"]).to_pylist():
-        if row["variant"] != "good":
+    for row in table.select(["key", "language", "meta_json"]).to_pylist():
+        if faults[row["key"]] != "good":
             continue
         ocr = json.loads(row["meta_json"])["details"]["ocr"]
         lines[row["language"]].extend(line["ned"] for line in ocr["lines"])
@@ -43,3 +52,73 @@ def test_a_line_split_in_two_boxes_is_joined():
     texts = [text for text, _ in reading_candidates(read)]
     assert "Summer Sale" in texts
     assert "Summer Jul 1" not in texts
+
+
+KINDS = ("good", *TEXT_FAULTS, "missing_text")
+KNOWN_MISSES = {("malformed_glyph", "en")}
+"""Seeded cases the verifier keeps although they are broken: a damaged glyph the
+recogniser still reads with confidence (benchmarks/fidelity.py measures the recall of
+malformed glyphs: 0.33 zh, 0.67 en). Pinned, so that a change in either direction shows."""
+
+
+@pytest.fixture(scope="module")
+def verifier(quickstart):
+    stage = OcrStage(quickstart)
+    stage.setup()
+    return stage
+
+
+@pytest.fixture(scope="module")
+def first_specs(quickstart):
+    """The first single-poster spec of each language, drawn at 768 px on the long side."""
+    composer = TemplateComposer(quickstart)
+    out = {}
+    for slot in plan_groups(quickstart):
+        for spec in composer.compose(slot.to_group()):
+            scale = 768 / max(spec.width, spec.height)
+            sized = dataclasses.replace(
+                spec, width=round(spec.width * scale), height=round(spec.height * scale)
+            )
+            out.setdefault(spec.language, sized)
+        if len(out) == 2:
+            return out
+    raise AssertionError("the quickstart plans posters in both languages")
+
+
+def verdict(quickstart, verifier, spec, kind="good"):
+    drawn = ProceduralRenderer(quickstart.library).render(spec, fault=kind)
+    candidate = Candidate(spec=spec)
+    verifier.annotate(candidate, drawn.image)
+    rules = {k: v for k, v in quickstart.recipe.thresholds.items() if k.startswith("text_")}
+    return evaluate(candidate.scores, rules, image_failed=False), candidate
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_verifier_keeps_good_text_and_rejects_each_fault(
+    quickstart, verifier, first_specs, kind, language
+):
+    result, candidate = verdict(quickstart, verifier, first_specs[language], kind)
+    expected = kind == "good" or (kind, language) in KNOWN_MISSES
+    assert result.keep == expected, (result.reasons, candidate.details["ocr"])
+    lines = candidate.details["ocr"]["lines"]
+    found = [line for line in lines if line["found"]]
+    assert all(len(line["reads"]) in (2, 3) for line in found), "each line is read again"
+    expected_reason = {
+        "digit_changed": "text_numbers",
+        "extra_line": "text_unexpected",
+        "duplicated_line": "text_duplicated",
+        "missing_text": "text_missing",
+    }.get(kind)
+    if expected_reason:
+        assert expected_reason in result.reasons, result.reasons
+
+
+def test_numbers_and_letters_compare_as_written_down():
+    assert letters("One bite and you’re hooked!") == letters("ONE BITE AND YOU'RE HOOKED")
+    assert letters("仅售１９９元，快来") == letters("仅售199元快来")
+    assert letters("日") != letters("目") and letters("E") != letters("F")
+    assert letters("AT ČITY HALL") == letters("At City Hall")
+    assert numbers("BOWLS FROM $12") == ["$12"] != numbers("BOWLS FROM $18")
+    assert numbers("2026年11月27日") == ["2026", "11", "27"]
+    assert numbers("Save 15.5% by 2026/1/9") == ["15.5%", "2026/1/9"]

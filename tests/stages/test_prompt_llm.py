@@ -17,7 +17,7 @@ from conftest import quickstart_data
 from servers import Seen, StubServer, openai_json
 
 from datapipe.io.candidate_store import CandidateStore
-from datapipe.recipe import load_recipe
+from datapipe.loading import load_recipe
 from datapipe.runner.local import run_local
 
 pytest.importorskip("openai")

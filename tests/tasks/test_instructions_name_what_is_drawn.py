@@ -9,6 +9,7 @@ import json
 import pyarrow.parquet as pq
 
 from datapipe.io.candidate_store import CandidateStore
+from datapipe.io.layout import task_manifests
 
 
 def test_identity_and_extend_instructions_name_the_drawn_icon(quickstart_run, quickstart):
@@ -17,7 +18,7 @@ def test_identity_and_extend_instructions_name_the_drawn_icon(quickstart_run, qu
     store = {r["key"]: r for r in CandidateStore(out).read_table().to_pylist()}
     checked = 0
     for task in ("identity", "extend"):
-        for manifest in (out / "datasets" / "train" / task).glob("*.parquet"):
+        for manifest in task_manifests(out / "datasets" / "train" / task):
             for row in pq.read_table(manifest).to_pylist():
                 spec = json.loads(store[row["target_key"]]["meta_json"])["spec"]
                 icon = drawn_as[spec["language"]][spec["entity_shape"]]

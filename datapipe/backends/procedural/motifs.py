@@ -19,26 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-RGB = tuple[int, int, int]
+from datapipe.drawables import MOTIFS
 
-MOTIFS: tuple[str, ...] = (
-    "plain",
-    "gradient",
-    "dots",
-    "stripes",
-    "diagonal_stripes",
-    "grid",
-    "checker",
-    "halftone",
-    "waves",
-    "sunburst",
-    "confetti",
-    "circles",
-    "triangles",
-    "grain",
-    "frame",
-    "blobs",
-)
+RGB = tuple[int, int, int]
 
 
 def _rgb(value: Sequence[int]) -> RGB:

@@ -2,39 +2,67 @@
 
 It stands in for Qwen-Image on a CPU: background from the style's palette and motif,
 a drawn subject for the entity, the copy text at the layout's slots. Because it drew
-everything itself it returns exactly where the text and the subject are, which the
-filters and task builders use where a real renderer would need OCR and SAM-2. It can
-also draw the failure modes of a diffusion model on purpose (garbled or missing text,
-no subject, a collapsed layout, a blank frame) so that the filters are tested on them.
+everything itself it knows exactly where the text and the subject are; that truth is
+for grading the checks only (the stages measure everything from the pixels, as they
+must for Qwen-Image). It also draws the failure modes of a diffusion model on purpose
+(garbled or missing text, no subject, a collapsed layout, a blank frame, a half-written
+file) for a share of specs, chosen from the spec's own seed and the recipe's
+`stages.render.faults`, so the fault kind never travels with the spec.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from datapipe.backends.base import RenderResult
+from datapipe.backends.procedural.lettering import (
+    Look,
+    add_texture,
+    choose_look,
+    draw_layer,
+    line_width,
+    placed,
+)
 from datapipe.backends.procedural.motifs import draw_background
+from datapipe.backends.procedural.pair_faults import PairDrawing, plan_pair_faults
 from datapipe.backends.procedural.subjects import draw_subject
+from datapipe.backends.procedural.text_faults import (
+    TEXT_FAULTS,
+    Line,
+    TextFault,
+    damage_glyph,
+    edit_copy,
+    glyph_spot,
+)
 from datapipe.fonts import font
+from datapipe.hashing import derive_seed
+from datapipe.images import encode_png
 from datapipe.libraries import Library, Style
 from datapipe.records import BoxInt, PromptSpec, RenderTruth, TextBox
+
+if TYPE_CHECKING:
+    from datapipe.recipe import FaultConfig
 
 VERSION = "procedural-1"
 LUMA = np.array([0.299, 0.587, 0.114])
 BUSY_STD = 14.0
 """Luminance std behind a line above which the pattern would disturb reading."""
 PANEL_ALPHA = 230
-VARIANTS = ("good", "wrong_text", "missing_text", "no_subject", "collapsed", "blank", "truncated")
-_ZH_POOL = (
-    "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动"
-    "同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自"
-    "二理起小物现实加量都两体制机当使点从业本去把性好应开它合还因由其些然前外天政四日"
+VARIANTS = (
+    "good",
+    *TEXT_FAULTS,
+    "missing_text",
+    "no_subject",
+    "collapsed",
+    "blank",
+    "truncated",
 )
-"""Common characters a garbled glyph is replaced with."""
 
 
 def hex_rgb(value: str) -> tuple[int, int, int]:
@@ -57,23 +85,6 @@ def contrast(a: tuple[float, float, float], b: tuple[float, float, float]) -> fl
     return (la + 0.05) / (lb + 0.05)
 
 
-def corrupt_text(text: str, rng: random.Random, rate: float = 0.35) -> str:
-    """Garble a share of the characters as a diffusion model garbles glyphs."""
-    chars = list(text)
-    positions = [i for i, c in enumerate(chars) if not c.isspace()]
-    count = max(1, math.ceil(len(positions) * rate))
-    for i in rng.sample(positions, min(count, len(positions))):
-        c = chars[i]
-        if c.isdigit():
-            pool = "0123456789".replace(c, "")
-        elif c.isascii() and c.isalpha():
-            pool = "QWXZJKVqwxzjkv".replace(c, "")
-        else:
-            pool = _ZH_POOL.replace(c, "")
-        chars[i] = rng.choice(pool)
-    return "".join(chars)
-
-
 def scale_box(box: tuple[float, float, float, float], width: int, height: int) -> BoxInt:
     x0, y0, x1, y1 = box
     return (round(x0 * width), round(y0 * height), round(x1 * width), round(y1 * height))
@@ -84,22 +95,69 @@ class ProceduralRenderer:
 
     version = VERSION
 
-    def __init__(self, library: Library) -> None:
+    def __init__(
+        self, library: Library, faults: FaultConfig | None = None, compress_level: int = 1
+    ) -> None:
         self.library = library
+        self.faults = faults
+        self.compress_level = compress_level
+        """For the `truncated` fault, the one file this renderer writes itself."""
 
     def load(self) -> None:
         """Nothing to load: fonts open lazily and are cached."""
 
     def render_batch(self, specs: list[PromptSpec]) -> list[RenderResult]:
-        return [self.render(spec) for spec in specs]
+        """A group's members come in one batch: a pair failure is drawn into one of them."""
+        faults = self.faults
+        pairs = (
+            plan_pair_faults(specs, self.library, faults.pair_rate, faults.pair_kinds)
+            if faults is not None
+            else {}
+        )
+        return [self.render(spec, pair=pairs.get(spec.spec_id)) for spec in specs]
 
-    def render(self, spec: PromptSpec) -> RenderResult:
+    def fault_of(self, spec: PromptSpec) -> str:
+        """The fault this spec is drawn with ("good" for none): the same spec and recipe
+        always give the same one, and no stage can read it off the spec."""
+        faults = self.faults
+        if faults is None or faults.rate <= 0:
+            return "good"
+        rng = random.Random(derive_seed(spec.seed, spec.spec_id, "fault"))
+        return rng.choice(faults.kinds) if rng.random() < faults.rate else "good"
+
+    def render(
+        self, spec: PromptSpec, fault: str | None = None, pair: PairDrawing | None = None
+    ) -> RenderResult:
+        """`fault` overrides the recipe's fault plan (tests draw every kind on purpose);
+        `pair` draws the spec as a pair failure says."""
+        variant = self.fault_of(spec) if fault is None else fault
+        if pair is None:
+            result = self._render(spec, variant)
+        else:
+            result = self._render(pair.spec, variant, pair.style, pair.slots)
+        if result.truth is not None:
+            drawn = result.truth.text_fault
+            # a text fault that cannot apply to this copy falls back to one that can
+            result.truth.fault = drawn["kind"] if drawn else variant
+            if pair is not None:
+                result.truth.pair_fault, result.truth.pair_with = pair.kind, pair.copied
+        if variant == "truncated":
+            whole = encode_png(result.image, self.compress_level)
+            result.file = whole[: len(whole) // 2]  # as a renderer that wrote half a file
+        return result
+
+    def _render(
+        self,
+        spec: PromptSpec,
+        variant: str,
+        style: Style | None = None,
+        slots: dict[str, str] | None = None,
+    ) -> RenderResult:
         rng = random.Random(spec.seed)
-        style = self.library.style(spec.style_id)
+        style = style or self.library.style(spec.style_id)
         layout = self.library.layout(spec.layout_id)
         palette = {k: hex_rgb(v) for k, v in style.palette.model_dump().items()}
         size = (spec.width, spec.height)
-        variant = spec.variant
         empty_mask = np.zeros((spec.height, spec.width), dtype=bool)
 
         if variant == "blank":
@@ -108,6 +166,9 @@ class ProceduralRenderer:
 
         motif = "plain" if variant == "collapsed" else style.motif
         image = draw_background(motif, size, palette, rng)
+        look = choose_look(spec.seed)
+        if look.texture:
+            add_texture(image, spec.seed)
         boxes = {
             "title": layout.title,
             "body": layout.body,
@@ -115,6 +176,8 @@ class ProceduralRenderer:
         }
         if variant == "collapsed":
             boxes = self._collapse(boxes, rng)
+        if slots is not None:
+            boxes = {name: boxes[slots[name]] for name in boxes}
         px = {name: scale_box(box, *size) for name, box in boxes.items()}
 
         mask = empty_mask
@@ -123,14 +186,12 @@ class ProceduralRenderer:
             mask, subject_box = self._draw_subject(image, spec, px["subject"], palette, rng)
 
         text_boxes: list[TextBox] = []
+        fault = None
         if variant != "missing_text":
-            lines = [
-                (line.role, corrupt_text(line.text, rng) if variant == "wrong_text" else line.text)
-                for line in spec.copy
-            ]
-            text_boxes = self._draw_text(image, lines, px, style, palette)
+            text_boxes, fault = self._draw_copy(image, spec, variant, px, style, palette, look)
         layout_boxes = dict(px)
-        return RenderResult(image, mask, RenderTruth(text_boxes, subject_box, layout_boxes))
+        truth = RenderTruth(text_boxes, subject_box, layout_boxes, text_fault=fault)
+        return RenderResult(image, mask, truth)
 
     @staticmethod
     def _collapse(
@@ -167,14 +228,39 @@ class ProceduralRenderer:
             return mask, None
         return mask, (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
 
-    def _draw_text(
+    def _draw_copy(
         self,
         image: Image.Image,
-        lines: list[tuple[str, str]],
+        spec: PromptSpec,
+        variant: str,
         px: dict[str, BoxInt],
         style: Style,
         palette: dict[str, tuple[int, int, int]],
-    ) -> list[TextBox]:
+        look: Look,
+    ) -> tuple[list[TextBox], dict[str, Any] | None]:
+        """The copy, with the text fault `variant` names (if it is one) drawn into it."""
+        rng = random.Random(f"{spec.seed}-text-fault")
+        lines: list[Line] = [(line.role, line.text) for line in spec.copy]
+        lines, fault = edit_copy(variant, lines, rng, spec.language)
+        glyph = glyph_spot(lines, rng) if variant == "malformed_glyph" else None
+        boxes, how = self._draw_text(image, lines, px, style, palette, look, glyph, rng)
+        if glyph is not None:
+            i, j = glyph
+            fault = TextFault("malformed_glyph", i, lines[i][1], lines[i][1], char=j, how=how)
+        return boxes, (dataclasses.asdict(fault) if fault is not None else None)
+
+    def _draw_text(
+        self,
+        image: Image.Image,
+        lines: list[Line],
+        px: dict[str, BoxInt],
+        style: Style,
+        palette: dict[str, tuple[int, int, int]],
+        look: Look,
+        glyph: tuple[int, int] | None,
+        rng: random.Random,
+    ) -> tuple[list[TextBox], str]:
+        """Every line at its slot, the glyph at `glyph` (line, char) damaged; and how."""
         typography = style.typography
         title_weight = "bold" if typography.weight == "bold" else "regular"
         slots = [px["title"]]
@@ -186,58 +272,71 @@ class ProceduralRenderer:
                 (bx0, round(by0 + i * step), bx1, round(by0 + (i + 1) * step))
                 for i in range(len(body))
             ]
-        title_size = self._fit(lines[0][1], slots[0], title_weight, 0.78 * typography.title_scale)
+        fill = 0.78 * typography.title_scale
+        title_size = self._fit(lines[0][1], slots[0], title_weight, fill, look)
         body_sizes = [
-            self._fit(text, slot, "regular", 0.62)
+            self._fit(text, slot, "regular", 0.62, look)
             for (_, text), slot in zip(body, slots[1:], strict=True)
         ]
         readable = max(12, round(0.03 * max(image.size)))
         body_size = min([*body_sizes, max(readable, round(title_size * 0.75))]) if body_sizes else 0
-        draw = ImageDraw.Draw(image)
+        if look.small:
+            body_size = max(readable, round(body_size * 0.75))
         out = []
+        how = ""
         for i, ((role, text), slot) in enumerate(zip(lines, slots, strict=True)):
             weight, size = (title_weight, title_size) if i == 0 else ("regular", body_size)
-            out.append(
-                self._draw_line(
-                    image, draw, role, text, slot, weight, size, typography.align, palette
-                )
-            )
-        return out
+            damage = glyph[1] if glyph is not None and glyph[0] == i else None
+            drawn = Lettering(font(weight, size), typography.align, look)
+            box, said = drawn.draw(image, role, text, slot, palette, damage, rng)
+            out.append(box)
+            how = how or said
+        return out, how
 
     @staticmethod
-    def _fit(text: str, slot: BoxInt, weight: str, fill: float) -> int:
+    def _fit(text: str, slot: BoxInt, weight: str, fill: float, look: Look) -> int:
         """The largest font size whose line fits the slot's width and `fill` of its height."""
         x0, y0, x1, y1 = slot
         width, height = max(1, x1 - x0), max(1, y1 - y0)
         lo, hi = 6, max(6, int(height * min(fill, 0.95)))
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            left, _, right, _ = font(weight, mid).getbbox(text)
-            if right - left <= width * 0.96:
+            if line_width(text, font(weight, mid), look) <= width * 0.92:
                 lo = mid
             else:
                 hi = mid - 1
         return lo
 
-    @staticmethod
-    def _draw_line(
+
+@dataclass
+class Lettering:
+    """How one line is set: its face, alignment and the poster's look."""
+
+    face: ImageFont.FreeTypeFont
+    align: str
+    look: Look
+
+    def draw(
+        self,
         image: Image.Image,
-        draw: ImageDraw.ImageDraw,
         role: str,
         text: str,
         slot: BoxInt,
-        weight: str,
-        size: int,
-        align: str,
         palette: dict[str, tuple[int, int, int]],
-    ) -> TextBox:
-        face = font(weight, size)
+        damage: int | None,
+        rng: random.Random,
+    ) -> tuple[TextBox, str]:
+        """Draw the line centred in its slot, on a label where the ground is busy; the
+        glyph at index `damage` is damaged (text_faults). Returns its box and how."""
         x0, y0, x1, y1 = slot
-        left, top, right, bottom = draw.textbbox((0, 0), text, font=face)
-        tw, th = right - left, bottom - top
-        x = x0 - left if align == "left" else (x0 + x1 - tw) / 2 - left
-        y = (y0 + y1 - th) / 2 - top
-        box = (round(x + left), round(y + top), round(x + right), round(y + bottom))
+        size = self.face.size
+        probe = draw_layer(text, self.face, palette["text"], self.look)
+        tilted = placed(probe, self.look)
+        tw, th = tilted.size
+        x = x0 if self.align == "left" else round((x0 + x1 - tw) / 2)
+        y = round((y0 + y1 - th) / 2)
+        ink = tilted.getchannel("A").getbbox() or (0, 0, tw, th)
+        box = (x + ink[0], y + ink[1], x + ink[2], y + ink[3])
         pad = max(2, size // 5)
         around = (box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad)
         region = np.asarray(image.crop(around)).reshape(-1, 3).astype(np.float64)
@@ -258,5 +357,13 @@ class ProceduralRenderer:
                 (0, 0, size_wh[0] - 1, size_wh[1] - 1), radius=pad, fill=(*panel, PANEL_ALPHA)
             )
             image.paste(label, around[:2], label)
-        draw.text((x, y), text, font=face, fill=colour)
-        return TextBox(role=role, text=text, box=box)
+        layer = (
+            probe if colour == palette["text"] else draw_layer(text, self.face, colour, self.look)
+        )
+        said = ""
+        if damage is not None and layer.glyphs[damage][2] > layer.glyphs[damage][0]:
+            others = [g for g in layer.glyphs[damage + 1 :] + layer.glyphs[:damage] if g[2] > g[0]]
+            said = damage_glyph(layer.image, layer.glyphs[damage], rng, (others or [None])[0])
+        drawn = placed(layer, self.look)
+        image.paste(drawn, (x, y), drawn)
+        return TextBox(role=role, text=text, box=box), said

@@ -21,64 +21,11 @@ from contextlib import contextmanager
 import numpy as np
 from PIL import Image, ImageDraw
 
+from datapipe.drawables import SHAPES
+
 RGB = tuple[int, int, int]
 Pt = tuple[float, float]
 
-SHAPES: tuple[str, ...] = (
-    # products
-    "bottle",
-    "perfume",
-    "phone",
-    "laptop",
-    "headphones",
-    "watch",
-    "sneaker",
-    "handbag",
-    "lipstick",
-    "camera",
-    "lamp",
-    "chair",
-    # food
-    "cup",
-    "burger",
-    "pizza",
-    "cake",
-    "ice_cream",
-    "fruit",
-    "bowl",
-    "donut",
-    "bread",
-    # events
-    "balloon",
-    "gift",
-    "trophy",
-    "microphone",
-    "guitar",
-    "fireworks",
-    "ticket",
-    # nature
-    "tree",
-    "mountain",
-    "flower",
-    "sun",
-    "leaf",
-    "wave",
-    "bird",
-    # education
-    "book",
-    "pencil",
-    "grad_cap",
-    "globe",
-    "lightbulb",
-    "flask",
-    # entertainment
-    "film_reel",
-    "game_controller",
-    "music_note",
-    "popcorn",
-    "clapperboard",
-    "star",
-)
 
 _MARGIN = 0.04  # free border on each side, as a fraction of the image size
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
-from datapipe.backends.procedural.renderer import ProceduralRenderer, contrast, corrupt_text
+from datapipe.backends.procedural.renderer import ProceduralRenderer, contrast
+from datapipe.backends.procedural.text_faults import corrupt_text
 from datapipe.backends.template_composer import TemplateComposer
 from datapipe.images import encode_png
 from datapipe.plan import plan_groups
@@ -28,20 +27,17 @@ def renderer(quickstart):
     return ProceduralRenderer(quickstart.library)
 
 
-def good(spec):
-    return dataclasses.replace(spec, variant="good")
-
-
 def test_deterministic(renderer, specs):
-    spec = good(specs["single"][0])
+    spec = specs["single"][0]
     a, b = renderer.render(spec), renderer.render(spec)
+    assert a.truth.fault == "good"
     assert encode_png(a.image) == encode_png(b.image)
     assert np.array_equal(a.subject_mask, b.subject_mask)
     assert a.truth == b.truth
 
 
 def test_truth_matches_the_spec_and_the_pixels(renderer, specs):
-    spec = good(specs["single"][0])
+    spec = specs["single"][0]
     result = renderer.render(spec)
     assert result.image.size == (spec.width, spec.height)
     assert result.image.mode == "RGB"
@@ -64,7 +60,7 @@ def test_truth_matches_the_spec_and_the_pixels(renderer, specs):
 
 
 def test_text_contrasts_with_what_is_behind_it(renderer, specs):
-    for spec in [good(s) for group in specs.values() for s in group]:
+    for spec in [s for group in specs.values() for s in group]:
         result = renderer.render(spec)
         pixels = np.asarray(result.image)
         for text in result.truth.text_boxes:
@@ -76,7 +72,7 @@ def test_text_contrasts_with_what_is_behind_it(renderer, specs):
 
 
 def test_rescale_relayouts_the_same_content(renderer, specs):
-    a, b = (renderer.render(good(s)) for s in specs["rescale"])
+    a, b = (renderer.render(s) for s in specs["rescale"])
     assert a.image.size != b.image.size
     assert [t.text for t in a.truth.text_boxes] == [t.text for t in b.truth.text_boxes]
     assert a.truth.layout_boxes != b.truth.layout_boxes
@@ -84,17 +80,34 @@ def test_rescale_relayouts_the_same_content(renderer, specs):
 
 def test_broken_variants(renderer, specs):
     spec = specs["single"][0]
-    missing = renderer.render(dataclasses.replace(spec, variant="missing_text"))
-    assert missing.truth.text_boxes == []
-    nosubject = renderer.render(dataclasses.replace(spec, variant="no_subject"))
+    missing = renderer.render(spec, "missing_text")
+    assert missing.truth.text_boxes == [] and missing.truth.fault == "missing_text"
+    nosubject = renderer.render(spec, "no_subject")
     assert not nosubject.subject_mask.any() and nosubject.truth.subject_box is None
-    wrong = renderer.render(dataclasses.replace(spec, variant="wrong_text"))
+    wrong = renderer.render(spec, "wrong_text")
     assert all(t.text != c.text for t, c in zip(wrong.truth.text_boxes, spec.copy, strict=True))
-    collapsed = renderer.render(dataclasses.replace(spec, variant="collapsed"))
+    collapsed = renderer.render(spec, "collapsed")
     xs = [v for t in collapsed.truth.text_boxes for v in (t.box[0], t.box[2])]
     assert max(xs) - min(xs) <= 0.35 * spec.width
-    blank = renderer.render(dataclasses.replace(spec, variant="blank"))
+    blank = renderer.render(spec, "blank")
     assert len(np.unique(np.asarray(blank.image).reshape(-1, 3), axis=0)) == 1
+    truncated = renderer.render(spec, "truncated")
+    whole = encode_png(truncated.image, renderer.compress_level)
+    assert truncated.file == whole[: len(whole) // 2]
+
+
+def test_the_fault_plan_comes_from_the_spec_and_the_recipe(quickstart, specs):
+    """No fault rides on the spec: the renderer draws it from the spec's seed and id and
+    the recipe's `stages.render.faults`, the same every time."""
+    faults = quickstart.recipe.stages.render.faults.model_copy(update={"rate": 0.5})
+    planned = ProceduralRenderer(quickstart.library, faults)
+    every = [s for group in specs.values() for s in group]
+    kinds = [planned.fault_of(s) for s in every]
+    assert kinds == [planned.fault_of(s) for s in every]
+    assert "good" in kinds and set(kinds) - {"good"} <= set(faults.kinds)
+    assert not hasattr(every[0], "variant")
+    unplanned = ProceduralRenderer(quickstart.library)
+    assert {unplanned.fault_of(s) for s in every} == {"good"}
 
 
 def test_corrupt_text_keeps_length_and_changes_a_third():

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from datapipe.errors import DatapipeError
-from datapipe.estimate import renders_per_group
-from datapipe.recipe import BudgetConfig, LoadedRecipe
+from datapipe.libraries import LoadedRecipe
+from datapipe.plan import renders_per_group
+from datapipe.recipe import BudgetConfig
 from datapipe.runner.cost import RENDER, cost_report
 
 if TYPE_CHECKING:
@@ -131,6 +132,19 @@ class Budget:
         _, stop = self.fitting([(block, groups)], summary)
         if stop is not None:
             raise stop
+
+    def split(self, window: list[Group], summary: RunSummary) -> tuple[list[Group], list[Group]]:
+        """The whole blocks at the head of `window` (groups in block order, rendered
+        together) that fit under the caps, and the rest, to be checked again once those
+        are committed (at the cost then measured); raises when not even the first fits."""
+        blocks: dict[int, list[Group]] = {}
+        for group in window:
+            blocks.setdefault(group.block, []).append(group)
+        ordered = list(blocks.items())
+        n, stop = self.fitting(ordered, summary)
+        if n == 0 and stop is not None:
+            raise stop
+        return [g for _, gs in ordered[:n] for g in gs], [g for _, gs in ordered[n:] for g in gs]
 
     def fitting(
         self, blocks: Sequence[tuple[int, list[Group]]], summary: RunSummary
