@@ -35,7 +35,7 @@ def datapipe_run(recipe: Path, out: Path, limit: int | None) -> None:
 
 def run(quick: bool) -> Result:
     from datapipe.estimate import estimate, read_pilot
-    from datapipe.recipe import load_recipe
+    from datapipe.loading import load_recipe
 
     pilot_groups = QUICK_PILOT_GROUPS if quick else PILOT_GROUPS
     result = Result(

@@ -216,7 +216,7 @@ def coverage_table(out: Path, loaded: LoadedRecipe) -> Table:
 def report_coverage_floor(out: Path, output: Console) -> None:
     """Say when the recipe's coverage floor was missed (the run itself still succeeds)."""
     try:
-        floor = json.loads((out / "run.json").read_text()).get("coverage_floor")
+        floor = OutputLayout(out).read_run().get("coverage_floor")
     except (OSError, ValueError):
         return
     if floor and not floor["met"]:
