@@ -36,9 +36,11 @@ BENCHMARKS = (
     "fidelity",
     "fidelity_pairs",
     "shard_read",
+    "plan_pilot",
 )
 """P1 (CPU, simulated GPU), P1 (CUDA), P2 and P7, P3, P4, P5, text fidelity (issue 14), pair
-checks and subject-mask IoU against the renderer's truth (issue 15), shard reading (issue 16)."""
+checks and subject-mask IoU against the renderer's truth (issue 15), shard reading (issue 16),
+P8 plan from a pilot (issue 18)."""
 
 
 def run_one(name: str, quick: bool) -> dict[str, Any]:

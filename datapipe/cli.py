@@ -7,6 +7,7 @@ traceback means a bug.
 
 from __future__ import annotations
 
+import json
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -46,6 +47,7 @@ app = typer.Typer(
 SPLIT_NAMES = ("train", "bench")
 UNFINISHED = 3
 """`verify`'s exit status for a sound output of a run that has not finished."""
+BUDGET_HELP = "Budget cap for the whole output (overrides execution.budget); see `datapipe run`"
 INTERRUPTED = 130
 """Exit status after Ctrl-C, as a shell reports a SIGINT."""
 
@@ -95,15 +97,28 @@ def run(
     address: str | None = typer.Option(
         None, "--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)"
     ),
+    max_renders: int | None = typer.Option(None, "--max-renders", min=0, help=BUDGET_HELP),
+    max_gpu_hours: float | None = typer.Option(None, "--max-gpu-hours", min=0, help=BUDGET_HELP),
+    max_usd: float | None = typer.Option(None, "--max-usd", min=0, help=BUDGET_HELP),
+    max_api_calls: int | None = typer.Option(None, "--max-api-calls", min=0, help=BUDGET_HELP),
 ) -> None:
     """Run a recipe end to end and print a summary; rerun the same command to resume.
 
     Blocks a previous run committed are kept; the rest are finished. A directory holding
-    another recipe's output is refused.
+    another recipe's output is refused. When the next block would pass a budget cap the
+    run stops after the last committed block and exits with status 4.
     """
+    from datapipe.runner.budget import BUDGET_STOPPED, BudgetExhaustedError, with_caps
+
     seen: dict[str, int] = {}
     try:
-        loaded = load_recipe(recipe)
+        loaded = with_caps(
+            load_recipe(recipe),
+            max_renders=max_renders,
+            max_gpu_hours=max_gpu_hours,
+            max_usd=max_usd,
+            max_api_calls=max_api_calls,
+        )
         preflight(loaded)  # a run that cannot start leaves no --out behind, not even a log
         check_out_dir(out)
         with ExitStack() as scope:
@@ -145,16 +160,26 @@ def run(
                 summary = run_ray(loaded, out, limit=limit, address=address, progress=report)
             else:
                 summary = run_local(loaded, out, limit=limit, progress=report)
+    except BudgetExhaustedError as stop:
+        assert stop.summary is not None
+        print_summary(stop.summary, out, loaded)
+        Console().print(f"[yellow]{escape(str(stop))}[/]", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=BUDGET_STOPPED) from None
     except DatapipeError as error:
         fail(error)
         return
     except KeyboardInterrupt:
         console.print(interrupted_message(out, seen), highlight=False, soft_wrap=True)
         raise typer.Exit(code=INTERRUPTED) from None
+    print_summary(summary, out, loaded)
+
+
+def print_summary(summary: RunSummary, out: Path, loaded: LoadedRecipe) -> None:
     output = Console()
     for table in summary.tables():
         output.print(table)
     output.print(coverage_table(out, loaded))
+    report_coverage_floor(out, output)
     output.print(
         f"wrote {out} in {summary.wall_seconds:.0f} s (recipe hash {loaded.recipe_hash[:12]})"
     )
@@ -164,11 +189,12 @@ def run(
 def coverage_table(out: Path, loaded: LoadedRecipe) -> Table:
     """Did every entity and style appear? The full counts are in run.json's `coverage`."""
     from datapipe.coverage import coverage
+    from datapipe.plan import recipe_entities
 
     found = coverage(out)
     library = loaded.library
     offered = {
-        "entity_id": {e.id for t in loaded.recipe.themes for e in library.entities_by_theme[t]},
+        "entity_id": set(recipe_entities(loaded)),
         "style_id": {s.id for s in library.styles},
         "layout_id": {layout.id for layout in library.layouts},
     }
@@ -187,6 +213,16 @@ def coverage_table(out: Path, loaded: LoadedRecipe) -> Table:
             escape(fewest),
         )
     return table
+
+
+def report_coverage_floor(out: Path, output: Console) -> None:
+    """Say when the recipe's coverage floor was missed (the run itself still succeeds)."""
+    try:
+        floor = OutputLayout(out).read_run().get("coverage_floor")
+    except (OSError, ValueError):
+        return
+    if floor and not floor["met"]:
+        output.print(f"[yellow]{escape(floor['message'])}[/]", highlight=False, soft_wrap=True)
 
 
 def eta(summary: RunSummary, total: int, elapsed: float) -> str:
@@ -373,6 +409,47 @@ def validate(recipe: Path = typer.Argument(..., help="Recipe YAML")) -> None:
         f"recipe hash {loaded.recipe_hash[:12]}",
         highlight=False,
     )
+
+
+@app.command()
+def plan(
+    recipe: Path = typer.Argument(..., help="Recipe YAML"),
+    pilot: Path | None = typer.Option(
+        None,
+        "--pilot",
+        help="Output of a finished small run of this recipe (datapipe run RECIPE --limit 30): "
+        "measured rates with 95% intervals instead of the recipe's priors",
+    ),
+    gpus: int = typer.Option(
+        1, "--gpus", min=1, help="Devices that render (CPU workers for a CPU renderer)"
+    ),
+    target_pairs: list[str] = typer.Option(
+        [], "--target-pairs", help="TASK=N (repeat or comma-separate): groups to ask for"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON"),
+) -> None:
+    """Before anything renders: groups, renders, LLM and judge calls, pairs per task and
+    split, GPU-hours, USD and wall time, from the recipe's priors or a pilot run."""
+    from datapipe.estimate import estimate, groups_for, parse_targets, read_pilot, tables
+
+    try:
+        loaded = load_recipe(recipe)
+        targets = parse_targets(target_pairs, loaded.recipe)
+        measured = read_pilot(loaded, pilot) if pilot is not None else None
+        est = estimate(loaded, measured, workers=gpus)
+        wanted = groups_for(est, loaded.recipe, targets) if targets else None
+    except DatapipeError as error:
+        fail(error)
+        return
+    if as_json:
+        data = est.to_dict()
+        if wanted is not None:
+            data["targets"] = {"pairs": targets, "groups": wanted.groups, "safe": wanted.safe}
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    output = Console()
+    for table in tables(est, wanted, targets):
+        output.print(table)
 
 
 @app.command("recipe-keys")

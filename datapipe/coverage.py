@@ -81,3 +81,51 @@ def coverage(out: Path) -> Coverage:
     result.counts = {d: {k: dict(v) for k, v in sorted(rows.items())} for d, rows in counts.items()}
     result.tasks = sorted(tasks)
     return result
+
+
+MAX_MISSES_LISTED = 50
+
+
+@dataclass
+class CoverageFloor:
+    """Entity x task cells under the recipe's `coverage.min_samples_per_entity_task`."""
+
+    floor: int
+    cells: int
+    missed: list[tuple[str, str, int]]
+    """(entity, task, samples), fewest first."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "min_samples_per_entity_task": self.floor,
+            "cells": self.cells,
+            "missed": len(self.missed),
+            "met": not self.missed,
+            "message": self.message() if self.missed else "",
+            "fewest": [
+                {"entity_id": e, "task": t, "samples": n}
+                for e, t, n in self.missed[:MAX_MISSES_LISTED]
+            ],
+        }
+
+    def message(self) -> str:
+        worst = ", ".join(f"{e}/{t} {n}" for e, t, n in self.missed[:5])
+        return (
+            f"coverage floor missed: {len(self.missed)} of {self.cells} entity x task cells "
+            f"have fewer than {self.floor} samples (fewest: {worst}); run.json: coverage_floor"
+        )
+
+
+def coverage_floor(
+    found: Coverage, entities: list[str], tasks: list[str], floor: int
+) -> CoverageFloor:
+    """The cells of `entities` x `tasks` with fewer than `floor` samples."""
+    rows = found.counts.get("entity_id", {})
+    missed = [
+        (entity, task, rows.get(entity, {}).get(task, 0))
+        for entity in entities
+        for task in tasks
+        if rows.get(entity, {}).get(task, 0) < floor
+    ]
+    missed.sort(key=lambda m: (m[2], m[0], m[1]))
+    return CoverageFloor(floor=floor, cells=len(entities) * len(tasks), missed=missed)

@@ -496,10 +496,10 @@ class LoadedRecipe:
 
     @property
     def recipe_hash(self) -> str:
-        """Covers the resolved recipe and the library contents, but not `execution` or
-        `costs`: how many workers ran a stage, or what an hour of them cost, never changes
-        what it made."""
-        recipe = self.recipe.model_dump(mode="json", exclude={"execution", "costs"})
+        """Covers the resolved recipe and the library contents, but not `execution`,
+        `costs` or `coverage`: how many workers ran a stage, what an hour of them cost, or
+        what the output is checked against, never changes what it made."""
+        recipe = self.recipe.model_dump(mode="json", exclude={"execution", "costs", "coverage"})
         return digest({"recipe": recipe, "libs": self.library.digest})
 
     @property

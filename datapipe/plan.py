@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from datapipe.coverage import Coverage, CoverageFloor, coverage_floor
 from datapipe.hashing import group_id
 from datapipe.libraries import LoadedRecipe
 from datapipe.recipe import GROUP_KINDS, Recipe
@@ -128,3 +129,24 @@ def train_blocks(loaded: LoadedRecipe) -> int:
     """Blocks of the full train plan; bench blocks are numbered after them."""
     total = sum(loaded.recipe.groups.model_dump().values())
     return -(-total // loaded.recipe.block_size)
+
+
+def renders_per_group(recipe: Recipe, kind: str) -> int:
+    return {"single": 1, "rescale": 2}.get(kind) or getattr(recipe.group_size, kind)
+
+
+def recipe_entities(loaded: LoadedRecipe) -> list[str]:
+    """Every entity a recipe can draw: those of its themes."""
+    library = loaded.library
+    return sorted({e.id for t in loaded.recipe.themes for e in library.entities_by_theme[t]})
+
+
+def recipe_coverage_floor(found: Coverage, loaded: LoadedRecipe) -> CoverageFloor | None:
+    """The recipe's `coverage.min_samples_per_entity_task` checked over every entity of
+    its themes x every enabled task (of either split); None when it sets no floor."""
+    floor = loaded.recipe.coverage.min_samples_per_entity_task
+    if not floor:
+        return None
+    recipe = loaded.recipe
+    tasks = sorted(set(recipe.split_tasks("train").enabled()) | set(recipe.bench_tasks()))
+    return coverage_floor(found, recipe_entities(loaded), tasks, floor)

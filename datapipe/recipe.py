@@ -546,8 +546,22 @@ class StageExecution(Strict):
     )
 
 
+class BudgetConfig(Strict):
+    """Caps on what an output may spend, all of its invocations together. Before each block
+    is rendered the run adds the block's renders at the cost per render measured so far
+    (the `costs.priors` before anything is measured); a block that would pass a cap is not
+    started: the run stops after the last committed block with exit status 4, and a rerun
+    with a larger cap resumes. None: no cap."""
+
+    max_renders: int | None = Field(None, ge=0, description="renders")
+    max_gpu_hours: float | None = Field(None, ge=0, description="GPU-hours of every GPU stage")
+    max_usd: float | None = Field(None, ge=0, description="USD at the recipe's `costs` prices")
+    max_api_calls: int | None = Field(None, ge=0, description="prompt LLM and judge API calls")
+
+
 class ExecutionConfig(Strict):
     stages: dict[str, StageExecution] = Field(default_factory=dict)
+    budget: BudgetConfig = BudgetConfig()
     window_groups: int | None = Field(
         None,
         ge=1,
@@ -681,6 +695,25 @@ def _check_reasons(value: dict[str, Rule]) -> dict[str, Rule]:
     return value
 
 
+class EstimatePriors(Strict):
+    """What `datapipe plan` assumes before a pilot has measured it (a pilot replaces
+    every one of these with its own figures)."""
+
+    render_seconds: float = Field(
+        35.0,
+        gt=0,
+        le=100_000,
+        description="device-seconds of one render (a 50-step Qwen-Image render on an H200: 35)",
+    )
+    keep_rate: float = Field(0.7, gt=0, le=1, description="share of renders the filter keeps")
+    llm_tokens_per_call: tuple[int, int] = Field(
+        (400, 120), description="prompt LLM tokens per call: input, output"
+    )
+    judge_tokens_per_call: tuple[int, int] = Field(
+        (1500, 200), description="bench judge tokens per call: input, output"
+    )
+
+
 class CostConfig(Strict):
     """Prices for the cost report of every run (run.json and the summary): what a GPU
     hour, the prompt LLM's tokens and the bench judge's tokens cost. They change what a
@@ -699,6 +732,22 @@ class CostConfig(Strict):
     )
     judge_output_per_mtok_usd: float = Field(
         0.0, ge=0, le=1000, description="bench judge (Gemini): per million output tokens"
+    )
+    priors: EstimatePriors = Field(
+        default_factory=EstimatePriors, description="what `datapipe plan` assumes without a pilot"
+    )
+
+
+class CoverageConfig(Strict):
+    """What the output must cover; a miss is reported (summary, run.json), never fatal.
+    Outside the recipe hash: it changes what a run reports, not what it makes."""
+
+    min_samples_per_entity_task: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="fewest train and bench samples every entity of the recipe's themes must "
+        "get in every enabled task; 0: not checked",
     )
 
 
@@ -720,6 +769,7 @@ class Recipe(Strict):
     bench: BenchConfig | None = None
     execution: ExecutionConfig = ExecutionConfig()
     costs: CostConfig = CostConfig()
+    coverage: CoverageConfig = CoverageConfig()
 
     @field_validator("languages")
     @classmethod

@@ -28,6 +28,7 @@ from datapipe.io.card import write_card
 from datapipe.io.layout import OutputLayout, task_manifests
 from datapipe.libraries import LoadedRecipe
 from datapipe.loading import load_recipe
+from datapipe.plan import recipe_coverage_floor
 from datapipe.records import Group
 from datapipe.runner.driver import StageChain
 from datapipe.runner.output import RunOutput
@@ -113,7 +114,10 @@ def regen(
     if rendered:
         output.write_rejects()
     run.setdefault("regenerations", []).append(record)
-    run["coverage"] = coverage(out).to_dict()
+    found = coverage(out)
+    run["coverage"] = found.to_dict()
+    floor = recipe_coverage_floor(found, loaded)
+    run["coverage_floor"] = floor.to_dict() if floor else None
     if output.bench is not None and split == "bench":
         run["bench"] = _merge_bench_report(run.get("bench"), output.bench.report(), task)
     write_bytes(run_json, json.dumps(run, indent=2, ensure_ascii=False).encode())

@@ -48,3 +48,37 @@ def test_the_run_summary_shows_coverage(tmp_path):
     assert result.exit_code == 0, result.output
     assert "coverage (run.json: coverage)" in result.output
     assert "entity" in result.output and "style" in result.output
+
+
+def test_a_missed_coverage_floor_is_reported_not_fatal(tmp_path):
+    from conftest import write_recipe
+
+    from datapipe.io.layout import OutputLayout
+    from datapipe.loading import load_recipe
+    from datapipe.plan import recipe_entities
+
+    recipe = write_recipe(tmp_path, {"coverage": {"min_samples_per_entity_task": 2}})
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["run", str(recipe), "--out", str(out), "--limit", "4", "-q"], terminal_width=200
+    )
+    assert result.exit_code == 0, result.output
+    loaded = load_recipe(recipe)
+    by_key = {row["key"]: row for row in CandidateStore(out).read_table().to_pylist()}
+    samples = Counter()
+    for manifest in OutputLayout(out).shard_manifests():
+        for row in pq.read_table(manifest, columns=["task", "target_key"]).to_pylist():
+            samples[(by_key[row["target_key"]]["entity_id"], row["task"])] += 1
+    tasks = loaded.recipe.tasks.enabled()
+    entities = recipe_entities(loaded)
+    under = {(e, t) for e in entities for t in tasks if samples[(e, t)] < 2}
+    assert any(samples[(e, t)] >= 2 for e in entities for t in tasks)  # some cells are met
+    floor = json.loads((out / "run.json").read_text())["coverage_floor"]
+    assert floor["cells"] == len(entities) * len(tasks)
+    assert floor["missed"] == len(under) and not floor["met"]
+    fewest = [(m["entity_id"], m["task"]) for m in floor["fewest"]]
+    assert set(fewest) <= under and [m["samples"] for m in floor["fewest"]] == sorted(
+        m["samples"] for m in floor["fewest"]
+    )
+    assert "coverage floor missed" in result.output
+    assert loaded.recipe_hash == load_recipe(write_recipe(tmp_path, name="plain.yaml")).recipe_hash

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from datapipe.doctor import preflight
 from datapipe.libraries import LoadedRecipe
+from datapipe.runner.budget import Budget
 from datapipe.runner.driver import StageChain, run_stage
 from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput
 from datapipe.runner.summary import RunSummary
@@ -35,6 +36,7 @@ def run_local(
     def render(plan: Plan, commits: OrderedCommits) -> None:
         while plan.todo:
             block = next(iter(plan.todo))
+            budget.check(block, plan.todo[block], summary)
             groups = plan.todo.pop(block)
             graded = {}
             for stage in candidate_stages.stages:
@@ -44,6 +46,7 @@ def run_local(
             summary.add_rendered(groups)
             commits.ready(block, groups, graded)
 
+    budget = Budget(loaded)
     try:
         output.drive(limit, summary, progress, render)
     finally:

@@ -37,9 +37,10 @@ from datapipe.io.layout import OutputLayout, manifest_of, regenerated_tasks
 from datapipe.io.shard_sink import ShardSink
 from datapipe.io.truth_store import Graded, TruthStore
 from datapipe.libraries import LoadedRecipe
-from datapipe.plan import plan_groups
+from datapipe.plan import plan_groups, recipe_coverage_floor
 from datapipe.recipe import Recipe
 from datapipe.records import Group
+from datapipe.runner.budget import BudgetExhaustedError
 from datapipe.runner.cost import add_commit_usage
 from datapipe.runner.driver import run_stage
 from datapipe.runner.summary import RunCounts, RunSummary
@@ -237,6 +238,8 @@ class RunOutput:
         self._recommit: set[str] = set()
         """Splits with a block to redo: every later block of the split is committed again."""
         self.planned_groups = 0
+        self.stop: BudgetExhaustedError | None = None
+        """Set when a budget cap stopped the run (finalize reports and raises it)."""
 
     def dataset_stages(self, split: str) -> DatasetStages:
         """The split's filter, near-duplicate, task (and bench) stages, set up once."""
@@ -402,12 +405,15 @@ class RunOutput:
     ) -> None:
         """Every phase in order: finished and stored blocks from disk, the rest through
         the runner's `render`, which hands each rendered block to the phase's commits."""
-        for plan in self.phases(limit):
-            commits = OrderedCommits(self, plan, summary, progress)
-            commits.drain()
-            if plan.todo:
-                render(plan, commits)
-            commits.finish()
+        try:
+            for plan in self.phases(limit):
+                commits = OrderedCommits(self, plan, summary, progress)
+                commits.drain()
+                if plan.todo:
+                    render(plan, commits)
+                commits.finish()
+        except BudgetExhaustedError as stop:  # a runner would not start the next block
+            self.stop = stop
 
     def commit_block(
         self,
@@ -514,7 +520,10 @@ class RunOutput:
         summary.groups_skipped += counts.groups
 
     def finalize(self, summary: RunSummary, limit: int | None) -> None:
-        """Stats per task, the rejects table and run.json: rebuilt from committed files."""
+        """Stats per task, the rejects table and run.json: rebuilt from committed files.
+        After a budget stop too (what it made is usable as is), then the stop is raised
+        with the summary, for the caller to report."""
+        stop = self.stop
         regenerations = {
             (r["split"], r["task"]): r for r in self._previous_run().get("regenerations", [])
         }
@@ -526,8 +535,11 @@ class RunOutput:
                 else:
                     sink.write_stats(task_dir.name, self.loaded.recipe_hash)
         self.write_rejects()
-        self._write_run_json("finished", limit, summary)
+        self._write_run_json("stopped" if stop else "finished", limit, summary, stop)
         write_card(self.out)
+        if stop is not None:
+            stop.summary = summary
+            raise stop
 
     def write_rejects(self) -> None:
         """rejects.parquet: every block's rejects, concatenated in block order."""
@@ -560,9 +572,17 @@ class RunOutput:
         except (OSError, ValueError):
             return {}
 
-    def _write_run_json(self, status: str, limit: int | None, summary: RunSummary | None) -> None:
+    def _write_run_json(
+        self,
+        status: str,
+        limit: int | None,
+        summary: RunSummary | None,
+        stop: BudgetExhaustedError | None = None,
+    ) -> None:
         loaded = self.loaded
         regenerations = self._previous_run().get("regenerations", [])
+        found = coverage(self.out) if summary else None
+        floor = recipe_coverage_floor(found, loaded) if found else None
         record = {
             "status": status,
             "recipe_name": loaded.recipe.name,
@@ -582,7 +602,12 @@ class RunOutput:
             "summary": summary.to_dict() if summary else None,
             "repaired_blocks": {str(b): why for b, why in sorted(self.repaired.items())},
             "regenerations": regenerations,
-            "coverage": coverage(self.out).to_dict() if summary else None,
+            "coverage": found.to_dict() if found else None,
+            "coverage_floor": floor.to_dict() if floor else None,
+            "budget": {
+                "caps": self.loaded.recipe.execution.budget.model_dump(),
+                "stop": stop.to_dict() if stop else None,
+            },
         }
         if self.bench is not None:
             record["bench"] = self.bench.report() if summary else None

@@ -26,6 +26,7 @@ from datapipe.errors import MissingDependencyError
 from datapipe.io.truth_store import Graded
 from datapipe.libraries import LoadedRecipe
 from datapipe.records import Group
+from datapipe.runner.budget import Budget
 from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput
 from datapipe.runner.pools import PoolSpec, capacity_problems, fit_pools
 from datapipe.runner.summary import RunSummary
@@ -174,7 +175,9 @@ def render_phase(
     expected = {block: len(gs) for block, gs in plan.todo.items()}
     pending: dict[int, list[Group]] = {}
     graded: dict[int, dict[str, Graded]] = {}
-    for window in windows(plan.todo, output.loaded.recipe.execution.window_groups):
+    budget = Budget(output.loaded)
+
+    def render(window: list[Group]) -> None:
         dataset = build_dataset(ray, output.loaded, output.out, window, pools)
         window.clear()  # the dataset holds them now, pickled
         for row in dataset.iter_rows():
@@ -192,6 +195,11 @@ def render_phase(
             graded.setdefault(group.block, {}).update(pickle.loads(row["graded"]))
             if len(pending[group.block]) == expected[group.block]:
                 commits.ready(group.block, pending.pop(group.block), graded.pop(group.block))
+
+    for window in windows(plan.todo, output.loaded.recipe.execution.window_groups):
+        while window:  # a part over budget is checked again after the part that fits
+            fit, window = budget.split(window, summary)
+            render(fit)
 
 
 def windows(todo: dict[int, list[Group]], size: int | None) -> Iterator[list[Group]]:

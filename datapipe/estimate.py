@@ -1,0 +1,580 @@
+"""Plan before you spend: what a recipe will render, call, make and cost, before it runs.
+
+Two sources. Without a pilot, the recipe's own counts (groups, group sizes, bench
+quotas) and the priors under `costs.priors` (seconds per render, keep rate, tokens per
+call): a rough figure with no interval. With a pilot (a finished small run of the same
+generation settings, e.g. `datapipe run RECIPE --limit 30`), every rate is measured:
+pairs of each task per group of each kind, keep rates per language and theme, device
+seconds per render, API calls and tokens per render.
+
+A pilot's groups are the first groups of the full plan (same generation hash, so same
+ids and seeds), so the full run's pairs are the pilot's own plus those of the groups it
+did not render. For those, each (task, group kind) cell predicts its mean pairs per
+pilot group times the groups left, with a 95% prediction interval: the uncertainty of
+the mean (s^2 / n per group, times the groups left, squared) plus the spread of the
+groups themselves (s^2 per group left). s^2 is taken with two pseudo-groups added (one
+with no pair, one with the most a group can give), so a small pilot whose groups all
+happened to agree does not claim certainty. Keep and acceptance rates get Wilson
+intervals.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from rich.markup import escape
+from rich.table import Table
+
+from datapipe.coverage import coverage
+from datapipe.errors import DatapipeError, OutputError
+from datapipe.io.layout import OutputLayout
+from datapipe.libraries import LoadedRecipe
+from datapipe.plan import bench_cells, plan_groups, renders_per_group
+from datapipe.recipe import GROUP_KINDS, Recipe
+from datapipe.runner.cost import RENDER, CostBasis
+from datapipe.tasks.registry import TASKS
+
+Z95 = 1.96
+PER_POSTER_TASKS = tuple(name for name, row in TASKS.items() if row.per == "poster")
+"""Tasks every kept render of any group kind can give a sample of (the others come from
+the pairs of their own group kind)."""
+KEEP_DIMENSIONS = ("language", "theme")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """An estimate with its 95% interval; no interval where it rests on a prior."""
+
+    value: float
+    low: float | None = None
+    high: float | None = None
+
+    def scaled(self, factor: float) -> Figure:
+        return Figure(
+            self.value * factor,
+            None if self.low is None else self.low * factor,
+            None if self.high is None else self.high * factor,
+        )
+
+    def plus(self, other: Figure) -> Figure:
+        """Sum of two figures; their interval bounds add (a conservative envelope)."""
+        if self.low is None or other.low is None or self.high is None or other.high is None:
+            return Figure(self.value + other.value)
+        return Figure(self.value + other.value, self.low + other.low, self.high + other.high)
+
+    def to_dict(self, digits: int = 4) -> dict[str, float | None]:
+        return {
+            "value": round(self.value, digits),
+            "low": None if self.low is None else round(self.low, digits),
+            "high": None if self.high is None else round(self.high, digits),
+        }
+
+    def text(self, fmt: str = ".0f") -> str:
+        if self.low is None or self.high is None:
+            return f"{self.value:{fmt}} (prior)"
+        return f"{self.value:{fmt}} [{self.low:{fmt}}, {self.high:{fmt}}]"
+
+
+def wilson(successes: int, n: int) -> Figure:
+    """A rate with its 95% Wilson interval (sound at 0, 1 and small n)."""
+    if n == 0:
+        raise ValueError("a rate needs at least one trial")
+    p = successes / n
+    centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
+    return Figure(p, max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass(frozen=True)
+class CellRate:
+    """Pairs of one task per group of one kind, as the pilot measured them."""
+
+    counts: tuple[int, ...]
+    """Pairs each pilot group of the kind gave (zeros included)."""
+    most: int
+    """The most pairs one group of the kind can give (its renders)."""
+
+    @property
+    def n(self) -> int:
+        return len(self.counts)
+
+    @property
+    def mean(self) -> float:
+        return sum(self.counts) / self.n
+
+    @property
+    def variance(self) -> float:
+        """Per-group variance with two pseudo-groups added, one with no pair and one with
+        the most a group can give (Agresti-Coull's add-two, for counts): a small pilot
+        whose groups all happened to agree still gets a spread."""
+        padded = (*self.counts, 0, self.most)
+        mean = sum(padded) / len(padded)
+        return sum((c - mean) ** 2 for c in padded) / (len(padded) - 1)
+
+    def rate(self) -> Figure:
+        half = Z95 * math.sqrt(self.variance / self.n)
+        return Figure(self.mean, max(0.0, self.mean - half), self.mean + half)
+
+    def predict(self, left: int) -> Figure:
+        """Pairs of `left` more groups, with a 95% prediction interval."""
+        variance = left * left * self.variance / self.n + left * self.variance
+        half = Z95 * math.sqrt(variance)
+        value = left * self.mean
+        return Figure(value, max(0.0, value - half), value + half)
+
+
+@dataclass
+class Pilot:
+    """What a finished small run measured."""
+
+    path: Path
+    groups: dict[str, int]
+    """Train groups of each kind the pilot rendered."""
+    pairs: dict[str, int]
+    """Train pairs of each task the pilot made."""
+    cells: dict[tuple[str, str], CellRate]
+    """(task, group kind) -> pairs per group."""
+    renders: int
+    rendered: int
+    """Renders this pilot's last invocation made (its device time and API usage are per these)."""
+    device: str
+    seconds_per_render: float | None
+    api: dict[str, dict[str, int]]
+    keep: dict[str, dict[str, tuple[int, int]]]
+    """dimension -> value -> (kept, renders)."""
+    bench: dict[str, tuple[int, int]]
+    """bench task -> (groups that passed, groups)."""
+
+
+def read_pilot(loaded: LoadedRecipe, path: Path) -> Pilot:
+    """Read a finished run of the same generation settings; refuse anything else."""
+    run_json = path / "run.json"
+    try:
+        record = json.loads(run_json.read_text())
+    except (OSError, ValueError) as exc:
+        raise OutputError(
+            f"--pilot {path}: no readable run.json ({exc})",
+            fix=f"pass the --out folder of a finished run, e.g. datapipe run {loaded.path} "
+            f"--out {path} --limit 30",
+        ) from None
+    if record.get("generation_hash") != loaded.generation_hash:
+        old = str(record.get("generation_hash"))[:12]
+        raise OutputError(
+            f"--pilot {path} was rendered with other generation settings (generation hash "
+            f"{old}, this recipe {loaded.generation_hash[:12]}): its rates say nothing of "
+            "this recipe's renders",
+            fix=f"run a pilot of this recipe: datapipe run {loaded.path} --out NEW --limit 30",
+        )
+    summary = record.get("summary")
+    if record.get("status") != "finished" or not summary:
+        raise OutputError(
+            f"--pilot {path} is not finished (status {record.get('status')})",
+            fix="rerun the pilot's command to finish it, then plan again",
+        )
+    slots = plan_groups(loaded, record.get("limit"))
+    groups = Counter(s.kind for s in slots)
+    per_group: dict[str, Counter[str]] = defaultdict(Counter)
+    for manifest in OutputLayout(path).shard_manifests("train"):
+        for row in pq.read_table(manifest, columns=["task", "group_id"]).to_pylist():
+            per_group[row["task"]][row["group_id"]] += 1
+    pairs = {task: sum(counts.values()) for task, counts in per_group.items()}
+    cells = {}
+    for task in loaded.recipe.split_tasks("train").enabled():
+        for kind in TASKS[task].group_kinds():
+            ids = [s.group_id for s in slots if s.kind == kind]
+            if ids:
+                counts = tuple(per_group[task][g] for g in ids)
+                cells[(task, kind)] = CellRate(counts, renders_per_group(loaded.recipe, kind))
+    found = coverage(path)
+    keep = {
+        dim: {v: (c["kept"], c["renders"]) for v, c in found.counts.get(dim, {}).items()}
+        for dim in KEEP_DIMENSIONS
+    }
+    cost = summary.get("cost") or {}
+    device = cost.get("render_device", "cpu")
+    seconds = cost.get("gpu_seconds_per_render" if device == "gpu" else "cpu_seconds_per_render")
+    bench: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in (record.get("bench") or {}).get("quotas", []):
+        bench[row["task"]][0] += row["passed"]
+        bench[row["task"]][1] += row["groups"]
+    return Pilot(
+        path=path,
+        groups=dict(groups),
+        pairs=pairs,
+        cells=cells,
+        renders=summary.get("renders", 0),
+        rendered=summary.get("rendered_this_run", 0),
+        device=device,
+        seconds_per_render=seconds,
+        api=cost.get("api_this_run") or {},
+        keep=keep,
+        bench={t: (p, g) for t, (p, g) in bench.items()},
+    )
+
+
+def prior_pairs_per_group(recipe: Recipe, task: str, kind: str) -> float:
+    """With every render kept at the prior rate and no builder refusing a pair: a kept
+    render gives one sample of each per-poster task; a pair task needs two kept members
+    and then makes one pair per kept member."""
+    p = recipe.costs.priors.keep_rate
+    size = renders_per_group(recipe, kind)
+    if task in PER_POSTER_TASKS:
+        return size * p
+    return size * p - size * p * (1 - p) ** (size - 1)
+
+
+@dataclass
+class Estimate:
+    basis: str
+    groups: dict[str, int]
+    pairs: dict[str, dict[str, Figure]]
+    """split -> task -> pairs."""
+    pairs_per_group: dict[str, dict[str, Figure]]
+    """task -> group kind -> pairs per group (the rates the prediction rests on)."""
+    bench_groups: Figure | None
+    renders: Figure
+    llm_calls: Figure
+    judge_calls: Figure
+    keep_rates: dict[str, dict[str, Figure]]
+    device: str
+    seconds_per_render: float
+    device_hours: Figure
+    gpu_hours: Figure
+    usd: Figure
+    workers: int
+    wall_hours: Figure
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "basis": self.basis,
+            "groups": self.groups,
+            "bench_groups": None if self.bench_groups is None else self.bench_groups.to_dict(1),
+            "renders": self.renders.to_dict(1),
+            "llm_calls": self.llm_calls.to_dict(1),
+            "judge_calls": self.judge_calls.to_dict(1),
+            "pairs": {
+                split: {task: f.to_dict(1) for task, f in tasks.items()}
+                for split, tasks in self.pairs.items()
+            },
+            "pairs_per_group": {
+                task: {kind: f.to_dict() for kind, f in kinds.items()}
+                for task, kinds in self.pairs_per_group.items()
+            },
+            "keep_rates": {
+                dim: {v: f.to_dict() for v, f in values.items()}
+                for dim, values in self.keep_rates.items()
+            },
+            "device": self.device,
+            "seconds_per_render": round(self.seconds_per_render, 4),
+            "device_hours": self.device_hours.to_dict(),
+            "gpu_hours": self.gpu_hours.to_dict(),
+            "usd": self.usd.to_dict(2),
+            "workers": self.workers,
+            "wall_hours": self.wall_hours.to_dict(),
+            "notes": self.notes,
+        }
+
+
+def estimate(loaded: LoadedRecipe, pilot: Pilot | None = None, workers: int = 1) -> Estimate:
+    """The plan of a full run of `loaded` (every train group, every bench quota)."""
+    recipe = loaded.recipe
+    groups = recipe.groups.model_dump()
+    notes: list[str] = []
+    train_tasks = recipe.split_tasks("train").enabled()
+    rates: dict[str, dict[str, Figure]] = {}
+    train: dict[str, Figure] = {}
+    for task in train_tasks:
+        made = pilot.pairs.get(task, 0) if pilot else 0
+        total = Figure(made, made, made) if pilot else Figure(0.0)
+        rates[task] = {}
+        for kind in TASKS[task].group_kinds():
+            if not groups[kind]:
+                continue
+            if pilot is None:
+                rate = prior_pairs_per_group(recipe, task, kind)
+                rates[task][kind] = Figure(rate)
+                total = total.plus(Figure(rate * groups[kind]))
+                continue
+            cell = pilot.cells.get((task, kind))
+            if cell is None:
+                notes.append(
+                    f"the pilot rendered no {kind} group: {task} pairs from {kind} groups "
+                    "are not predicted (run a larger pilot)"
+                )
+                continue
+            rates[task][kind] = cell.rate()
+            total = total.plus(cell.predict(groups[kind] - cell.n))
+        train[task] = total
+    train_renders = sum(n * renders_per_group(recipe, k) for k, n in groups.items())
+    pairs = {"train": train}
+    bench_groups, bench_renders = None, Figure(0.0, 0.0, 0.0)
+    if recipe.bench is not None:
+        bench_groups, bench_renders, pairs["bench"] = _bench(loaded, pilot, notes)
+    renders = Figure(train_renders, train_renders, train_renders).plus(bench_renders)
+    if pilot is None:
+        renders = Figure(renders.value)
+    priors = recipe.costs.priors
+    seconds = priors.render_seconds
+    device = "gpu" if CostBasis.of(loaded).gpus.get(RENDER) else "cpu"
+    if pilot is not None and pilot.seconds_per_render:
+        seconds, device = pilot.seconds_per_render, pilot.device
+    llm_calls = _calls(pilot, "prompt", renders, recipe.stages.prompt.backend == "openai")
+    judge_on = recipe.bench is not None and recipe.bench.judge.backend == "gemini"
+    judge_calls = _calls(pilot, "judge", bench_groups or Figure(0.0), judge_on, per_renders=False)
+    prices = recipe.costs
+    llm_tokens = _tokens(pilot, "prompt", priors.llm_tokens_per_call)
+    judge_tokens = _tokens(pilot, "judge", priors.judge_tokens_per_call)
+    per_call_llm = (
+        llm_tokens[0] * prices.llm_input_per_mtok_usd
+        + llm_tokens[1] * prices.llm_output_per_mtok_usd
+    ) / 1e6
+    per_call_judge = (
+        judge_tokens[0] * prices.judge_input_per_mtok_usd
+        + judge_tokens[1] * prices.judge_output_per_mtok_usd
+    ) / 1e6
+    device_hours = renders.scaled(seconds / 3600)
+    gpu_hours = device_hours if device == "gpu" else Figure(0.0, 0.0, 0.0)
+    usd = (
+        gpu_hours.scaled(prices.gpu_hour_usd)
+        .plus(llm_calls.scaled(per_call_llm))
+        .plus(judge_calls.scaled(per_call_judge))
+    )
+    keep_rates = (
+        {
+            dim: {v: wilson(k, n) for v, (k, n) in sorted(values.items()) if n}
+            for dim, values in pilot.keep.items()
+        }
+        if pilot
+        else {"all": {"renders": Figure(priors.keep_rate)}}
+    )
+    basis = (
+        f"pilot {pilot.path}: {sum(pilot.groups.values())} train groups, {pilot.renders} "
+        f"renders ({pilot.rendered} timed)"
+        if pilot
+        else "recipe priors (costs.priors); run a pilot (--limit 30) and pass --pilot for "
+        "measured rates with intervals"
+    )
+    return Estimate(
+        basis=basis,
+        groups=groups,
+        pairs=pairs,
+        pairs_per_group=rates,
+        bench_groups=bench_groups,
+        renders=renders,
+        llm_calls=llm_calls,
+        judge_calls=judge_calls,
+        keep_rates=keep_rates,
+        device=device,
+        seconds_per_render=seconds,
+        device_hours=device_hours,
+        gpu_hours=gpu_hours,
+        usd=usd,
+        workers=workers,
+        wall_hours=device_hours.scaled(1 / workers),
+        notes=notes,
+    )
+
+
+def _bench(
+    loaded: LoadedRecipe, pilot: Pilot | None, notes: list[str]
+) -> tuple[Figure, Figure, dict[str, Figure]]:
+    """Bench groups, renders and pairs: each quota filled at the measured acceptance (the
+    bench renders until it is), up to the recipe's ceiling of groups per sample."""
+    recipe = loaded.recipe
+    assert recipe.bench is not None
+    oversample = recipe.bench.oversample
+    quotas: Counter[str] = Counter()
+    for cell in bench_cells(recipe):
+        quotas[cell.task] += cell.quota
+    groups = Figure(0.0, 0.0, 0.0)
+    renders = Figure(0.0, 0.0, 0.0)
+    pairs = {}
+    for task, quota in quotas.items():
+        passed, tried = pilot.bench.get(task, (0, 0)) if pilot else (0, 0)
+        if tried:
+            accept = wilson(passed, tried)
+        else:
+            accept = Figure(oversample.initial_acceptance, oversample.initial_acceptance, 1.0)
+            if pilot is not None:
+                notes.append(
+                    f"the pilot has no bench {task} groups: its acceptance is the prior "
+                    f"bench.oversample.initial_acceptance ({oversample.initial_acceptance})"
+                )
+        ceiling = quota * oversample.max_groups_per_sample
+
+        def need(rate: float | None, quota: int = quota, ceiling: float = ceiling) -> float:
+            return ceiling if not rate else min(ceiling, quota / rate)
+
+        # a higher acceptance needs fewer groups: the interval's ends swap
+        task_groups = Figure(need(accept.value), need(accept.high), need(accept.low))
+        groups = groups.plus(task_groups)
+        size = renders_per_group(recipe, TASKS[task].group_kind)
+        renders = renders.plus(task_groups.scaled(size))
+        filled = [min(quota, g * r) for g, r in ((ceiling, accept.value), (ceiling, accept.low))]
+        pairs[task] = Figure(filled[0], filled[1] or 0.0, quota)
+    if pilot is None:
+        return Figure(groups.value), Figure(renders.value), {t: Figure(quotas[t]) for t in quotas}
+    return groups, renders, pairs
+
+
+def _calls(
+    pilot: Pilot | None, stage: str, units: Figure, enabled: bool, per_renders: bool = True
+) -> Figure:
+    """API calls of a stage: the pilot's calls per render (per bench group for the judge)
+    times the plan's, one call each by default."""
+    if not enabled:
+        return Figure(0.0, 0.0, 0.0)
+    used = (pilot.api.get(stage) or {}) if pilot else {}
+    calls = used.get("calls", 0) + used.get("cached", 0)
+    if pilot and calls and per_renders and pilot.rendered:
+        return units.scaled(calls / pilot.rendered)
+    return units
+
+
+def _tokens(pilot: Pilot | None, stage: str, prior: tuple[int, int]) -> tuple[float, float]:
+    used = (pilot.api.get(stage) or {}) if pilot else {}
+    calls = used.get("calls", 0)
+    if not calls:
+        return float(prior[0]), float(prior[1])
+    return used["input_tokens"] / calls, used["output_tokens"] / calls
+
+
+@dataclass
+class GroupsFor:
+    """How many groups of each kind to ask for to reach pair targets."""
+
+    groups: dict[str, int]
+    """At the measured (or prior) rates."""
+    safe: dict[str, int] | None
+    """At the low end of the rates' 95% intervals (each target met with ~97.5% odds);
+    None when a rate's interval reaches 0 (the pilot is too small to bound it)."""
+
+
+def groups_for(estimate: Estimate, recipe: Recipe, targets: dict[str, int]) -> GroupsFor:
+    """Pair tasks set their own group kind's count; the per-poster tasks' shortfall is
+    then made up with single groups (the cheapest: one render each), or, in a recipe
+    without them, by scaling every kind alike."""
+
+    def rate(task: str, kind: str, low: bool) -> float:
+        figure = estimate.pairs_per_group.get(task, {}).get(kind)
+        if figure is None:
+            return 0.0
+        return figure.low if low and figure.low is not None else figure.value
+
+    groups = _solve(recipe, targets, lambda t, k: rate(t, k, False))
+    try:
+        safe: dict[str, int] | None = _solve(recipe, targets, lambda t, k: rate(t, k, True))
+    except DatapipeError:
+        safe = None
+    return GroupsFor(groups=groups, safe=safe)
+
+
+def _solve(
+    recipe: Recipe, targets: dict[str, int], rate: Callable[[str, str], float]
+) -> dict[str, int]:
+    counts = dict.fromkeys(GROUP_KINDS, 0)
+    for task, wanted in targets.items():
+        if task not in PER_POSTER_TASKS:
+            kind = TASKS[task].group_kind
+            counts[kind] = max(counts[kind], _groups_needed(task, kind, wanted, rate(task, kind)))
+    for task, wanted in targets.items():
+        if task not in PER_POSTER_TASKS:
+            continue
+        short = wanted - sum(n * rate(task, k) for k, n in counts.items())
+        if short <= 0:
+            continue
+        if rate(task, "single") > 0:
+            counts["single"] += _groups_needed(task, "single", short, rate(task, "single"))
+            continue
+        mix = {k: n for k, n in recipe.groups.model_dump().items() if n}
+        per_mix = sum(n * rate(task, k) for k, n in mix.items())
+        if per_mix <= 0:
+            raise DatapipeError(
+                f"--target-pairs {task}: no group kind of this recipe made a {task} pair",
+                fix="check the pilot's rejects, or enable the task",
+            )
+        for k, n in mix.items():
+            counts[k] += math.ceil(n * short / per_mix)
+    return counts
+
+
+def _groups_needed(task: str, kind: str, wanted: float, rate: float) -> int:
+    if rate <= 0:
+        raise DatapipeError(
+            f"--target-pairs {task}: {kind} groups made no {task} pair at the measured rate, "
+            "so no number of groups reaches the target",
+            fix="check the pilot's rejects (datapipe inspect), or run a larger pilot",
+        )
+    return math.ceil(wanted / rate)
+
+
+def parse_targets(values: list[str], recipe: Recipe) -> dict[str, int]:
+    """`TASK=N` items (repeated or comma-separated) -> {task: N}, checked against the
+    recipe's enabled train tasks."""
+    enabled = recipe.split_tasks("train").enabled()
+    targets = {}
+    for item in (p for v in values for p in v.replace(",", " ").split()):
+        task, _, number = item.partition("=")
+        if task not in enabled or not number.isdigit() or int(number) < 1:
+            raise DatapipeError(
+                f"--target-pairs {item!r}: expected TASK=N with N >= 1 and TASK one of "
+                f"{', '.join(enabled)}",
+                fix="e.g. --target-pairs extend=1000 --target-pairs style=200",
+            )
+        targets[task] = int(number)
+    return targets
+
+
+def tables(est: Estimate, wanted: GroupsFor | None, targets: dict[str, int]) -> list[Table]:
+    """The plan as the CLI prints it: totals, pairs per task and split, and targets."""
+    totals = Table(title="plan", show_header=False)
+    totals.add_column("")
+    totals.add_column("", justify="right")
+    groups = ", ".join(f"{k} {n}" for k, n in est.groups.items() if n)
+    totals.add_row("train groups", f"{sum(est.groups.values())} ({groups})")
+    if est.bench_groups is not None:
+        totals.add_row("bench groups", est.bench_groups.text())
+    totals.add_row("renders", est.renders.text())
+    totals.add_row("LLM calls", est.llm_calls.text())
+    totals.add_row("judge calls", est.judge_calls.text())
+    totals.add_row(f"{est.device}-seconds per render", f"{est.seconds_per_render:.3g}")
+    if est.device != "gpu":
+        totals.add_row(f"{est.device}-hours", est.device_hours.text(".3g"))
+    totals.add_row("GPU-hours", est.gpu_hours.text(".3g"))
+    totals.add_row("USD", est.usd.text(".2f"))
+    worker = "GPUs" if est.device == "gpu" else "CPU workers"
+    totals.add_row(f"wall hours on {est.workers} {worker}", est.wall_hours.text(".3g"))
+    totals.caption = escape(f"from {est.basis}; [low, high]: 95% intervals")
+    pairs = Table(title="expected pairs")
+    for column in ("split", "task", "pairs [95%]", "per group of each kind"):
+        pairs.add_column(column, justify="right" if column.startswith("pairs") else "left")
+    for split, by_task in est.pairs.items():
+        for task, figure in by_task.items():
+            rates = est.pairs_per_group.get(task, {}) if split == "train" else {}
+            per = ", ".join(f"{k} {f.value:.2f}" for k, f in rates.items())
+            pairs.add_row(split, task, figure.text(), per)
+    keep = ", ".join(
+        f"{v} {f.value:.0%}" for values in est.keep_rates.values() for v, f in values.items()
+    )
+    pairs.caption = escape(f"keep rate: {keep}" + "".join(f"; {n}" for n in est.notes))
+    out = [totals, pairs]
+    if wanted is not None:
+        table = Table(title="groups to ask for")
+        for column in ("kind", "at the measured rates", "to meet every target (95%)"):
+            table.add_column(column, justify="left" if column == "kind" else "right")
+        for kind in GROUP_KINDS:
+            safe = "-" if wanted.safe is None else str(wanted.safe[kind])
+            table.add_row(kind, str(wanted.groups[kind]), safe)
+        table.caption = "targets: " + ", ".join(f"{t} {n}" for t, n in targets.items())
+        if wanted.safe is None:
+            table.caption += "; a rate's 95% interval reaches 0: run a larger pilot to bound it"
+        out.append(table)
+    return out

@@ -1,0 +1,156 @@
+"""`datapipe plan`: priors, a pilot's measured rates and intervals, targets, refusals."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import write_recipe
+from helpers import SMALL
+from typer.testing import CliRunner
+
+from datapipe.cli import app
+from datapipe.errors import OutputError
+from datapipe.estimate import (
+    PER_POSTER_TASKS,
+    estimate,
+    groups_for,
+    prior_pairs_per_group,
+    read_pilot,
+    wilson,
+)
+from datapipe.io.layout import OutputLayout
+from datapipe.loading import load_recipe
+from datapipe.plan import plan_groups, renders_per_group
+from datapipe.runner.local import run_local
+
+GROUPS = {"groups": {"single": 6, "rescale": 4, "style": 3, "layout": 3}}
+PILOT_GROUPS = 7
+
+
+@pytest.fixture(scope="module")
+def pilot(tmp_path_factory):
+    """A 7-group pilot of a 16-group recipe, and the full run finished from it."""
+    folder = tmp_path_factory.mktemp("estimate")
+    loaded = load_recipe(write_recipe(folder, {**SMALL, **GROUPS}))
+    run_local(loaded, folder / "pilot", limit=PILOT_GROUPS)
+    shutil.copytree(folder / "pilot", folder / "full")
+    run_local(loaded, folder / "full")  # resumes: the pilot's blocks are the full run's first
+    return loaded, folder
+
+
+def manifest_pairs(out: Path) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for manifest in OutputLayout(out).shard_manifests("train"):
+        found.update(pq.read_table(manifest, columns=["task"]).column("task").to_pylist())
+    return found
+
+
+def test_a_pilot_is_read_from_its_files(pilot):
+    loaded, folder = pilot
+    measured = read_pilot(loaded, folder / "pilot")
+    slots = plan_groups(loaded, PILOT_GROUPS)
+    assert measured.groups == dict(Counter(s.kind for s in slots))
+    assert measured.pairs == dict(manifest_pairs(folder / "pilot"))
+    summary = json.loads((folder / "pilot" / "run.json").read_text())["summary"]
+    assert measured.pairs == summary["pairs_by_task"]
+    for task, n in measured.pairs.items():
+        cells = [c for (t, _), c in measured.cells.items() if t == task]
+        assert sum(sum(c.counts) for c in cells) == n
+    assert measured.renders == summary["renders"] == measured.rendered
+    assert measured.seconds_per_render and measured.seconds_per_render > 0
+
+
+def test_the_prediction_adds_the_groups_left_at_the_pilot_rates(pilot):
+    loaded, folder = pilot
+    measured = read_pilot(loaded, folder / "pilot")
+    est = estimate(loaded, measured, workers=4)
+    full = manifest_pairs(folder / "full")
+    for task, figure in est.pairs["train"].items():
+        left = sum(
+            (GROUPS["groups"][kind] - cell.n) * cell.mean
+            for (t, kind), cell in measured.cells.items()
+            if t == task
+        )
+        assert figure.value == pytest.approx(measured.pairs.get(task, 0) + left)
+        assert figure.low <= figure.value < figure.high
+        # the seeds are fixed, so this is the same check on every run
+        assert figure.low <= full[task] <= figure.high, (task, figure, full[task])
+    renders = sum(n * renders_per_group(loaded.recipe, k) for k, n in GROUPS["groups"].items())
+    assert (
+        est.renders.value
+        == renders
+        == json.loads((folder / "full" / "run.json").read_text())["summary"]["renders"]
+    )
+    assert est.device_hours.value == pytest.approx(renders * est.seconds_per_render / 3600)
+    assert est.wall_hours.value == pytest.approx(est.device_hours.value / 4)
+    assert est.gpu_hours.value == 0 and est.usd.value == 0  # a CPU renderer, free prices
+    assert set(est.keep_rates) == {"language", "theme"}
+
+
+def test_targets_ask_for_just_enough_groups(pilot):
+    loaded, folder = pilot
+    est = estimate(loaded, read_pilot(loaded, folder / "pilot"))
+    wanted = groups_for(est, loaded.recipe, {"style": 40, "extend": 100})
+    style = est.pairs_per_group["style"]["style"]
+    assert wanted.groups["style"] == math.ceil(40 / style.value)
+    if style.low > 0:
+        assert wanted.safe["style"] == math.ceil(40 / style.low) >= wanted.groups["style"]
+    else:  # one style group in the pilot: its interval reaches 0
+        assert wanted.safe is None
+    rates = est.pairs_per_group["extend"]
+    made = sum(n * rates[k].value for k, n in wanted.groups.items() if n)
+    assert made >= 100 > made - rates["single"].value
+    assert wanted.groups["rescale"] == wanted.groups["layout"] == 0
+
+
+def test_priors_without_a_pilot(quickstart):
+    est = estimate(quickstart)
+    recipe = quickstart.recipe
+    p = recipe.costs.priors.keep_rate
+    assert est.pairs_per_group["style"]["style"].value == pytest.approx(
+        3 * p - 3 * p * (1 - p) ** 2
+    )
+    assert est.pairs_per_group["rescale"]["rescale"].value == pytest.approx(2 * p * p)
+    for task in PER_POSTER_TASKS:
+        assert prior_pairs_per_group(recipe, task, "layout") == pytest.approx(3 * p)
+    assert est.renders.value == 201 and est.renders.low is None
+    assert est.device == "cpu"
+
+
+def test_a_pilot_of_other_generation_settings_is_refused(pilot, tmp_path):
+    loaded, folder = pilot
+    other = load_recipe(write_recipe(tmp_path, {**SMALL, **GROUPS, "seed": 7}))
+    with pytest.raises(OutputError, match="generation hash"):
+        read_pilot(other, folder / "pilot")
+    with pytest.raises(OutputError, match="no readable run"):
+        read_pilot(loaded, tmp_path)
+
+
+def test_wilson_intervals():
+    none = wilson(0, 10)
+    assert none.value == 0 and none.low == 0 and 0.2 < none.high < 0.35
+    every = wilson(10, 10)
+    assert every.high == 1 and 0.65 < every.low < 0.8
+    assert wilson(50, 100).high - wilson(50, 100).low < wilson(5, 10).high - wilson(5, 10).low
+
+
+def test_the_plan_command(pilot):
+    loaded, folder = pilot
+    runner = CliRunner()
+    args = ["plan", str(loaded.path), "--pilot", str(folder / "pilot"), "--gpus", "2"]
+    result = runner.invoke(app, [*args, "--json", "--target-pairs", "style=10,extend=30"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["workers"] == 2 and data["targets"]["pairs"] == {"style": 10, "extend": 30}
+    assert set(data["pairs"]["train"]) == set(loaded.recipe.tasks.enabled())
+    shown = runner.invoke(app, args, terminal_width=200)
+    assert shown.exit_code == 0 and "expected pairs" in shown.output
+    assert "[low, high]" in shown.output
+    bad = runner.invoke(app, [*args, "--target-pairs", "posters=3"])
+    assert bad.exit_code == 2 and "TASK=N" in bad.output
