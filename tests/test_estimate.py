@@ -119,7 +119,10 @@ def test_priors_without_a_pilot(quickstart):
     assert est.pairs_per_group["rescale"]["rescale"].value == pytest.approx(2 * p * p)
     for task in PER_POSTER_TASKS:
         assert prior_pairs_per_group(recipe, task, "layout") == pytest.approx(3 * p)
-    assert est.renders.value == 201 and est.renders.low is None
+    groups, sizes = recipe.groups, recipe.group_size
+    renders = groups.single + 2 * groups.rescale + sizes.style * groups.style
+    assert est.renders.value == renders + sizes.layout * groups.layout
+    assert est.renders.low is None
     assert est.device == "cpu"
 
 
