@@ -252,7 +252,8 @@ def test_ocr_stage_records_a_lost_worker_as_a_rejection_and_the_run_goes_on(tmp_
             "ocr": {
                 "backend": "paddleocr",
                 "paddleocr": config(standin(tmp_path, "exit"), tmp_path).model_dump(),
-            }
+            },
+            "render": {"faults": {"rate": 0, "pair_rate": 0}},  # every image readable
         }
     }
     loaded = load_recipe(write_recipe(tmp_path, override))
