@@ -60,7 +60,7 @@ def test_a_missed_coverage_floor_is_reported_not_fatal(tmp_path):
     recipe = write_recipe(tmp_path, {"coverage": {"min_samples_per_entity_task": 2}})
     out = tmp_path / "out"
     result = CliRunner().invoke(
-        app, ["run", str(recipe), "--out", str(out), "--limit", "4", "-q"], terminal_width=200
+        app, ["run", str(recipe), "--out", str(out), "--limit", "8", "-q"], terminal_width=200
     )
     assert result.exit_code == 0, result.output
     loaded = load_recipe(recipe)
