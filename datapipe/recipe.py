@@ -24,13 +24,17 @@ Language = Literal["zh", "en"]
 Theme = Literal["products", "food", "events", "nature", "education", "entertainment"]
 GroupKind = Literal["single", "rescale", "style", "layout"]
 TaskName = Literal["extend", "fill", "rescale", "identity", "layout", "style"]
-FaultKind = Literal[
+TextFaultKind = Literal[
     "wrong_text",
     "digit_changed",
     "lookalike",
     "malformed_glyph",
     "extra_line",
     "duplicated_line",
+]
+"""The faults drawn into the copy text (backends/procedural/text_faults.py)."""
+FaultKind = Literal[
+    TextFaultKind,
     "missing_text",
     "no_subject",
     "collapsed",

@@ -19,21 +19,17 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import get_args
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from datapipe.recipe import TextFaultKind
+
 Line = tuple[str, str]
 """(role, text) of one line to draw."""
 
-TEXT_FAULTS = (
-    "wrong_text",
-    "digit_changed",
-    "lookalike",
-    "malformed_glyph",
-    "extra_line",
-    "duplicated_line",
-)
+TEXT_FAULTS: tuple[str, ...] = get_args(TextFaultKind)
 _ZH_POOL = (
     "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动"
     "同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自"
