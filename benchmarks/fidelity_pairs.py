@@ -25,7 +25,6 @@ from __future__ import annotations
 import statistics
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,37 +36,18 @@ PAIR_RATE = 0.5
 IOU_FLOOR = 0.75
 
 
-@dataclass(frozen=True)
-class Check:
-    task: str
-    reason: str
-    score: str
-    bound: str
-    """min or max: the pair is rejected below a min or above a max."""
-    setting: str
-    """The task setting that holds the bound."""
-    catches: frozenset[str]
-    """The pair failures this check is there to catch."""
-
-
-CHECKS = (
-    Check("rescale", "rescale_text_mismatch", "pair.text_match", "min", "min_text_match",
-          frozenset({"text_changed"})),
-    Check("rescale", "rescale_subject_mismatch", "pair.subject_similarity", "min",
-          "min_subject_similarity", frozenset({"other_subject"})),
-    Check("rescale", "rescale_color_mismatch", "pair.color_similarity", "min",
-          "min_color_similarity", frozenset({"colours_changed"})),
-    Check("layout", "layout_mismatch", "pair.layout_match", "min", "min_layout_match",
-          frozenset({"moved"})),
-    Check("layout", "layout_same_subject", "pair.subject_similarity", "max",
-          "max_subject_similarity", frozenset({"copies_reference"})),
-    Check("style", "style_color_mismatch", "pair.color_similarity", "min",
-          "min_color_similarity", frozenset({"other_palette"})),
-    Check("style", "style_motif_mismatch", "pair.motif_similarity", "min",
-          "min_motif_similarity", frozenset({"other_motif"})),
-    Check("style", "style_same_subject", "pair.subject_similarity", "max",
-          "max_subject_similarity", frozenset({"copies_reference"})),
-)  # fmt: skip
+CATCHES: dict[str, frozenset[str]] = {
+    "rescale_text_mismatch": frozenset({"text_changed"}),
+    "rescale_subject_mismatch": frozenset({"other_subject"}),
+    "rescale_color_mismatch": frozenset({"colours_changed"}),
+    "layout_mismatch": frozenset({"moved"}),
+    "layout_same_subject": frozenset({"copies_reference"}),
+    "style_color_mismatch": frozenset({"other_palette"}),
+    "style_motif_mismatch": frozenset({"other_motif"}),
+    "style_same_subject": frozenset({"copies_reference"}),
+}
+"""The pair failures each check (a reason of the task registry's pair rules) is there to
+catch; the rules themselves, their scores and bounds, are the registry's."""
 
 
 def pair_labels(target: Any, reference: Any, truth: dict[str, Any]) -> set[str]:
@@ -84,12 +64,18 @@ def pair_labels(target: Any, reference: Any, truth: dict[str, Any]) -> set[str]:
     return labels
 
 
-def fired(check: Check, scores: dict[str, Any], settings: Any) -> bool:
-    value = scores.get(check.score)
-    bound = getattr(settings, check.setting)
-    if value is None:
-        return check.bound == "min"  # nothing measured: a min check cannot pass
-    return bool(value < bound if check.bound == "min" else value > bound)
+def task_of(reason: str) -> str:
+    from datapipe.tasks.registry import TASKS
+
+    return next(t for t, row in TASKS.items() if any(r.reason == reason for r in row.pair_rules))
+
+
+def fired(task: str, reason: str, scores: dict[str, Any], settings: Any) -> bool:
+    """Would the task stage reject the pair for `reason`, whatever rule came first?"""
+    from datapipe.tasks.registry import TASKS
+
+    rules = [r for r in TASKS[task].pair_rules if r.reason == reason]
+    return any(r.broken_by(settings.model_dump(), scores) is not None for r in rules)
 
 
 def grade(out: Path, loaded: Any) -> dict[str, Any]:
@@ -161,7 +147,7 @@ def grade(out: Path, loaded: Any) -> dict[str, Any]:
             task = row.name
             for i, target in enumerate(kept):
                 reference = kept[(i + 1) % len(kept)]
-                made = row.builder(ctx, row.config(tasks), group, reference, target)
+                made = row.pair(ctx, row.config(tasks), group, reference, target)
                 built = isinstance(made, Sample)
                 scores = made.meta["scores"]["pair"] if built else made.scores
                 pairs.append(
@@ -181,20 +167,20 @@ def grade(out: Path, loaded: Any) -> dict[str, Any]:
 def check_figures(graded: dict[str, Any], loaded: Any) -> tuple[list[Figure], dict[str, Any]]:
     figures, raw = [], {}
     tasks = loaded.recipe.tasks
-    for check in CHECKS:
-        settings = getattr(tasks, check.task)
-        mine = [p for p in graded["pairs"] if p["task"] == check.task]
-        positives = [p for p in mine if check.catches & set(p["labels"])]
+    for task, reason in ((task_of(r), r) for r in CATCHES):
+        settings = getattr(tasks, task)
+        mine = [p for p in graded["pairs"] if p["task"] == task]
+        positives = [p for p in mine if CATCHES[reason] & set(p["labels"])]
         clean = [p for p in mine if not p["labels"]]
-        caught = sum(fired(check, p["scores"], settings) for p in positives)
-        false = sum(fired(check, p["scores"], settings) for p in clean)
+        caught = sum(fired(task, reason, p["scores"], settings) for p in positives)
+        false = sum(fired(task, reason, p["scores"], settings) for p in clean)
         recall = caught / len(positives) if positives else None
         precision = caught / (caught + false) if caught + false else None
-        name = f"{check.task} {check.reason}"
+        name = f"{task} {reason}"
         note = f"{caught}/{len(positives)} caught, {false} of {len(clean)} clean pairs rejected"
         figures.append(Figure(f"{name} recall", recall, ">= 0.9", note=note))
         figures.append(Figure(f"{name} precision", precision, ">= 0.95"))
-        raw[check.reason] = {
+        raw[reason] = {
             "positives": len(positives),
             "caught": caught,
             "clean": len(clean),

@@ -1,9 +1,9 @@
 """Verdicts from scores: the one comparison of a score with a rule's bounds, used by the
-filter (candidate thresholds), the task builders (pair rules), `score` and inspection.
+filter (candidate thresholds), the task stage (pair rules), `score` and inspection.
 
 Pair rules are data: each task's row in `datapipe.tasks.registry` lists them, with the
-task setting that holds each bound, so the builders check and the inspection draws
-the same thresholds from one list.
+task setting that holds each bound. Builders only measure; the task stage checks the
+pair against the rules, and inspection draws the same thresholds from the same list.
 """
 
 from __future__ import annotations
@@ -56,16 +56,54 @@ def evaluate(
 
 @dataclass(frozen=True)
 class PairRule:
-    """A pair check of a task builder: `score` must be at least (`min`) or at most (`max`)
-    the task setting `setting`, or the fixed `value`. An unset setting is not checked."""
+    """A pair check: `score` must be at least (`min`) or at most (`max`) the task setting
+    `setting`, or the fixed `value`. An unset setting is not checked.
+
+    A score the builder did not measure (absent: e.g. the CLIP subject score where the
+    pixel descriptor was used) is not this rule's business. A measured score of None
+    ("could not be measured": no subject mask) passes unless the rule is `required`,
+    where a pair that cannot show it holds must not be built. `meaning` says in words
+    what breaking the rule means, for the rejection's detail.
+    """
 
     reason: str
     score: str
     bound: Literal["min", "max"]
     setting: str | None = None
     value: float | None = None
+    required: bool = False
+    meaning: str = ""
 
     def rule(self, settings: Mapping[str, Any]) -> Rule | None:
         """The rule under these task settings (a task config as a mapping)."""
         value = self.value if self.setting is None else settings.get(self.setting)
         return None if value is None else Rule(score=self.score, **{self.bound: value})
+
+    def broken_by(
+        self, settings: Mapping[str, Any], scores: Mapping[str, float | None]
+    ) -> str | None:
+        """How these scores break the rule under these settings, or None."""
+        rule = self.rule(settings)
+        if rule is None or self.score not in scores:
+            return None
+        value = scores[self.score]
+        if value is None:
+            return f"{self.score} could not be measured" if self.required else None
+        problem = broken(value, rule)
+        if problem is None:
+            return None
+        return f"{problem}: {self.meaning}" if self.meaning else problem
+
+
+def first_broken(
+    rules: tuple[PairRule, ...], settings: Mapping[str, Any], scores: Mapping[str, float | None]
+) -> tuple[str, str] | None:
+    """The first rule, in the task's order, that the pair breaks: (reason, detail).
+
+    A pair is rejected for one reason, the first, as its builder would stop there; its
+    scores are stored with the rejection so every other rule can still be read off."""
+    for pair_rule in rules:
+        problem = pair_rule.broken_by(settings, scores)
+        if problem is not None:
+            return pair_rule.reason, problem
+    return None

@@ -68,10 +68,10 @@ class TaskStage(Stage):
                     group, PairReject(task, candidate.key, f"{task}_group_incomplete", detail)
                 )
             return
+        config = row.config(self.context.tasks)
         for i, target in enumerate(kept):
             reference = kept[(i + 1) % len(kept)]
-            config = row.config(self.context.tasks)
-            self._add(group, row.builder(self.context, config, group, reference, target))
+            self._add(group, row.pair(self.context, config, group, reference, target))
 
     @staticmethod
     def _add(group: Group, result: Sample | PairReject) -> None:

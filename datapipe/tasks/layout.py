@@ -19,9 +19,8 @@ from datapipe.tasks.common import (
     TaskContext,
     reference_mismatch,
     reference_sample,
-    reject,
 )
-from datapipe.tasks.subjects import subject_limit, subject_similarity
+from datapipe.tasks.subjects import subject_scores
 
 Box = tuple[float, float, float, float]
 
@@ -74,24 +73,23 @@ def layout_match(reference: Candidate, target: Candidate, tolerance: float) -> f
     return round(hits / len(slots), 4)
 
 
-def build_layout(
-    ctx: TaskContext, config: LayoutConfig, group: Group, reference: Candidate, target: Candidate
-) -> Sample | PairReject:
+def measure_layout(
+    config: LayoutConfig, reference: Candidate, target: Candidate
+) -> dict[str, float | None] | PairReject:
     mismatch = reference_mismatch("layout", reference, target, "layout_id")
     if mismatch:
         return mismatch
-    subject, method = subject_similarity(reference, target)
-    scores = {
+    return {
         "pair.layout_match": layout_match(reference, target, config.tolerance),
-        "pair.subject_similarity": subject,
+        **subject_scores(reference, target),
     }
-    if scores["pair.layout_match"] < config.min_layout_match:
-        detail = f"layout match {scores['pair.layout_match']} < {config.min_layout_match}"
-        return reject("layout", target, "layout_mismatch", detail, **scores)
-    ceiling = subject_limit(
-        method, config.max_subject_similarity, config.max_subject_clip_similarity
-    )
-    if subject is not None and subject > ceiling:
-        detail = f"subject similarity ({method}) {subject} > {ceiling}: the reference's subject"
-        return reject("layout", target, "layout_same_subject", detail, **scores)
+
+
+def build_layout(
+    ctx: TaskContext,
+    group: Group,
+    reference: Candidate,
+    target: Candidate,
+    scores: dict[str, float | None],
+) -> Sample:
     return reference_sample(ctx, "layout", group, reference, target, scores)

@@ -12,7 +12,7 @@ from datapipe.images import load_rgb
 from datapipe.recipe import RescaleConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.tasks.common import TaskContext, color_similarity, make_sample, reject, sample_meta
-from datapipe.tasks.subjects import subject_limit, subject_similarity
+from datapipe.tasks.subjects import subject_scores
 from datapipe.text import ned_similarity
 
 TASK = "rescale"
@@ -34,43 +34,33 @@ def text_match(a: Candidate, b: Candidate) -> float:
     return round(min(ned_similarity(lines_a[r], lines_b[r]) for r in lines_a), 4)
 
 
-def build_rescale(
-    ctx: TaskContext, config: RescaleConfig, group: Group, source: Candidate, target: Candidate
-) -> Sample | PairReject:
-    spec = target.spec
-    same_copy = [(c.role, c.text) for c in source.spec.copy] == [
-        (c.role, c.text) for c in spec.copy
-    ]
-    subject, method = subject_similarity(source, target)
-    scores = {
+def measure_rescale(
+    _config: RescaleConfig, source: Candidate, target: Candidate
+) -> dict[str, float | None] | PairReject:
+    """The pair's scores, for the registry's rules; two specs with other copy are no pair."""
+    scores: dict[str, float | None] = {
         "pair.text_match": text_match(source, target),
-        "pair.subject_similarity": subject,
+        **subject_scores(source, target),
         "pair.color_similarity": color_similarity(
             load_rgb(source.image), load_rgb(target.image), RESCALE_COLOUR_BINS
         ),
         "pair.clip_similarity": clip_similarity(source, target),
     }
-    if not same_copy:
+    if [(c.role, c.text) for c in source.spec.copy] != [(c.role, c.text) for c in target.spec.copy]:
         return reject(
             TASK, target, "rescale_copy_differs", "the two specs carry different copy", **scores
         )
-    if scores["pair.text_match"] < config.min_text_match:
-        detail = f"OCR text match {scores['pair.text_match']} < {config.min_text_match}"
-        return reject(TASK, target, "rescale_text_mismatch", detail, **scores)
-    floor = subject_limit(method, config.min_subject_similarity, config.min_subject_clip_similarity)
-    if subject is None or subject < floor:
-        detail = f"subject similarity ({method}) {subject} < {floor}: another or no subject"
-        return reject(TASK, target, "rescale_subject_mismatch", detail, **scores)
-    if scores["pair.color_similarity"] < config.min_color_similarity:
-        detail = (
-            f"colour similarity {scores['pair.color_similarity']} < {config.min_color_similarity}"
-        )
-        return reject(TASK, target, "rescale_color_mismatch", detail, **scores)
-    floor = config.min_clip_similarity
-    clip = scores["pair.clip_similarity"]
-    if floor is not None and (clip is None or clip < floor):
-        detail = f"CLIP image similarity {clip} < {floor}"
-        return reject(TASK, target, "rescale_clip_mismatch", detail, **scores)
+    return scores
+
+
+def build_rescale(
+    ctx: TaskContext,
+    group: Group,
+    source: Candidate,
+    target: Candidate,
+    scores: dict[str, float | None],
+) -> Sample:
+    spec = target.spec
     key = f"{TASK}-{target.key}-from{source.spec.member}"
     rng = ctx.rng(TASK, key)
     instruction = ctx.instruction(

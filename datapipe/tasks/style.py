@@ -20,9 +20,8 @@ from datapipe.tasks.common import (
     color_similarity,
     reference_mismatch,
     reference_sample,
-    reject,
 )
-from datapipe.tasks.subjects import subject_limit, subject_similarity
+from datapipe.tasks.subjects import subject_scores
 
 TEXTURE_SIDE = 192
 ORIENTATIONS = 8
@@ -77,13 +76,13 @@ def motif_similarity(a: Candidate, b: Candidate) -> float | None:
     return round(min(density, directions), 4)
 
 
-def build_style(
-    ctx: TaskContext, config: StyleConfig, group: Group, reference: Candidate, target: Candidate
-) -> Sample | PairReject:
+def measure_style(
+    _config: StyleConfig, reference: Candidate, target: Candidate
+) -> dict[str, float | None] | PairReject:
     mismatch = reference_mismatch("style", reference, target, "style_id")
     if mismatch:
         return mismatch
-    scores = {
+    return {
         "pair.color_similarity": color_similarity(
             load_rgb(reference.image), load_rgb(target.image)
         ),
@@ -92,30 +91,15 @@ def build_style(
         ),
         "pair.clip_similarity": clip_similarity(reference, target),
         "pair.motif_similarity": motif_similarity(reference, target),
+        **subject_scores(reference, target),
     }
-    subject, method = subject_similarity(reference, target)
-    scores["pair.subject_similarity"] = subject
-    if scores["pair.color_similarity"] < config.min_color_similarity:
-        detail = (
-            f"colour similarity {scores['pair.color_similarity']} < {config.min_color_similarity}"
-        )
-        return reject("style", target, "style_color_mismatch", detail, **scores)
-    motif = scores["pair.motif_similarity"]
-    if motif is not None and motif < config.min_motif_similarity:
-        detail = f"background texture similarity {motif} < {config.min_motif_similarity}"
-        return reject("style", target, "style_motif_mismatch", detail, **scores)
-    if scores["pair.phash_distance"] < config.min_phash_distance:
-        detail = f"phash distance {scores['pair.phash_distance']:g} < {config.min_phash_distance}"
-        return reject("style", target, "style_near_duplicate", detail, **scores)
-    ceiling = config.max_clip_similarity
-    clip = scores["pair.clip_similarity"]
-    if ceiling is not None and (clip is None or clip > ceiling):
-        detail = f"CLIP image similarity {clip} > {ceiling}: a near-copy of the reference"
-        return reject("style", target, "style_near_duplicate", detail, **scores)
-    ceiling = subject_limit(
-        method, config.max_subject_similarity, config.max_subject_clip_similarity
-    )
-    if subject is not None and subject > ceiling:
-        detail = f"subject similarity ({method}) {subject} > {ceiling}: the reference's subject"
-        return reject("style", target, "style_same_subject", detail, **scores)
+
+
+def build_style(
+    ctx: TaskContext,
+    group: Group,
+    reference: Candidate,
+    target: Candidate,
+    scores: dict[str, float | None],
+) -> Sample:
     return reference_sample(ctx, "style", group, reference, target, scores)

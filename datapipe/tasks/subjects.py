@@ -92,19 +92,20 @@ def descriptor_similarity(a: SubjectDescriptor, b: SubjectDescriptor) -> float:
     return round(min(colour, shape, gradients), 4)
 
 
-def subject_similarity(a: Candidate, b: Candidate) -> tuple[float | None, str]:
-    """How alike the two renders' subjects are, and by what measure (`clip` where both
-    have a subject embedding, else `descriptor`); None when either has no subject."""
+SUBJECT_SCORES = {"clip": "pair.subject_clip_similarity", "descriptor": "pair.subject_similarity"}
+"""The two measures are on different scales, so each has its own score and bound."""
+
+
+def subject_scores(a: Candidate, b: Candidate) -> dict[str, float | None]:
+    """How alike the two renders' subjects are, under the score of the measure used:
+    CLIP where both have a subject embedding, else the pixel descriptor (None when
+    either has no subject)."""
     ea = a.details.get("clip", {}).get("subject_embedding")
     eb = b.details.get("clip", {}).get("subject_embedding")
     if ea and eb:
-        return round(sum(x * y for x, y in zip(ea, eb, strict=True)), 5), "clip"
+        return {SUBJECT_SCORES["clip"]: round(sum(x * y for x, y in zip(ea, eb, strict=True)), 5)}
     crop_a, crop_b = subject_crop(a), subject_crop(b)
     if crop_a is None or crop_b is None:
-        return None, "descriptor"
-    return descriptor_similarity(describe(*crop_a), describe(*crop_b)), "descriptor"
-
-
-def subject_limit(method: str, descriptor: float, clip: float) -> float:
-    """The recipe's bound for the measure that was used."""
-    return clip if method == "clip" else descriptor
+        return {SUBJECT_SCORES["descriptor"]: None}
+    similarity = descriptor_similarity(describe(*crop_a), describe(*crop_b))
+    return {SUBJECT_SCORES["descriptor"]: similarity}
