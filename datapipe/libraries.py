@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -18,6 +20,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     Field,
+    RootModel,
     StringConstraints,
     ValidationError,
     model_validator,
@@ -81,17 +84,6 @@ Box = tuple[float, float, float, float]
 Role = Literal["title", "subtitle", "slogan", "date", "price", "place", "cta"]
 Orientation = Literal["portrait", "square", "landscape"]
 
-INSTRUCTION_PLACEHOLDERS: dict[str, set[str]] = {
-    "extend_canvas": {"entity", "width", "height", "ratio"},
-    "extend_crop": {"entity", "width", "height", "ratio"},
-    "fill_subject": {"entity"},
-    "fill_text": {"text"},
-    "fill_freeform": {"entity"},
-    "rescale": {"width", "height", "ratio"},
-    "identity": {"entity", "style", "copy"},
-    "layout": {"entity", "copy", "style"},
-    "style": {"entity", "copy"},
-}
 POSTER_PLACEHOLDERS = {
     "style",
     "theme",
@@ -245,18 +237,15 @@ class PosterFile(Strict):
     of its renders names what it shows (strawberries are drawn as a `fruit`)."""
 
 
-class InstructionFile(BaseModel):
-    model_config = {"extra": "forbid", "frozen": True}
+class InstructionFile(RootModel[dict[str, Bilingual]]):
+    """Instruction templates by key. Which keys must exist, and which placeholders each
+    may use, is the tasks' to say (each task registry row names its own), so a new task
+    brings its wording without a change here."""
 
-    extend_canvas: Bilingual
-    extend_crop: Bilingual
-    fill_subject: Bilingual
-    fill_text: Bilingual
-    fill_freeform: Bilingual
-    rescale: Bilingual
-    identity: Bilingual
-    layout: Bilingual
-    style: Bilingual
+    model_config = {"frozen": True}
+
+    def templates(self, key: str, language: str) -> list[str]:
+        return getattr(self.root[key], language)
 
 
 @dataclass(frozen=True)
@@ -403,7 +392,11 @@ def load_styles(folder: Path) -> tuple[list[Style], list[Layout]]:
     return styles, layouts
 
 
-def load_prompts(folder: Path) -> tuple[CopyFile, InstructionFile, PosterFile]:
+def load_prompts(
+    folder: Path, instructions_used: Mapping[str, set[str]]
+) -> tuple[CopyFile, InstructionFile, PosterFile]:
+    """`instructions_used`: each instruction key the tasks use, with the placeholders
+    its templates may hold."""
     copy_path = folder / "copy.yaml"
     copy = _parse(CopyFile, copy_path)
     for theme, table in copy.themes.items():
@@ -413,9 +406,22 @@ def load_prompts(folder: Path) -> tuple[CopyFile, InstructionFile, PosterFile]:
                 _check_templates(copy_path, where, templates, COPY_PLACEHOLDERS)
     instr_path = folder / "instructions.yaml"
     instructions = _parse(InstructionFile, instr_path)
-    for key, allowed in INSTRUCTION_PLACEHOLDERS.items():
+    for key in instructions.root:
+        if key not in instructions_used:
+            close = get_close_matches(key, list(instructions_used), n=1, cutoff=0.6)
+            raise LibraryError(
+                f"{instr_path}: {shown(key)}: no task uses instructions of this name",
+                fix=f"did you mean {close[0]}?"
+                if close
+                else f"use one of {', '.join(sorted(instructions_used))}",
+            )
+    for key, allowed in instructions_used.items():
+        if key not in instructions.root:
+            raise LibraryError(
+                f"{instr_path}: {key}: missing", fix=f"add {key}: with zh and en templates"
+            )
         for lang in ("zh", "en"):
-            templates = getattr(getattr(instructions, key), lang)
+            templates = instructions.templates(key, lang)
             _check_templates(instr_path, f"{key}.{lang}", templates, allowed)
     poster_path = folder / "poster.yaml"
     poster = _parse(PosterFile, poster_path)
@@ -456,11 +462,12 @@ def cjk_characters(paths: Libraries) -> list[str]:
     return sorted(set(CJK.findall(text)))
 
 
-def load_libraries(paths: Libraries) -> Library:
-    """Load and validate every library the recipe names."""
+def read_libraries(paths: Libraries, instructions_used: Mapping[str, set[str]]) -> Library:
+    """Load and validate every library the recipe names (`instructions_used`: see
+    load_prompts; `datapipe.loading.load_libraries` passes the task registry's)."""
     entities = load_entities(paths.entities)
     styles, layouts = load_styles(paths.styles)
-    copy, instructions, poster = load_prompts(paths.prompts)
+    copy, instructions, poster = load_prompts(paths.prompts, instructions_used)
     for theme in entities:
         if theme not in copy.themes:
             raise LibraryError(

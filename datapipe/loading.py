@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from datapipe.bundled import find_recipe
 from datapipe.errors import RecipeError
-from datapipe.libraries import LoadedRecipe, load_libraries
+from datapipe.libraries import Library, LoadedRecipe, read_libraries
 from datapipe.reading import read_yaml, shown, validation_message
 from datapipe.recipe import Libraries, Recipe
 from datapipe.stages.registry import check_recipe
@@ -42,6 +42,15 @@ def resolve_libraries(recipe: Recipe, path: Path) -> Libraries:
             )
         resolved[field] = folder
     return Libraries(**resolved)
+
+
+def load_libraries(paths: Libraries) -> Library:
+    """The libraries, with the instruction templates checked against what each task's
+    registry row says it uses."""
+    used = {
+        key: set(allowed) for row in TASKS.values() for key, allowed in row.instructions.items()
+    }
+    return read_libraries(paths, used)
 
 
 def load_recipe(path: str | Path) -> LoadedRecipe:

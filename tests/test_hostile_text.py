@@ -43,7 +43,7 @@ from datapipe.cli import app
 from datapipe.errors import LibraryError
 from datapipe.io.candidate_store import CandidateStore
 from datapipe.io.tar import read_tar
-from datapipe.libraries import load_libraries
+from datapipe.loading import load_libraries
 from datapipe.recipe import Libraries, OpenAIConfig
 from datapipe.records import CopyLine, PromptSpec
 

@@ -10,7 +10,7 @@ import yaml
 from conftest import ROOT
 
 from datapipe.errors import LibraryError
-from datapipe.libraries import load_libraries
+from datapipe.loading import load_libraries
 from datapipe.recipe import ALL_THEMES, Libraries
 
 
@@ -163,4 +163,18 @@ def test_a_detector_phrase_must_be_short_lower_case_english(libs, phrase, messag
 def test_an_entity_without_a_detector_phrase_is_refused(libs):
     edit(libs.entities / "food.yaml", lambda d: d["entities"][0].pop("detect"))
     with pytest.raises(LibraryError, match=r"food.yaml: entities\[0\].detect"):
+        load_libraries(libs)
+
+
+def test_instruction_keys_are_the_tasks(libs):
+    """Which instruction templates exist is the task registry's to say: a key no task
+    uses is refused (a misspelt key would otherwise leave a task without wording), and
+    so is a missing one."""
+    edit(libs.prompts / "instructions.yaml", lambda d: d.update(stlye=d.pop("style")))
+    with pytest.raises(
+        LibraryError, match=r"instructions.yaml: stlye: no task uses.*did you mean style\?"
+    ):
+        load_libraries(libs)
+    edit(libs.prompts / "instructions.yaml", lambda d: d.pop("stlye"))
+    with pytest.raises(LibraryError, match=r"instructions.yaml: style: missing"):
         load_libraries(libs)

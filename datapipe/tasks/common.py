@@ -37,7 +37,7 @@ class TaskContext:
     def instruction(
         self, template_key: str, language: str, rng: random.Random, **values: Any
     ) -> str:
-        templates = getattr(getattr(self.loaded.library.instructions, template_key), language)
+        templates = self.loaded.library.instructions.templates(template_key, language)
         return rng.choice(templates).format(**values)
 
 

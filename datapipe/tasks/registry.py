@@ -10,8 +10,8 @@ recipe schema.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -48,6 +48,8 @@ class TaskRow:
     order: the first rule broken is the rejection's reason.
     `group_kind`: the group a bench sample of the task is built from.
     `subject_mask`: its samples use a subject mask, so the bench may require one.
+    `instructions`: the instruction templates (prompts/instructions.yaml) its builder
+    draws from, with the placeholders it fills in them.
     """
 
     name: str
@@ -57,6 +59,7 @@ class TaskRow:
     measure: Measure | None = None
     pair_rules: tuple[PairRule, ...] = ()
     subject_mask: bool = False
+    instructions: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def config(self, tasks: TasksConfig) -> BaseModel:
         """The task's own settings, the only part of the recipe its builder is handed."""
@@ -112,13 +115,35 @@ def _subject_rules(reason: str, bound: Literal["min", "max"], meaning: str) -> t
     )
 
 
+SIZE = frozenset({"width", "height", "ratio"})
+"""The placeholders of an instruction that names the target's size."""
 NOT_THE_REFERENCE = "the target shows the reference's subject"
 
 TASKS: dict[str, TaskRow] = {
     row.name: row
     for row in (
-        TaskRow("extend", "poster", "single", build_extend),
-        TaskRow("fill", "poster", "single", build_fill, subject_mask=True),
+        TaskRow(
+            "extend",
+            "poster",
+            "single",
+            build_extend,
+            instructions={
+                "extend_canvas": SIZE | {"entity"},
+                "extend_crop": SIZE | {"entity"},
+            },
+        ),
+        TaskRow(
+            "fill",
+            "poster",
+            "single",
+            build_fill,
+            subject_mask=True,
+            instructions={
+                "fill_subject": frozenset({"entity"}),
+                "fill_text": frozenset({"text"}),
+                "fill_freeform": frozenset({"entity"}),
+            },
+        ),
         TaskRow(
             "rescale",
             "pair",
@@ -150,8 +175,16 @@ TASKS: dict[str, TaskRow] = {
                     meaning="the CLIP image embeddings differ",
                 ),
             ),
+            instructions={"rescale": SIZE},
         ),
-        TaskRow("identity", "poster", "single", build_identity, subject_mask=True),
+        TaskRow(
+            "identity",
+            "poster",
+            "single",
+            build_identity,
+            subject_mask=True,
+            instructions={"identity": frozenset({"entity", "style", "copy"})},
+        ),
         TaskRow(
             "layout",
             "pair",
@@ -168,6 +201,7 @@ TASKS: dict[str, TaskRow] = {
                 ),
                 *_subject_rules("layout_same_subject", "max", NOT_THE_REFERENCE),
             ),
+            instructions={"layout": frozenset({"entity", "copy", "style"})},
         ),
         TaskRow(
             "style",
@@ -207,6 +241,7 @@ TASKS: dict[str, TaskRow] = {
                 ),
                 *_subject_rules("style_same_subject", "max", NOT_THE_REFERENCE),
             ),
+            instructions={"style": frozenset({"entity", "copy"})},
         ),
     )
 }

@@ -120,6 +120,7 @@ def test_only_for_must_name_a_template_of_its_theme(tmp_path):
 
     from datapipe.errors import LibraryError
     from datapipe.libraries import load_prompts
+    from datapipe.loading import instructions_used
 
     shutil.copytree(ROOT / "prompts", tmp_path / "prompts")
     copy = tmp_path / "prompts" / "copy.yaml"
@@ -130,4 +131,4 @@ def test_only_for_must_name_a_template_of_its_theme(tmp_path):
         encoding="utf-8",
     )
     with pytest.raises(LibraryError, match="none of this theme's templates"):
-        load_prompts(tmp_path / "prompts")
+        load_prompts(tmp_path / "prompts", instructions_used())
