@@ -79,11 +79,12 @@ def rendered_groups(loaded: Any, count: int) -> list[Any]:
     """The recipe's first `count` groups, composed and rendered (not yet encoded)."""
     from datapipe.plan import plan_groups
     from datapipe.stages.prompt import PromptStage
+    from datapipe.stages.registry import build_stage
     from datapipe.stages.render import RenderStage
 
     groups = [slot.to_group() for slot in plan_groups(loaded)[:count]]
     for cls in (PromptStage, RenderStage):
-        stage = cls(loaded)
+        stage = build_stage(cls, loaded)
         stage.setup()
         groups = stage.process_batch(groups)
     return groups
@@ -99,7 +100,7 @@ def stage_costs(loaded: Any, groups: list[Any], out: Path) -> dict[str, float]:
     """Core-seconds per candidate of every CPU stage after the render, in pipeline order."""
     from datapipe.io.candidate_store import CandidateStore
     from datapipe.io.shard_sink import ShardSink
-    from datapipe.stages.registry import annotator_classes, build_dataset_stages
+    from datapipe.stages.registry import build_annotators, build_dataset_stages
 
     candidates = sum(len(g.candidates) for g in groups)
     costs: dict[str, float] = {}
@@ -110,8 +111,7 @@ def stage_costs(loaded: Any, groups: list[Any], out: Path) -> dict[str, float]:
             done += stage.process_batch(groups[start : start + stage.batch_size])
         return done
 
-    for cls in annotator_classes(loaded.recipe):
-        stage = cls(loaded)
+    for stage in build_annotators(loaded):
         stage.setup()
         costs[stage.name], groups = cpu_of(lambda s=stage, g=groups: batches(s, g))
     store = CandidateStore(out)
@@ -162,17 +162,18 @@ def ocr_scales(folder: Path, count: int) -> dict[str, dict[str, Any]]:
     from datapipe.images import load_rgb
     from datapipe.stages.image_check import ImageStage
     from datapipe.stages.ocr import OcrStage
+    from datapipe.stages.registry import build_stage
 
     faulty = {"faults": {"rate": 0.2, "kinds": ["wrong_text"]}}
     base = load(folder, "accuracy", {"stages": {"render": faulty}})
-    groups = ImageStage(base).process_batch(rendered_groups(base, count))
+    groups = build_stage(ImageStage, base).process_batch(rendered_groups(base, count))
     candidates = [c for g in groups for c in g.candidates][:count]
     images = [load_rgb(c.image) for c in candidates]
     results: dict[str, dict[str, Any]] = {}
     reference: list[tuple[str, ...]] = []
     for name, (settings, copy_side) in OCR_SCALES.items():
         loaded = load(folder, "ocr", {"stages": {"ocr": settings, "render": faulty}})
-        stage = OcrStage(loaded)
+        stage = build_stage(OcrStage, loaded)
         stage.setup()
         fresh = [dataclasses.replace(c, scores={}, details={}) for c in candidates]
 

@@ -81,7 +81,7 @@ def run(quick: bool, per_cell: int | None = None, recipe: str | None = None) -> 
     from datapipe.backends.procedural.renderer import ProceduralRenderer
     from datapipe.records import Candidate, Group, RawRender
     from datapipe.stages.filter import evaluate, image_failed
-    from datapipe.stages.registry import annotator_classes
+    from datapipe.stages.registry import build_annotators
     from datapipe.stages.render import encode_render
 
     cell = per_cell or (4 if quick else 20)
@@ -96,7 +96,7 @@ def run(quick: bool, per_cell: int | None = None, recipe: str | None = None) -> 
     with tempfile.TemporaryDirectory() as tmp:
         loaded = load(Path(tmp), recipe_path)
         renderer = ProceduralRenderer(loaded.library)
-        stages = [cls(loaded) for cls in annotator_classes(loaded.recipe)]
+        stages = build_annotators(loaded)
         for stage in stages:
             stage.setup()
         specs = specs_by_language(loaded, goods + cell * len(KINDS))

@@ -94,9 +94,9 @@ def grade(out: Path, loaded: Any) -> dict[str, Any]:
     from datapipe.tasks.registry import pair_task
 
     store, truths = CandidateStore(out), TruthStore(out)
-    ctx = TaskContext(loaded)
+    ctx = TaskContext.of(loaded)
     tasks = ctx.tasks
-    filter_stage = FilterStage(loaded)
+    filter_stage = FilterStage(loaded.recipe.split_thresholds("train"))
     filter_stage.setup()
     pairs: list[dict[str, Any]] = []
     ious: dict[str, float] = {}

@@ -112,8 +112,9 @@ def recipe_data(
 def specs_of(loaded: Any) -> list[Any]:
     from datapipe.plan import plan_groups
     from datapipe.stages.prompt import PromptStage
+    from datapipe.stages.registry import build_stage
 
-    stage = PromptStage(loaded)
+    stage = build_stage(PromptStage, loaded)
     stage.setup()
     groups = stage.process_batch([slot.to_group() for slot in plan_groups(loaded)])
     return [c.spec for g in groups for c in g.candidates]

@@ -64,9 +64,10 @@ def bare_loop(recipe_path: Path, gpus: int) -> dict[str, float]:
     from datapipe.loading import load_recipe
     from datapipe.plan import plan_groups
     from datapipe.stages.prompt import PromptStage
+    from datapipe.stages.registry import build_stage
 
     loaded = load_recipe(recipe_path)
-    stage = PromptStage(loaded)
+    stage = build_stage(PromptStage, loaded)
     stage.setup()
     groups = stage.process_batch([slot.to_group() for slot in plan_groups(loaded)])
     specs = [c.spec for g in groups for c in g.candidates]

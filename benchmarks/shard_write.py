@@ -31,13 +31,13 @@ ROUNDS = 5
 def make_samples(folder: Path, groups: int, count: int) -> tuple[Any, list[Any]]:
     from cpu_cost import load, rendered_groups
 
-    from datapipe.stages.registry import annotator_classes, build_dataset_stages
+    from datapipe.stages.registry import build_annotators, build_dataset_stages
 
     # A small detector input: OCR only has to find the text boxes for fill's masks.
     small = {"det_limit_type": "max", "det_limit_side_len": 480}
     loaded = load(folder, "samples", {"stages": {"ocr": small}})
     built = rendered_groups(loaded, groups)
-    for stage in [cls(loaded) for cls in annotator_classes(loaded.recipe)] + list(
+    for stage in build_annotators(loaded) + list(
         build_dataset_stages(loaded, folder / "unused").all
     ):
         stage.setup()

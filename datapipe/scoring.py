@@ -39,7 +39,7 @@ from datapipe.records import Candidate, CopyLine, Group, PromptSpec
 from datapipe.runner.driver import StageChain
 from datapipe.stages.base import Stage
 from datapipe.stages.filter import evaluate, image_failed
-from datapipe.stages.registry import annotator_classes
+from datapipe.stages.registry import annotator_classes, build_annotators
 
 LANGUAGES = ("zh", "en")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -137,9 +137,7 @@ class Scorer:
                 )
             recipe = found
         self.loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe)
-        self._chain = StageChain(
-            lambda: [cls(self.loaded) for cls in annotator_classes(self.loaded.recipe)]
-        )
+        self._chain = StageChain(lambda: build_annotators(self.loaded))
 
     @property
     def stages(self) -> list[Stage]:

@@ -11,13 +11,13 @@ from datapipe.plan import plan_groups
 from datapipe.records import Candidate, Group
 from datapipe.stages.filter import FilterStage
 from datapipe.stages.prompt import PromptStage
-from datapipe.stages.registry import annotator_classes
+from datapipe.stages.registry import build_annotators, build_stage
 from datapipe.stages.render import RenderStage
 
 
 def first_group(loaded: LoadedRecipe, kind: str = "single") -> Group:
     slot = next(s for s in plan_groups(loaded) if s.kind == kind)
-    stage = PromptStage(loaded)
+    stage = build_stage(PromptStage, loaded)
     stage.setup()
     return stage.process_batch([slot.to_group()])[0]
 
@@ -50,9 +50,9 @@ def force_faults(stage: RenderStage) -> RenderStage:
 def annotate_and_filter(
     loaded: LoadedRecipe, groups: list[Group], render: bool = True
 ) -> list[Group]:
-    classes = ([RenderStage] if render else []) + annotator_classes(loaded.recipe) + [FilterStage]
-    for cls in classes:
-        stage = cls(loaded)
+    stages = [build_stage(RenderStage, loaded)] if render else []
+    stages += [*build_annotators(loaded), FilterStage(loaded.recipe.split_thresholds("train"))]
+    for stage in stages:
         stage.setup()
         if isinstance(stage, RenderStage):
             force_faults(stage)

@@ -44,8 +44,8 @@ from datapipe.runner.budget import BudgetExhaustedError
 from datapipe.runner.cost import add_commit_usage
 from datapipe.runner.driver import run_stage
 from datapipe.runner.summary import RunCounts, RunSummary
-from datapipe.stages.near_duplicates import NearDuplicates, kept_hashes
-from datapipe.stages.registry import DatasetStages, build_dataset_stages
+from datapipe.stages.near_duplicates import kept_hashes
+from datapipe.stages.registry import DatasetStages, build_dataset_stages, near_duplicates
 
 SPLITS = ("train", "bench")
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -230,7 +230,7 @@ class RunOutput:
         self.started = datetime.now(timezone.utc)
         self.repaired: dict[int, list[str]] = {}
         """Blocks found damaged on open, with what was wrong: redone and reported."""
-        self.seen = NearDuplicates(loaded)
+        self.seen = near_duplicates(loaded)
         """Kept hashes of both splits, in commit order (near-duplicate checks)."""
         self.bench = BenchState(loaded) if loaded.recipe.bench is not None else None
         self._stages: dict[str, DatasetStages] = {}

@@ -31,7 +31,7 @@ from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput
 from datapipe.runner.pools import PoolSpec, capacity_problems, fit_pools
 from datapipe.runner.summary import RunSummary
 from datapipe.stages.base import Stage
-from datapipe.stages.registry import candidate_stage_classes
+from datapipe.stages.registry import candidate_stage_classes, stage_settings
 from datapipe.stages.render import RenderStage
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,8 @@ def import_ray() -> Any:
 class StageActor:
     """One worker of a stage's pool: builds and sets up the stage once, then maps batches."""
 
-    def __init__(self, stage_class: type[Stage], loaded: LoadedRecipe, out: Path) -> None:
-        self.stage = stage_class(loaded, out)
+    def __init__(self, stage_class: type[Stage], settings: Any, out: Path) -> None:
+        self.stage = stage_class(settings, out)
         self.stage.setup()
         self.node = _node_id()
 
@@ -115,7 +115,7 @@ def build_dataset(
             options["resources"] = pool.resources
         dataset = dataset.map_batches(
             stage_actor(pool.stage),
-            fn_constructor_args=(pool.stage, loaded, out),
+            fn_constructor_args=(pool.stage, stage_settings(pool.stage, loaded), out),
             batch_size=pool.batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=pool.workers),

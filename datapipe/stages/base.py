@@ -1,6 +1,7 @@
 """The stage interface every runner drives.
 
-A stage is a small class: the recipe in, `setup()` to load models once per worker,
+A stage is a small class: its own settings in (the stage registry picks them out of
+the recipe; a stage never sees the rest of it), `setup()` to load models once per worker,
 `process_batch(groups) -> groups` to do the work, and class attributes that declare
 its resources and the scores it writes. Runners (local, Ray) never look inside.
 """
@@ -8,7 +9,7 @@ its resources and the scores it writes. Runners (local, Ray) never look inside.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from datapipe.images import BadImageError, load_rgb
 
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
 
     from PIL import Image
 
-    from datapipe.libraries import LoadedRecipe
     from datapipe.records import Candidate, Group
 
 
@@ -61,14 +61,15 @@ class Stage:
                     "so that every score names the stage that wrote it"
                 )
 
-    def __init__(self, loaded: LoadedRecipe, out: Path | None = None) -> None:
-        """Keep the config only: models load in setup(), once per worker, never here.
+    def __init__(self, config: Any, out: Path | None = None) -> None:
+        """Keep the settings only: models load in setup(), once per worker, never here.
 
-        `out` is the run's output directory, for stages that keep a cache there (LLM
-        responses); stages used outside a run get None and keep nothing.
+        `config` is the stage's own part of the recipe (`datapipe.stages.registry` says
+        which); it must pickle, as Ray hands it to each worker. `out` is the run's output
+        directory, for stages that keep a cache there (LLM responses); stages used
+        outside a run get None and keep nothing.
         """
-        self.loaded = loaded
-        self.recipe = loaded.recipe
+        self.config = config
         self.out = out
 
     def setup(self) -> None:

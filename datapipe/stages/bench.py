@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from datapipe.backends.base import JudgeVerdict
@@ -22,17 +24,22 @@ from datapipe.records import Candidate, Group, PairReject, Sample
 from datapipe.stages.base import Resources, Stage
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from datapipe.libraries import LoadedRecipe
+    from datapipe.recipe import BenchConfig, JudgeConfig
 
 JUDGE = "judge"
 """The stage name the judge's API usage is recorded under (the cost report prices it)."""
 Judge = Callable[[Sample, Candidate], JudgeVerdict]
 
 
-def rules_judge(loaded: LoadedRecipe) -> Judge:
-    judge = RulesJudge(loaded.recipe.bench.judge)
+@dataclass(frozen=True)
+class BenchSettings:
+    bench: BenchConfig
+    prompts: Path
+    """The prompts library folder, which holds the judge's templates."""
+
+
+def rules_judge(config: JudgeConfig) -> Judge:
+    judge = RulesJudge(config)
 
     def run(sample: Sample, target: Candidate) -> JudgeVerdict:
         return judge.judge(sample.task, {**target.scores, **sample.meta["scores"]["pair"]})
@@ -40,13 +47,13 @@ def rules_judge(loaded: LoadedRecipe) -> Judge:
     return run
 
 
-def gemini_judge(loaded: LoadedRecipe, out: Path | None) -> tuple[Judge, Callable[[], None]]:
+def gemini_judge(settings: BenchSettings, out: Path | None) -> tuple[Judge, Callable[[], None]]:
     from datapipe.backends.judge_gemini import GeminiJudge
 
     judge = GeminiJudge(
-        loaded.recipe.bench.judge.gemini,
+        settings.bench.judge.gemini,
         None if out is None else OutputLayout(out).cache("judge"),
-        prompts_dir=loaded.library.folders.prompts,
+        prompts_dir=settings.prompts,
     )
     judge.load()
 
@@ -82,20 +89,20 @@ class BenchStage(Stage):
     resources: ClassVar[Resources] = Resources(cpus=0.25)
     batch_size: ClassVar[int] = 16
 
-    def __init__(
-        self, loaded: LoadedRecipe, out: Path | None = None, state: BenchState | None = None
-    ) -> None:
-        super().__init__(loaded, out)
-        self.config = loaded.recipe.bench
-        self.state = state or BenchState(loaded)
+    def __init__(self, settings: BenchSettings, state: BenchState, out: Path | None = None) -> None:
+        """`state`: the bench quotas, shared with the planner of the bench rounds."""
+        super().__init__(settings, out)
+        self.settings = settings
+        self.config = settings.bench
+        self.state = state
         self.judge: Judge | None = None
         self._close: Callable[[], None] | None = None
 
     def setup(self) -> None:
         if self.config.judge.backend == "gemini":
-            self.judge, self._close = gemini_judge(self.loaded, self.out)
+            self.judge, self._close = gemini_judge(self.settings, self.out)
         else:
-            self.judge = rules_judge(self.loaded)
+            self.judge = rules_judge(self.config.judge)
 
     def teardown(self) -> None:
         if self._close is not None:

@@ -49,7 +49,7 @@ class ClipStage(Stage):
     def setup(self) -> None:
         from datapipe.backends.clip_openclip import ClipScorer
 
-        self.scorer = ClipScorer(self.recipe.stages.clip)
+        self.scorer = ClipScorer(self.config)
         self.scorer.load()
 
     def process_batch(self, groups: list[Group]) -> list[Group]:

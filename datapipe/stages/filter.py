@@ -15,9 +15,7 @@ from datapipe.stages.base import Resources, Stage
 from datapipe.verdicts import evaluate
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from datapipe.libraries import LoadedRecipe
+    from datapipe.recipe import Rule
 
 
 def image_failed(candidate: Candidate) -> bool:
@@ -29,13 +27,11 @@ class FilterStage(Stage):
     resources: ClassVar[Resources] = Resources(cpus=0.25)
     batch_size: ClassVar[int] = 64
 
-    def __init__(self, loaded: LoadedRecipe, out: Path | None = None, split: str = "train") -> None:
-        """The bench split filters with its own, stricter rules."""
-        super().__init__(loaded, out)
-        self.rules = loaded.recipe.split_thresholds(split)
+    config: dict[str, Rule]
+    """The split's thresholds: the bench split filters with its own, stricter rules."""
 
     def process_batch(self, groups: list[Group]) -> list[Group]:
-        rules = self.rules
+        rules = self.config
         for group in groups:
             for candidate in group.candidates:
                 candidate.verdict = evaluate(candidate.scores, rules, image_failed(candidate))

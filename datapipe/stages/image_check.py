@@ -27,7 +27,7 @@ class ImageStage(Stage):
     )
 
     def process_batch(self, groups: list[Group]) -> list[Group]:
-        compress_level = self.recipe.stages.render.png_compress_level
+        compress_level = self.config.png_compress_level
         for group in groups:
             for candidate in group.candidates:
                 encode_render(candidate, compress_level)

@@ -21,8 +21,6 @@ from datapipe.stages.base import Resources, Stage
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from datapipe.libraries import LoadedRecipe
-
 REASON = "near_duplicate"
 REASON_TRAIN = "near_duplicate_of_train"
 
@@ -72,9 +70,10 @@ class PhashIndex:
 class NearDuplicates:
     """The kept hashes of both splits of one output, shared by their stages."""
 
-    def __init__(self, loaded: LoadedRecipe) -> None:
-        recipe = loaded.recipe
-        self.distance = {s: recipe.near_duplicate_distance(s) for s in ("train", "bench")}
+    def __init__(self, distance: dict[str, int | None]) -> None:
+        """`distance`: per split, the largest pHash distance that makes a near-duplicate
+        (None: the split does not check)."""
+        self.distance = distance
         largest = max((d for d in self.distance.values() if d is not None), default=0)
         self.index = {s: PhashIndex(largest) for s in ("train", "bench")}
 
@@ -102,16 +101,12 @@ class NearDuplicateStage(Stage):
     resources: ClassVar[Resources] = Resources(cpus=0.25)
     batch_size: ClassVar[int] = 64
 
-    def __init__(
-        self,
-        loaded: LoadedRecipe,
-        out: Path | None = None,
-        split: str = "train",
-        seen: NearDuplicates | None = None,
-    ) -> None:
-        super().__init__(loaded, out)
+    def __init__(self, seen: NearDuplicates, out: Path | None = None, split: str = "train") -> None:
+        """`seen`: the kept hashes of both splits of the output, shared by their stages,
+        with the split's distance."""
+        super().__init__(seen, out)
         self.split = split
-        self.seen = seen or NearDuplicates(loaded)
+        self.seen = seen
 
     def process_batch(self, groups: list[Group]) -> list[Group]:
         for group in groups:

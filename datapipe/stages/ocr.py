@@ -133,7 +133,7 @@ class OcrStage(CandidateStage):
     )
 
     def setup(self) -> None:
-        config = self.recipe.stages.ocr
+        config = self.config
         options = {
             "threads": config.threads,
             "det_limit_side_len": config.det_limit_side_len,

@@ -9,12 +9,24 @@ render stage then skips it and the filter rejects it), never used.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from datapipe.backends.template_composer import TemplateComposer
 from datapipe.io.layout import OutputLayout
+from datapipe.recipe import PromptStageConfig
 from datapipe.records import Candidate, Group
 from datapipe.stages.base import Resources, Stage
+
+
+@dataclass(frozen=True)
+class PromptSettings:
+    prompt: PromptStageConfig
+    composer: TemplateComposer
+    """Composes the specs from the recipe's generation settings and libraries."""
+    prompts: Path
+    """The prompts library folder, which holds the LLM's templates."""
 
 
 class PromptStage(Stage):
@@ -23,16 +35,17 @@ class PromptStage(Stage):
     batch_size: ClassVar[int] = 4
     produces: ClassVar[tuple[str, ...]] = ("prompt.ok",)
 
+    config: PromptSettings
+
     def setup(self) -> None:
-        config = self.recipe.stages.prompt
-        self.composer = TemplateComposer(self.loaded)
+        config = self.config.prompt
+        self.composer = self.config.composer
         self.rewriter = None
         if config.backend == "openai":
             from datapipe.backends.llm_openai import PromptRewriter
 
             cache = OutputLayout(self.out).cache("llm") if self.out else None
-            prompts = self.loaded.library.folders.prompts
-            self.rewriter = PromptRewriter(config.openai, cache, prompts_dir=prompts)
+            self.rewriter = PromptRewriter(config.openai, cache, prompts_dir=self.config.prompts)
             self.rewriter.load()
 
     def process_batch(self, groups: list[Group]) -> list[Group]:
@@ -51,7 +64,7 @@ class PromptStage(Stage):
         result = self.rewriter.rewrite(candidate.spec)
         candidate.details["prompt"] = {
             "backend": "openai",
-            "model": self.recipe.stages.prompt.openai.model,
+            "model": self.config.prompt.openai.model,
             "template_prompt": candidate.spec.prompt,
             "cached": result.cached,
             "attempts": result.attempts,

@@ -1,27 +1,32 @@
-"""Which stages a recipe runs, in order, and which scores they make available."""
+"""Which stages a recipe runs, in order, which scores they make available, and which
+part of the recipe each is handed: the one place that reads the whole recipe for them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from datapipe.backends.template_composer import TemplateComposer
 from datapipe.bench import BenchState
 from datapipe.errors import RecipeError
 from datapipe.libraries import LoadedRecipe
 from datapipe.recipe import Recipe
 from datapipe.stages.base import Stage
-from datapipe.stages.bench import BenchStage
+from datapipe.stages.bench import BenchSettings, BenchStage
 from datapipe.stages.clip import ClipStage
 from datapipe.stages.filter import FilterStage
 from datapipe.stages.image_check import ImageStage
 from datapipe.stages.near_duplicates import NearDuplicates, NearDuplicateStage
 from datapipe.stages.ocr import OcrStage
 from datapipe.stages.phash import PhashStage
-from datapipe.stages.prompt import PromptStage
+from datapipe.stages.prompt import PromptSettings, PromptStage
 from datapipe.stages.quality import QualityStage
-from datapipe.stages.render import RenderStage
+from datapipe.stages.render import RenderSettings, RenderStage
 from datapipe.stages.subject import SubjectStage
 from datapipe.stages.tasks import TaskStage
+from datapipe.tasks.common import TaskContext
 
 
 def annotator_classes(recipe: Recipe) -> list[type[Stage]]:
@@ -43,8 +48,43 @@ def candidate_stage_classes(recipe: Recipe) -> list[type[Stage]]:
     return [PromptStage, RenderStage, *annotator_classes(recipe)]
 
 
+CANDIDATE_SETTINGS: dict[str, Callable[[LoadedRecipe], Any]] = {
+    PromptStage.name: lambda loaded: PromptSettings(
+        loaded.recipe.stages.prompt, TemplateComposer(loaded), loaded.library.folders.prompts
+    ),
+    RenderStage.name: lambda loaded: RenderSettings(loaded.recipe.stages.render, loaded.library),
+    ImageStage.name: lambda loaded: loaded.recipe.stages.render,
+    OcrStage.name: lambda loaded: loaded.recipe.stages.ocr,
+    QualityStage.name: lambda loaded: loaded.recipe.stages.quality,
+    SubjectStage.name: lambda loaded: loaded.recipe.stages.subject,
+    PhashStage.name: lambda loaded: loaded.recipe.stages.phash,
+    ClipStage.name: lambda loaded: loaded.recipe.stages.clip,
+}
+"""Each candidate stage's own settings (the image check re-encodes as the renderer does)."""
+
+
+def stage_settings(cls: type[Stage], loaded: LoadedRecipe) -> Any:
+    """What a candidate stage of this class is handed: its settings, never the recipe."""
+    return CANDIDATE_SETTINGS[cls.name](loaded)
+
+
+def build_stage(cls: type[Stage], loaded: LoadedRecipe, out: Path | None = None) -> Stage:
+    return cls(stage_settings(cls, loaded), out)
+
+
 def build_candidate_stages(loaded: LoadedRecipe, out: Path | None = None) -> list[Stage]:
-    return [cls(loaded, out) for cls in candidate_stage_classes(loaded.recipe)]
+    return [build_stage(cls, loaded, out) for cls in candidate_stage_classes(loaded.recipe)]
+
+
+def build_annotators(loaded: LoadedRecipe) -> list[Stage]:
+    """The stages after the render, outside a run (`datapipe score`)."""
+    return [build_stage(cls, loaded) for cls in annotator_classes(loaded.recipe)]
+
+
+def near_duplicates(loaded: LoadedRecipe) -> NearDuplicates:
+    """An empty index of kept hashes for an output, with each split's distance."""
+    recipe = loaded.recipe
+    return NearDuplicates({s: recipe.near_duplicate_distance(s) for s in ("train", "bench")})
 
 
 @dataclass(frozen=True)
@@ -72,12 +112,19 @@ def build_dataset_stages(
 
     `seen` holds the kept hashes both splits check against (one per output); `bench`
     the bench quotas; `only` limits the task builders (regenerating one task)."""
-    seen = seen or NearDuplicates(loaded)
-    build: list[Stage] = [TaskStage(loaded, out, split, only)]
+    seen = seen or near_duplicates(loaded)
+    build: list[Stage] = [TaskStage(TaskContext.of(loaded, split), out, only)]
     if split == "bench":
-        build.append(BenchStage(loaded, out, bench))
+        recipe_bench = loaded.recipe.bench
+        if recipe_bench is None:
+            raise ValueError(f"{loaded.path}: no bench section, so no bench split to build")
+        settings = BenchSettings(recipe_bench, loaded.library.folders.prompts)
+        build.append(BenchStage(settings, bench or BenchState(loaded), out))
     return DatasetStages(
-        verdict=[FilterStage(loaded, out, split), NearDuplicateStage(loaded, out, split, seen)],
+        verdict=[
+            FilterStage(loaded.recipe.split_thresholds(split), out),
+            NearDuplicateStage(seen, out, split),
+        ],
         build=build,
     )
 

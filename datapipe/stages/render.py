@@ -19,17 +19,27 @@ runner stores it apart (io/truth_store.py) for grading. So no later stage can re
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from datapipe.backends.base import Renderer, RenderResult
 from datapipe.images import encode_png, mask_to_png
 from datapipe.io.truth_store import Graded
+from datapipe.libraries import Library
+from datapipe.recipe import RenderStageConfig
 from datapipe.records import Candidate, Group, RawRender
 from datapipe.stages.base import Resources, Stage
 
 
-def make_renderer(stage: Stage) -> Renderer:
-    config = stage.recipe.stages.render
+@dataclass(frozen=True)
+class RenderSettings:
+    render: RenderStageConfig
+    library: Library
+    """What the offline renderers draw from (their icons, fonts and palettes)."""
+
+
+def make_renderer(settings: RenderSettings) -> Renderer:
+    config = settings.render
     if config.backend == "qwen_image":
         from datapipe.backends.qwen_image import QwenImageRenderer
 
@@ -38,14 +48,14 @@ def make_renderer(stage: Stage) -> Renderer:
         from datapipe.backends.simulated import FixedCostRenderer
 
         return FixedCostRenderer(
-            stage.loaded.library,
+            settings.library,
             config.simulated_seconds,
             config.faults,
             config.png_compress_level,
         )
     from datapipe.backends.procedural.renderer import ProceduralRenderer
 
-    return ProceduralRenderer(stage.loaded.library, config.faults, config.png_compress_level)
+    return ProceduralRenderer(settings.library, config.faults, config.png_compress_level)
 
 
 class RenderStage(Stage):
@@ -54,8 +64,10 @@ class RenderStage(Stage):
     batch_size: ClassVar[int] = 4
     produces: ClassVar[tuple[str, ...]] = ("render.ok",)
 
+    config: RenderSettings
+
     def setup(self) -> None:
-        self.renderer = make_renderer(self)
+        self.renderer = make_renderer(self.config)
         self.renderer.load()
         self.graded: dict[str, Graded] = {}
 
@@ -99,7 +111,7 @@ class RenderStage(Stage):
             )
         candidate.scores["render.ok"] = 1.0
         candidate.render = {
-            "backend": self.recipe.stages.render.backend,
+            "backend": self.config.render.backend,
             "model": self.renderer.version,
             "seed": spec.seed,
             "width": spec.width,

@@ -41,7 +41,7 @@ class SubjectStage(CandidateStage):
     )
 
     def setup(self) -> None:
-        config = self.recipe.stages.subject
+        config = self.config
         self.segmenter = None
         if config.backend == "sam2":
             from datapipe.backends.sam2_subject import Sam2Subject
@@ -51,7 +51,7 @@ class SubjectStage(CandidateStage):
 
     def annotate(self, candidate: Candidate, image: Image.Image) -> None:
         s = candidate.scores
-        info: dict = {"source": self.recipe.stages.subject.backend}
+        info: dict = {"source": self.config.backend}
         if self.segmenter is not None:
             phrase = candidate.spec.entity_detect
             if not phrase.isascii() or not phrase.strip():

@@ -19,8 +19,6 @@ from datapipe.tasks.registry import TASKS, TaskRow, pair_task
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from datapipe.libraries import LoadedRecipe
-
 
 class TaskStage(Stage):
     name = "tasks"
@@ -28,16 +26,12 @@ class TaskStage(Stage):
     batch_size: ClassVar[int] = 8
 
     def __init__(
-        self,
-        loaded: LoadedRecipe,
-        out: Path | None = None,
-        split: str = "train",
-        only: set[str] | None = None,
+        self, context: TaskContext, out: Path | None = None, only: set[str] | None = None
     ) -> None:
         """`only` restricts the builders to some tasks (regenerating one task's split)."""
-        super().__init__(loaded, out)
-        self.context = TaskContext(loaded, split)
-        self.enabled = set(loaded.recipe.split_tasks(split).enabled())
+        super().__init__(context, out)
+        self.context = context
+        self.enabled = set(context.tasks.enabled())
         if only is not None:
             self.enabled &= only
 

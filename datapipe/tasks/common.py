@@ -12,32 +12,47 @@ from PIL import Image
 import datapipe
 from datapipe.backends.template_composer import quote_copy
 from datapipe.hashing import derive_seed
-from datapipe.libraries import LoadedRecipe
+from datapipe.libraries import InstructionFile, LoadedRecipe
 from datapipe.recipe import TasksConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
 
 SPLIT_TRAIN = "train"
 
 
-@dataclass
+@dataclass(frozen=True)
 class TaskContext:
-    loaded: LoadedRecipe
+    """What every builder may know beyond its own task's settings: the split's task
+    settings (handed out one task at a time), the hashes samples record, and the
+    libraries' wording."""
+
+    tasks: TasksConfig
+    """This split's task settings (the bench may set its own)."""
+    generation_hash: str
+    recipe_hash: str
+    instructions: InstructionFile
+    drawn_as: dict[str, dict[str, str]]
+    """The procedural renderer's icon names, by language and entity shape."""
     split: str = SPLIT_TRAIN
 
-    @property
-    def tasks(self) -> TasksConfig:
-        """This split's task settings (the bench may set its own); each builder is handed
-        its own task's, never the whole recipe."""
-        return self.loaded.recipe.split_tasks(self.split)
+    @classmethod
+    def of(cls, loaded: LoadedRecipe, split: str = SPLIT_TRAIN) -> TaskContext:
+        return cls(
+            tasks=loaded.recipe.split_tasks(split),
+            generation_hash=loaded.generation_hash,
+            recipe_hash=loaded.recipe_hash,
+            instructions=loaded.library.instructions,
+            drawn_as=loaded.library.poster.drawn_as,
+            split=split,
+        )
 
     def rng(self, task: str, key: str) -> random.Random:
         """One generator per (task, sample): samples never depend on build order."""
-        return random.Random(derive_seed(self.loaded.generation_hash, task, key))
+        return random.Random(derive_seed(self.generation_hash, task, key))
 
     def instruction(
         self, template_key: str, language: str, rng: random.Random, **values: Any
     ) -> str:
-        templates = self.loaded.library.instructions.templates(template_key, language)
+        templates = self.instructions.templates(template_key, language)
         return rng.choice(templates).format(**values)
 
 
@@ -50,7 +65,7 @@ def subject_name(ctx: TaskContext, candidate: Candidate) -> str:
     asked, the icon's name for the procedural renderer (never an entity it did not draw)."""
     spec = candidate.spec
     if candidate.render.get("backend") in DRAWS_ICONS:
-        return ctx.loaded.library.poster.drawn_as[spec.language][spec.entity_shape]
+        return ctx.drawn_as[spec.language][spec.entity_shape]
     return spec.entity_name
 
 
@@ -95,8 +110,8 @@ def sample_meta(
         },
         "params": params,
         "lineage": {
-            "recipe_hash": ctx.loaded.recipe_hash,
-            "generation_hash": ctx.loaded.generation_hash,
+            "recipe_hash": ctx.recipe_hash,
+            "generation_hash": ctx.generation_hash,
             "group_id": group.group_id,
             "group_kind": group.kind,
             "block": group.block,

@@ -39,6 +39,7 @@ from datapipe.stages.filter import FilterStage
 from datapipe.stages.image_check import ImageStage
 from datapipe.stages.ocr import OcrStage
 from datapipe.stages.prompt import PromptStage
+from datapipe.stages.registry import build_stage
 from datapipe.stages.render import RenderStage
 
 PADDLE_PYTHON = os.environ.get("DATAPIPE_PADDLE_PYTHON")
@@ -258,7 +259,12 @@ def test_ocr_stage_records_a_lost_worker_as_a_rejection_and_the_run_goes_on(tmp_
     }
     loaded = load_recipe(write_recipe(tmp_path, override))
     groups = [first_group(loaded), first_group(loaded, "rescale")]
-    stages = [RenderStage(loaded), ImageStage(loaded), OcrStage(loaded), FilterStage(loaded)]
+    stages = [
+        build_stage(RenderStage, loaded),
+        build_stage(ImageStage, loaded),
+        build_stage(OcrStage, loaded),
+        FilterStage(loaded.recipe.split_thresholds("train")),
+    ]
     try:
         for stage in stages:
             stage.setup()
@@ -323,7 +329,7 @@ def posters(tmp_path_factory):
     no_faults = {"rate": 0, "pair_rate": 0}
     override = {"stages": {"ocr": {"threads": 2}, "render": {"faults": no_faults}}}
     loaded = load_recipe(write_recipe(folder, override))
-    prompt = PromptStage(loaded)
+    prompt = build_stage(PromptStage, loaded)
     prompt.setup()
     chosen = {}
     for slot in plan_groups(loaded):
@@ -333,7 +339,7 @@ def posters(tmp_path_factory):
             break
     group = dataclasses.replace(first_group(loaded), candidates=list(chosen.values()))
     for cls in (RenderStage, ImageStage, OcrStage):
-        stage = cls(loaded)
+        stage = build_stage(cls, loaded)
         stage.setup()
         (group,) = stage.process_batch([group])
     return folder, group
@@ -344,7 +350,7 @@ def test_real_paddleocr_reads_what_rapidocr_reads_and_scores_the_same(posters):
     folder, group = posters
     ocr = {"threads": 2, "backend": "paddleocr", "paddleocr": real_config().model_dump()}
     loaded = load_recipe(write_recipe(folder, {"stages": {"ocr": ocr}}, name="paddle.yaml"))
-    stage = OcrStage(loaded)
+    stage = build_stage(OcrStage, loaded)
     stage.setup()
     try:
         assert stage.backend.version == "paddleocr-3.7.0"

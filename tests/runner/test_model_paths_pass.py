@@ -22,9 +22,10 @@ from datapipe.loading import load_recipe
 from datapipe.plan import plan_groups
 from datapipe.stages.filter import FilterStage
 from datapipe.stages.prompt import PromptStage
-from datapipe.stages.registry import annotator_classes
+from datapipe.stages.registry import build_annotators, build_stage
 from datapipe.stages.render import RenderStage
 from datapipe.stages.tasks import TaskStage
+from datapipe.tasks.common import TaskContext
 
 
 class SubjectStandIn:
@@ -98,11 +99,16 @@ def built(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sam2_subject, "Sam2Subject", SubjectStandIn)
         patch.setattr(clip_openclip, "ClipScorer", ClipStandIn)
-        prompt = PromptStage(loaded)
+        prompt = build_stage(PromptStage, loaded)
         prompt.setup()
         groups = prompt.process_batch([s.to_group() for s in plan_groups(loaded)])
-        for cls in [RenderStage, *annotator_classes(loaded.recipe), FilterStage, TaskStage]:
-            stage = cls(loaded)
+        stages = [
+            build_stage(RenderStage, loaded),
+            *build_annotators(loaded),
+            FilterStage(loaded.recipe.split_thresholds("train")),
+            TaskStage(TaskContext.of(loaded)),
+        ]
+        for stage in stages:
             stage.setup()
             groups = stage.process_batch(groups)
     return loaded, groups

@@ -13,10 +13,10 @@ from datapipe.records import Candidate, Group, PromptSpec, Verdict
 from datapipe.stages.near_duplicates import (
     REASON,
     REASON_TRAIN,
-    NearDuplicates,
     NearDuplicateStage,
     PhashIndex,
 )
+from datapipe.stages.registry import near_duplicates
 
 
 @pytest.mark.parametrize("distance", [0, 3, 6, 10])
@@ -75,8 +75,8 @@ def group(gid: str, *candidates: Candidate, split: str = "train") -> Group:
 
 def test_stage_keeps_the_first_and_rejects_repeats_of_other_groups(tmp_path):
     loaded = load_recipe(write_recipe(tmp_path, {"near_duplicates": {"max_distance": 4}}))
-    seen = NearDuplicates(loaded)
-    stage = NearDuplicateStage(loaded, None, "train", seen)
+    seen = near_duplicates(loaded)
+    stage = NearDuplicateStage(seen, None, "train")
     first = candidate("a-0", 0xF0F0F0F0F0F0F0F0)
     twin_same_group = candidate("a-1", 0xF0F0F0F0F0F0F0F1)  # a rescale twin: allowed
     repeat = candidate("b-0", 0xF0F0F0F0F0F0F0F3)  # 2 bits from a-0
@@ -91,11 +91,9 @@ def test_stage_keeps_the_first_and_rejects_repeats_of_other_groups(tmp_path):
 
 def test_bench_renders_are_checked_against_train_too(tmp_path):
     loaded = load_recipe(write_recipe(tmp_path, {"near_duplicates": {"max_distance": 2}}))
-    seen = NearDuplicates(loaded)
-    NearDuplicateStage(loaded, None, "train", seen).process_batch(
-        [group("t", candidate("t-0", 0xAAAA))]
-    )
-    bench = NearDuplicateStage(loaded, None, "bench", seen)
+    seen = near_duplicates(loaded)
+    NearDuplicateStage(seen, None, "train").process_batch([group("t", candidate("t-0", 0xAAAA))])
+    bench = NearDuplicateStage(seen, None, "bench")
     copy_of_train = candidate("b-0", 0xAAAB)
     new = candidate("b2-0", 0x5555_0000)
     bench.process_batch([group("b", copy_of_train, split="bench"), group("b2", new, split="bench")])
@@ -106,7 +104,7 @@ def test_bench_renders_are_checked_against_train_too(tmp_path):
 
 def test_remembered_ledger_rows_count_like_committed_renders(tmp_path):
     loaded = load_recipe(write_recipe(tmp_path, {"near_duplicates": {"max_distance": 3}}))
-    seen = NearDuplicates(loaded)
+    seen = near_duplicates(loaded)
     seen.remember("train", [["t-0", "t", f"{0x1234:016x}"]])
     assert seen.check("train", 0x1235, "other") == (REASON, "pHash distance 1 <= 3 to t-0 (train)")
     assert seen.check("train", 0x1235, "t") is None

@@ -17,6 +17,7 @@ from datapipe.plan import plan_groups
 from datapipe.records import Candidate
 from datapipe.stages.filter import evaluate
 from datapipe.stages.ocr import OcrStage, reading_candidates
+from datapipe.stages.registry import build_stage
 from datapipe.text import letters, ned_similarity, normalize, numbers
 
 
@@ -63,7 +64,7 @@ malformed glyphs: 0.33 zh, 0.67 en). Pinned, so that a change in either directio
 
 @pytest.fixture(scope="module")
 def verifier(quickstart):
-    stage = OcrStage(quickstart)
+    stage = build_stage(OcrStage, quickstart)
     stage.setup()
     return stage
 

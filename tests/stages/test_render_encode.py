@@ -7,11 +7,12 @@ from helpers import first_group, force_faults, with_variant
 
 from datapipe.images import decode, encode_png
 from datapipe.stages.image_check import ImageStage
+from datapipe.stages.registry import build_stage
 from datapipe.stages.render import RenderStage
 
 
 def render(loaded, group):
-    stage = RenderStage(loaded)
+    stage = build_stage(RenderStage, loaded)
     stage.setup()
     return force_faults(stage).process_batch([group])[0]
 
@@ -22,7 +23,7 @@ def test_render_leaves_pixels_raw_and_the_image_stage_encodes_them(quickstart):
     raw = candidate.raw
     assert candidate.image == b"" and raw is not None and raw.file is None
     assert "raw" not in candidate.metadata()
-    ImageStage(quickstart).process_batch([group])
+    build_stage(ImageStage, quickstart).process_batch([group])
     level = quickstart.recipe.stages.render.png_compress_level
     assert candidate.raw is None
     assert candidate.image == encode_png(raw.image, level)
@@ -33,7 +34,7 @@ def test_render_leaves_pixels_raw_and_the_image_stage_encodes_them(quickstart):
 
 def test_a_truncated_fault_is_the_file_the_renderer_wrote(quickstart):
     group = render(quickstart, with_variant(first_group(quickstart), "truncated"))
-    ImageStage(quickstart).process_batch([group])
+    build_stage(ImageStage, quickstart).process_batch([group])
     candidate = group.candidates[0]
     assert len(candidate.image) > 0 and candidate.scores["image.decodes"] == 0.0
 

@@ -10,6 +10,7 @@ from PIL import Image
 
 from datapipe.backends.sam2_subject import SubjectResult
 from datapipe.records import Candidate
+from datapipe.stages.registry import build_stage
 from datapipe.stages.subject import SubjectStage
 
 
@@ -43,7 +44,7 @@ def candidate(quickstart, language: str, detect: str | None = None) -> Candidate
 
 
 def stage_with_spy(quickstart) -> tuple[SubjectStage, SpySegmenter]:
-    stage = SubjectStage(quickstart)
+    stage = build_stage(SubjectStage, quickstart)
     stage.segmenter = SpySegmenter()
     return stage, stage.segmenter
 

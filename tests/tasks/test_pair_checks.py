@@ -13,8 +13,10 @@ from helpers import annotate_and_filter
 
 from datapipe.plan import plan_groups
 from datapipe.stages.prompt import PromptStage
+from datapipe.stages.registry import build_stage
 from datapipe.stages.render import RenderStage
 from datapipe.stages.tasks import TaskStage
+from datapipe.tasks.common import TaskContext
 
 COPY_MISSED = (
     "known weak spot: on the textured grounds of the stylised text mix (#14) the offline "
@@ -57,7 +59,7 @@ def drawn_with(loaded, kind: str, fault: str, monkeypatch):
         taken["stage"] = stage
 
     monkeypatch.setattr(RenderStage, "setup", setup)
-    prompt = PromptStage(loaded)
+    prompt = build_stage(PromptStage, loaded)
     prompt.setup()
     for slot in [s for s in plan_groups(loaded) if s.kind == kind][:4]:
         group = prompt.process_batch([slot.to_group()])[0]
@@ -75,7 +77,7 @@ def test_a_drawn_pair_failure_is_refused_for_its_reason(
 ):
     group, broken = drawn_with(quickstart, kind, fault, monkeypatch)
     assert broken, "the renderer drew no pair failure"
-    stage = TaskStage(quickstart, only={kind})
+    stage = TaskStage(TaskContext.of(quickstart), only={kind})
     stage.setup()
     (group,) = stage.process_batch([group])
     refused = {r.candidate_key: r.reason for r in group.pair_rejects}
