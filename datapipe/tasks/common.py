@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,13 +168,28 @@ def color_similarity(a: Image.Image, b: Image.Image, bins: int = 4) -> float:
     return round(float(np.minimum(hist(a), hist(b)).sum()), 4)
 
 
+def reference_builder(task: str) -> Callable[..., Sample]:
+    """The builder of a task whose source is another poster of the same group."""
+
+    def build(
+        ctx: TaskContext,
+        group: Group,
+        reference: Candidate,
+        target: Candidate,
+        scores: dict[str, float | None],
+    ) -> Sample:
+        return reference_sample(ctx, task, group, reference, target, scores)
+
+    return build
+
+
 def reference_sample(
     ctx: TaskContext,
     task: str,
     group: Group,
     reference: Candidate,
     target: Candidate,
-    scores: dict[str, float],
+    scores: dict[str, float | None],
 ) -> Sample:
     """A pair whose source is another poster of the same group (layout, style)."""
     spec = target.spec

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from datapipe.details import subject_box
 from datapipe.recipe import LayoutConfig
-from datapipe.records import Candidate, Group, PairReject, Sample
+from datapipe.records import Candidate, PairReject
 from datapipe.tasks.common import (
-    TaskContext,
+    reference_builder,
     reference_mismatch,
-    reference_sample,
 )
 from datapipe.tasks.subjects import subject_scores
 
@@ -85,11 +84,5 @@ def measure_layout(
     }
 
 
-def build_layout(
-    ctx: TaskContext,
-    group: Group,
-    reference: Candidate,
-    target: Candidate,
-    scores: dict[str, float | None],
-) -> Sample:
-    return reference_sample(ctx, "layout", group, reference, target, scores)
+build_layout = reference_builder("layout")
+"""The sample: the reference as the source, the target as the poster to make."""

@@ -14,12 +14,11 @@ from PIL import Image
 from datapipe.details import clip_similarity, phash_distance
 from datapipe.images import BadImageError, load_mask, load_rgb
 from datapipe.recipe import StyleConfig
-from datapipe.records import Candidate, Group, PairReject, Sample
+from datapipe.records import Candidate, PairReject
 from datapipe.tasks.common import (
-    TaskContext,
     color_similarity,
+    reference_builder,
     reference_mismatch,
-    reference_sample,
 )
 from datapipe.tasks.subjects import subject_scores
 
@@ -95,11 +94,5 @@ def measure_style(
     }
 
 
-def build_style(
-    ctx: TaskContext,
-    group: Group,
-    reference: Candidate,
-    target: Candidate,
-    scores: dict[str, float | None],
-) -> Sample:
-    return reference_sample(ctx, "style", group, reference, target, scores)
+build_style = reference_builder("style")
+"""The sample: the reference as the source, the target as the poster to make."""
