@@ -6,8 +6,10 @@ subject, text or colours in a rescale twin; elements moved in a layout twin; ano
 palette or motif in a style twin; a layout or style twin that copies its reference),
 as precision and recall per check (targets: recall >= 0.90 at precision >= 0.95); and
 the offline subject masks (found from the pixels) against the masks the renderer drew:
-median IoU (>= 0.90), the share under 0.75, and how many fill (subject mask) and
-identity samples were built from a mask under 0.75 IoU (target 0). A broken member the
+median IoU (>= 0.90), the share under 0.75, how many fill (subject mask) and
+identity samples were built from a mask under 0.75 IoU (target 0), and the price of
+rejecting bad masks: the share of good masks (IoU >= 0.75) the `subject_uncertain` rule
+keeps. A broken member the
 render filter already rejects (a twin whose text no longer matches its copy) never
 reaches a pair check: those are counted apart, per failure kind.
 
@@ -114,6 +116,7 @@ def grade(out: Path, loaded: Any) -> dict[str, Any]:
     filter_stage.setup()
     pairs: list[dict[str, Any]] = []
     ious: dict[str, float] = {}
+    confidences: dict[str, float | None] = {}
     members: dict[str, dict[str, int]] = {}
     """pair failure -> broken members rejected by the render filter, and kept."""
     built_from: list[float] = []
@@ -132,6 +135,7 @@ def grade(out: Path, loaded: Any) -> dict[str, Any]:
                 )
                 union = np.count_nonzero(drawn | found)
                 ious[candidate.key] = float(np.count_nonzero(drawn & found) / union if union else 1)
+                confidences[candidate.key] = candidate.scores.get("subject.confidence")
             kept = [c for c in group.candidates if c.kept]
             for candidate in group.candidates:
                 entry = truth.get(candidate.key)
@@ -175,7 +179,13 @@ def grade(out: Path, loaded: Any) -> dict[str, Any]:
                         "scores": scores,
                     }
                 )
-    return {"pairs": pairs, "ious": ious, "built_from": built_from, "members": members}
+    return {
+        "pairs": pairs,
+        "ious": ious,
+        "confidences": confidences,
+        "built_from": built_from,
+        "members": members,
+    }
 
 
 def check_figures(graded: dict[str, Any], loaded: Any) -> tuple[list[Figure], dict[str, Any]]:
@@ -238,6 +248,17 @@ def run(quick: bool) -> Result:
             note=f"of {len(built_from)} subject-mask samples",
         ),
     ]
+    rule = loaded.recipe.thresholds.get("subject_uncertain")
+    if rule is not None and rule.min is not None:
+        good = [k for k, i in graded["ious"].items() if i >= IOU_FLOOR]
+        trusted = sum((graded["confidences"][k] or 0.0) >= rule.min for k in good)
+        figures.append(
+            Figure(
+                f"good masks (IoU >= {IOU_FLOOR}) that subject_uncertain keeps",
+                round(trusted / len(good), 4) if good else None,
+                note=f"{trusted} of {len(good)} (subject.confidence >= {rule.min})",
+            )
+        )
     for kind, count in sorted(graded["members"].items()):
         total = count["filtered"] + count["kept"]
         figures.append(
