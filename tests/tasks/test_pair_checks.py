@@ -16,29 +16,16 @@ from datapipe.stages.prompt import PromptStage
 from datapipe.stages.render import RenderStage
 from datapipe.stages.tasks import TaskStage
 
-COPY_MISSED = (
-    "known weak spot: on the textured grounds of the stylised text mix (#14) the offline "
-    "subject descriptor scores some copies of the reference's subject below the ceiling; "
-    "which group is drawn decides it. benchmarks/fidelity_pairs.py measures the recall"
-)
 CASES = [
-    ("rescale", "other_subject", "rescale_subject_mismatch"),
-    ("rescale", "text_changed", "rescale_text_mismatch"),
-    ("rescale", "colours_changed", "rescale_color_mismatch"),
-    ("layout", "moved", "layout_mismatch"),
-    pytest.param(
-        "layout",
-        "copies_reference",
-        "layout_same_subject",
-        marks=pytest.mark.xfail(strict=False, reason=COPY_MISSED),
-    ),
-    ("style", "other_palette", "style_color_mismatch"),
-    pytest.param(
-        "style",
-        "copies_reference",
-        "style_same_subject",
-        marks=pytest.mark.xfail(strict=False, reason=COPY_MISSED),
-    ),
+    ("rescale", "other_subject", {"rescale_subject_mismatch"}),
+    ("rescale", "text_changed", {"rescale_text_mismatch"}),
+    ("rescale", "colours_changed", {"rescale_color_mismatch"}),
+    ("layout", "moved", {"layout_mismatch"}),
+    ("layout", "copies_reference", {"layout_same_subject"}),
+    ("style", "other_palette", {"style_color_mismatch"}),
+    # a copy of the reference is refused as a near-copy (pHash) or for its subject,
+    # whichever of style's checks comes first
+    ("style", "copies_reference", {"style_near_duplicate", "style_same_subject"}),
 ]
 
 
@@ -69,9 +56,9 @@ def drawn_with(loaded, kind: str, fault: str, monkeypatch):
     pytest.skip(f"no {kind} group with every member kept among the first four")
 
 
-@pytest.mark.parametrize(("kind", "fault", "reason"), CASES)
+@pytest.mark.parametrize(("kind", "fault", "reasons"), CASES)
 def test_a_drawn_pair_failure_is_refused_for_its_reason(
-    quickstart, monkeypatch, kind, fault, reason
+    quickstart, monkeypatch, kind, fault, reasons
 ):
     group, broken = drawn_with(quickstart, kind, fault, monkeypatch)
     assert broken, "the renderer drew no pair failure"
@@ -81,4 +68,4 @@ def test_a_drawn_pair_failure_is_refused_for_its_reason(
     refused = {r.candidate_key: r.reason for r in group.pair_rejects}
     # the broken member as a target: its pair with the next member fails the check
     made = {s.key: s.meta["scores"]["pair"] for s in group.samples}
-    assert refused.get(broken[0]) == reason, (refused, made)
+    assert refused.get(broken[0]) in reasons, (refused, made)
