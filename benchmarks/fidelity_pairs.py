@@ -164,9 +164,13 @@ def grade(out: Path, loaded: Any) -> dict[str, Any]:
                             )
                         )
             row = pair_task(group.kind)
-            if row is None or len(kept) < 2:
+            if row is None or not kept:
                 continue
-            ordered = [(target, kept[(i + 1) % len(kept)]) for i, target in enumerate(kept)]
+            ordered = [
+                (target, kept[(i + 1) % len(kept)])
+                for i, target in enumerate(kept)
+                if len(kept) >= 2
+            ]
             for broken in group.candidates:
                 entry = truth.get(broken.key)
                 if broken.kept or entry is None or not entry.truth.pair_fault:
