@@ -2,8 +2,8 @@
 
 The renderer draws the failure into one member of a group and says so only in its
 truth; the pair builders see the pixels (OCR lines, subject masks) and nothing else.
-(`other_motif` is not here: the motif check is off in the quickstart until its texture
-measure tells motifs apart; benchmarks/fidelity_pairs.py reports how well it does.)
+(`other_motif` is not here: the motif check is off in the quickstart; tests/tasks/
+test_motif.py checks the measure and benchmarks/fidelity_pairs.py grades it.)
 """
 
 from __future__ import annotations
