@@ -95,7 +95,9 @@ class SubjectStage(CandidateStage):
             text = [row["box"] for row in lines if row["found"]]
             found = subject_pixels.segment(image, [tuple(box) for box in text])
             s["subject.confidence"] = found.confidence
-            info.update(model=subject_pixels.VERSION, reason=found.reason)
+            info.update(
+                model=subject_pixels.VERSION, reason=found.reason, ground_inside=found.ground_inside
+            )
             mask = found.mask
         candidate.subject_mask = mask_to_png(mask) if mask.any() else None
         if mask.shape != (image.height, image.width):

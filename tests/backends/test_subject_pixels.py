@@ -60,3 +60,21 @@ def test_a_framed_ground_is_not_a_subject():
     square = np.zeros((300, 200), dtype=bool)
     square[100:160, 70:130] = True
     assert iou(found.mask, square) > 0.9 and found.confidence > 0.9
+
+
+def test_a_mask_closed_around_the_ground_is_not_trusted(quickstart):
+    """A reel's holes or a ring show the ground; the segmenter cannot reach them from the
+    border, so the mask takes them in: its confidence says not to cut pairs from it."""
+    ground, red = (240, 230, 210), (200, 40, 40)
+    yy, xx = np.mgrid[:300, :300]
+    radius = np.hypot(yy - 150, xx - 150)
+    solid = np.full((300, 300, 3), ground, dtype=np.uint8)
+    solid[radius <= 70] = red
+    ring = solid.copy()
+    ring[radius <= 48] = ground
+    disc = subject_pixels.segment(Image.fromarray(solid), [])
+    closed = subject_pixels.segment(Image.fromarray(ring), [])
+    assert disc.ground_inside < 0.05 and disc.confidence > 0.9
+    assert closed.ground_inside > 0.4
+    floor = quickstart.recipe.thresholds["subject_uncertain"].min
+    assert closed.confidence < floor <= disc.confidence

@@ -31,6 +31,10 @@ PAIR_FAULTS: dict[str, tuple[str, ...]] = {
 
 PALETTE_APART = 150
 """Sum of RGB differences between two grounds for a palette to count as another."""
+QUIET_MOTIFS = frozenset({"plain", "gradient", "grain"})
+"""Grounds with no pattern to see: one swapped for another is no other motif to the eye
+(and a grain motif is what the renderer's textured look draws on any poster), so
+`other_motif` draws a motif of another kind."""
 SLOT_MOVES = {"title": "subject", "subject": "body", "body": "title"}
 """`moved`: each element drawn in another element's slot."""
 
@@ -102,7 +106,7 @@ def _drawing(
         other = _other_style(library, style, rng, lambda s: _apart(s.palette, style.palette))
         return PairDrawing(kind, spec, style.model_copy(update={"palette": other.palette}))
     if kind == "other_motif":
-        other = _other_style(library, style, rng, lambda s: s.motif != style.motif)
+        other = _other_style(library, style, rng, lambda s: _other_motif(s.motif, style.motif))
         return PairDrawing(kind, spec, style.model_copy(update={"motif": other.motif}))
     if kind == "moved":
         return PairDrawing(kind, spec, slots=dict(SLOT_MOVES))
@@ -125,6 +129,10 @@ def _apart(a: Palette, b: Palette) -> bool:
     """Another palette, not a near one: the grounds' colours differ plainly."""
     pairs = zip(getrgb(a.background), getrgb(b.background), strict=True)
     return sum(abs(x - y) for x, y in pairs) > PALETTE_APART
+
+
+def _other_motif(a: str, b: str) -> bool:
+    return a != b and not {a, b} <= QUIET_MOTIFS
 
 
 def _other_style(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from datapipe.backends.procedural.pair_faults import QUIET_MOTIFS, plan_pair_faults
 from datapipe.backends.procedural.renderer import ProceduralRenderer, contrast
 from datapipe.backends.procedural.text_faults import corrupt_text
 from datapipe.backends.template_composer import TemplateComposer
@@ -118,3 +119,18 @@ def test_corrupt_text_keeps_length_and_changes_a_third():
     assert len(garbled) == len(text) and garbled != text
     changed = sum(a != b for a, b in zip(text, garbled, strict=True))
     assert changed >= 0.3 * len(text.replace(" ", ""))
+
+
+def test_other_motif_draws_a_motif_of_another_kind(quickstart):
+    """A style twin with `other_motif` shows a pattern where its style has none (or none
+    where it has one, or another pattern): never plain, gradient and grain swapped."""
+    composer = TemplateComposer(quickstart)
+    library = quickstart.library
+    swaps = []
+    for slot in [s for s in plan_groups(quickstart) if s.kind == "style"]:
+        specs = composer.compose(slot.to_group())
+        for spec_id, drawing in plan_pair_faults(specs, library, 1.0, ["other_motif"]).items():
+            spec = next(s for s in specs if s.spec_id == spec_id)
+            swaps.append((library.style(spec.style_id).motif, drawing.style.motif))
+    assert len(swaps) == len([s for s in plan_groups(quickstart) if s.kind == "style"])
+    assert all(a != b and not {a, b} <= QUIET_MOTIFS for a, b in swaps), swaps
