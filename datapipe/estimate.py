@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,15 +35,18 @@ from datapipe.coverage import coverage
 from datapipe.errors import DatapipeError, OutputError
 from datapipe.io.layout import OutputLayout
 from datapipe.libraries import LoadedRecipe
-from datapipe.plan import bench_cells, plan_groups, renders_per_group
+from datapipe.plan import (
+    bench_cells,
+    groups_to_reach,
+    plan_groups,
+    prior_pairs_per_group,
+    renders_per_group,
+)
 from datapipe.recipe import GROUP_KINDS, Recipe
 from datapipe.runner.cost import RENDER, CostBasis
 from datapipe.tasks.registry import TASKS
 
 Z95 = 1.96
-PER_POSTER_TASKS = tuple(name for name, row in TASKS.items() if row.per == "poster")
-"""Tasks every kept render of any group kind can give a sample of (the others come from
-the pairs of their own group kind)."""
 KEEP_DIMENSIONS = ("language", "theme")
 
 
@@ -217,17 +219,6 @@ def read_pilot(loaded: LoadedRecipe, path: Path) -> Pilot:
         keep=keep,
         bench={t: (p, g) for t, (p, g) in bench.items()},
     )
-
-
-def prior_pairs_per_group(recipe: Recipe, task: str, kind: str) -> float:
-    """With every render kept at the prior rate and no builder refusing a pair: a kept
-    render gives one sample of each per-poster task; a pair task needs two kept members
-    and then makes one pair per kept member."""
-    p = recipe.costs.priors.keep_rate
-    size = renders_per_group(recipe, kind)
-    if task in PER_POSTER_TASKS:
-        return size * p
-    return size * p - size * p * (1 - p) ** (size - 1)
 
 
 @dataclass
@@ -459,9 +450,7 @@ class GroupsFor:
 
 
 def groups_for(estimate: Estimate, recipe: Recipe, targets: dict[str, int]) -> GroupsFor:
-    """Pair tasks set their own group kind's count; the per-poster tasks' shortfall is
-    then made up with single groups (the cheapest: one render each), or, in a recipe
-    without them, by scaling every kind alike."""
+    """Groups to ask for (`groups_to_reach`) at the pilot's rates and at their lows."""
 
     def rate(task: str, kind: str, low: bool) -> float:
         figure = estimate.pairs_per_group.get(task, {}).get(kind)
@@ -469,51 +458,14 @@ def groups_for(estimate: Estimate, recipe: Recipe, targets: dict[str, int]) -> G
             return 0.0
         return figure.low if low and figure.low is not None else figure.value
 
-    groups = _solve(recipe, targets, lambda t, k: rate(t, k, False))
+    groups = groups_to_reach(recipe, targets, lambda t, k: rate(t, k, False))
     try:
-        safe: dict[str, int] | None = _solve(recipe, targets, lambda t, k: rate(t, k, True))
+        safe: dict[str, int] | None = groups_to_reach(
+            recipe, targets, lambda t, k: rate(t, k, True)
+        )
     except DatapipeError:
         safe = None
     return GroupsFor(groups=groups, safe=safe)
-
-
-def _solve(
-    recipe: Recipe, targets: dict[str, int], rate: Callable[[str, str], float]
-) -> dict[str, int]:
-    counts = dict.fromkeys(GROUP_KINDS, 0)
-    for task, wanted in targets.items():
-        if task not in PER_POSTER_TASKS:
-            kind = TASKS[task].group_kind
-            counts[kind] = max(counts[kind], _groups_needed(task, kind, wanted, rate(task, kind)))
-    for task, wanted in targets.items():
-        if task not in PER_POSTER_TASKS:
-            continue
-        short = wanted - sum(n * rate(task, k) for k, n in counts.items())
-        if short <= 0:
-            continue
-        if rate(task, "single") > 0:
-            counts["single"] += _groups_needed(task, "single", short, rate(task, "single"))
-            continue
-        mix = {k: n for k, n in recipe.groups.model_dump().items() if n}
-        per_mix = sum(n * rate(task, k) for k, n in mix.items())
-        if per_mix <= 0:
-            raise DatapipeError(
-                f"--target-pairs {task}: no group kind of this recipe made a {task} pair",
-                fix="check the pilot's rejects, or enable the task",
-            )
-        for k, n in mix.items():
-            counts[k] += math.ceil(n * short / per_mix)
-    return counts
-
-
-def _groups_needed(task: str, kind: str, wanted: float, rate: float) -> int:
-    if rate <= 0:
-        raise DatapipeError(
-            f"--target-pairs {task}: {kind} groups made no {task} pair at the measured rate, "
-            "so no number of groups reaches the target",
-            fix="check the pilot's rejects (datapipe inspect), or run a larger pilot",
-        )
-    return math.ceil(wanted / rate)
 
 
 def parse_targets(values: list[str], recipe: Recipe) -> dict[str, int]:

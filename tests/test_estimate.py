@@ -16,17 +16,15 @@ from typer.testing import CliRunner
 
 from datapipe.cli import app
 from datapipe.errors import OutputError
-from datapipe.estimate import (
-    PER_POSTER_TASKS,
-    estimate,
-    groups_for,
-    prior_pairs_per_group,
-    read_pilot,
-    wilson,
-)
+from datapipe.estimate import estimate, groups_for, read_pilot, wilson
 from datapipe.io.layout import OutputLayout
 from datapipe.loading import load_recipe
-from datapipe.plan import plan_groups, renders_per_group
+from datapipe.plan import (
+    PER_POSTER_TASKS,
+    plan_groups,
+    prior_pairs_per_group,
+    renders_per_group,
+)
 from datapipe.runner.local import run_local
 
 GROUPS = {"groups": {"single": 6, "rescale": 4, "style": 3, "layout": 3}}
