@@ -9,13 +9,16 @@ seconds per render, API calls and tokens per render.
 
 A pilot's groups are the first groups of the full plan (same generation hash, so same
 ids and seeds), so the full run's pairs are the pilot's own plus those of the groups it
-did not render. For those, each (task, group kind) cell predicts its mean pairs per
-pilot group times the groups left, with a 95% prediction interval: the uncertainty of
-the mean (s^2 / n per group, times the groups left, squared) plus the spread of the
-groups themselves (s^2 per group left). s^2 is taken with two pseudo-groups added (one
-with no pair, one with the most a group can give), so a small pilot whose groups all
-happened to agree does not claim certainty. Keep and acceptance rates get Wilson
-intervals.
+did not render. Those are predicted group by group from two rates the whole pilot
+measures, not from the few pilot groups of each kind: the share of renders the filter
+keeps, per theme (a pilot's themes are not the full run's mix: a 30-group quickstart
+pilot has no nature poster, whose keep rate is the highest), and per task the share of
+possible pairs its builder made (`possible_pairs`: a sample per kept render, or a pair per
+kept member of a group with two kept). Pairs per pilot group of each (task, kind) cell,
+as measured, set the spread of single groups. The 95% interval: both rates at the ends
+of their Wilson intervals, widened by the groups' spread (s^2 per group left, taken with
+two pseudo-groups added, one with no pair and one with the most a group can give, so a
+small pilot whose groups all happened to agree does not claim certainty).
 """
 
 from __future__ import annotations
@@ -33,12 +36,14 @@ from rich.table import Table
 
 from datapipe.coverage import coverage
 from datapipe.errors import DatapipeError, OutputError
+from datapipe.io.candidate_store import CandidateStore
 from datapipe.io.layout import OutputLayout
 from datapipe.libraries import LoadedRecipe
 from datapipe.plan import (
     bench_cells,
     groups_to_reach,
     plan_groups,
+    possible_pairs,
     prior_pairs_per_group,
     renders_per_group,
 )
@@ -120,17 +125,6 @@ class CellRate:
         mean = sum(padded) / len(padded)
         return sum((c - mean) ** 2 for c in padded) / (len(padded) - 1)
 
-    def rate(self) -> Figure:
-        half = Z95 * math.sqrt(self.variance / self.n)
-        return Figure(self.mean, max(0.0, self.mean - half), self.mean + half)
-
-    def predict(self, left: int) -> Figure:
-        """Pairs of `left` more groups, with a 95% prediction interval."""
-        variance = left * left * self.variance / self.n + left * self.variance
-        half = Z95 * math.sqrt(variance)
-        value = left * self.mean
-        return Figure(value, max(0.0, value - half), value + half)
-
 
 @dataclass
 class Pilot:
@@ -143,6 +137,12 @@ class Pilot:
     """Train pairs of each task the pilot made."""
     cells: dict[tuple[str, str], CellRate]
     """(task, group kind) -> pairs per group."""
+    ids: set[str]
+    """The pilot's train groups (the plan's first ones)."""
+    themes: dict[str, tuple[int, int]]
+    """Theme -> (kept, renders) of the pilot's train renders."""
+    built: dict[str, tuple[int, int]]
+    """Task -> (pairs made, pairs possible from the kept renders, `possible_pairs`)."""
     renders: int
     rendered: int
     """Renders this pilot's last invocation made (its device time and API usage are per these)."""
@@ -153,6 +153,28 @@ class Pilot:
     """dimension -> value -> (kept, renders)."""
     bench: dict[str, tuple[int, int]]
     """bench task -> (groups that passed, groups)."""
+
+    def rate(self, task: str, size: int, themes: list[str]) -> Figure:
+        """Pairs of `task` per group of `size` renders, averaged over groups of `themes`:
+        `possible_pairs` at each theme's keep rate (the pooled one for a theme the pilot
+        did not render), times the share of possible pairs the builder made. Interval:
+        both rates at the ends of their Wilson intervals."""
+        kept = sum(k for k, _ in self.themes.values())
+        pooled = wilson(kept, sum(n for _, n in self.themes.values()))
+        built = wilson(min(*self.built[task]), self.built[task][1])
+        ends = []
+        for scale, share in (
+            (1.0, built.value),
+            ((pooled.low or 0.0) / pooled.value, built.low or 0.0),
+            ((pooled.high or 1.0) / pooled.value, built.high or 1.0),
+        ):
+            total = 0.0
+            for theme in themes:
+                k, n = self.themes.get(theme, (0, 0))
+                keep = min(1.0, (k / n if n else pooled.value) * scale)
+                total += possible_pairs(task, size, keep) * share
+            ends.append(total / len(themes))
+        return Figure(*ends)
 
 
 def read_pilot(loaded: LoadedRecipe, path: Path) -> Pilot:
@@ -194,6 +216,19 @@ def read_pilot(loaded: LoadedRecipe, path: Path) -> Pilot:
             if ids:
                 counts = tuple(per_group[task][g] for g in ids)
                 cells[(task, kind)] = CellRate(counts, renders_per_group(loaded.recipe, kind))
+    members = _members(path)
+    themes: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for slot in slots:
+        renders, kept = members.get(slot.group_id, (0, 0))
+        themes[slot.theme][0] += kept
+        themes[slot.theme][1] += renders
+    built = {}
+    for task in loaded.recipe.split_tasks("train").enabled():
+        kinds = TASKS[task].group_kinds()
+        possible = sum(
+            _possible(task, members.get(s.group_id, (0, 0))[1]) for s in slots if s.kind in kinds
+        )
+        built[task] = (pairs.get(task, 0), possible)
     found = coverage(path)
     keep = {
         dim: {v: (c["kept"], c["renders"]) for v, c in found.counts.get(dim, {}).items()}
@@ -211,6 +246,9 @@ def read_pilot(loaded: LoadedRecipe, path: Path) -> Pilot:
         groups=dict(groups),
         pairs=pairs,
         cells=cells,
+        ids={s.group_id for s in slots},
+        themes={t: (k, n) for t, (k, n) in themes.items()},
+        built=built,
         renders=summary.get("renders", 0),
         rendered=summary.get("rendered_this_run", 0),
         device=device,
@@ -219,6 +257,29 @@ def read_pilot(loaded: LoadedRecipe, path: Path) -> Pilot:
         keep=keep,
         bench={t: (p, g) for t, (p, g) in bench.items()},
     )
+
+
+def _members(path: Path) -> dict[str, tuple[int, int]]:
+    """Train group id -> (renders, renders the filter kept), from the candidate store
+    and the filter's rejections."""
+    table = CandidateStore(path).read_table()
+    if table is None:
+        return {}
+    rejects = pq.read_table(OutputLayout(path).rejects, columns=["candidate_key", "stage"])
+    dropped = {r["candidate_key"] for r in rejects.to_pylist() if r["stage"] == "filter"}
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in table.select(["key", "group_id", "split"]).to_pylist():
+        if row["split"] == "train":
+            out[row["group_id"]][0] += 1
+            out[row["group_id"]][1] += row["key"] not in dropped
+    return {g: (n, k) for g, (n, k) in out.items()}
+
+
+def _possible(task: str, kept: int) -> int:
+    """Pairs a group's kept renders allow a task (what `possible_pairs` expects)."""
+    if TASKS[task].per == "poster":
+        return kept
+    return kept if kept >= 2 else 0
 
 
 @dataclass
@@ -282,6 +343,7 @@ def estimate(loaded: LoadedRecipe, pilot: Pilot | None = None, workers: int = 1)
     train_tasks = recipe.split_tasks("train").enabled()
     rates: dict[str, dict[str, Figure]] = {}
     train: dict[str, Figure] = {}
+    left = [s for s in plan_groups(loaded) if pilot is None or s.group_id not in pilot.ids]
     for task in train_tasks:
         made = pilot.pairs.get(task, 0) if pilot else 0
         total = Figure(made, made, made) if pilot else Figure(0.0)
@@ -294,15 +356,21 @@ def estimate(loaded: LoadedRecipe, pilot: Pilot | None = None, workers: int = 1)
                 rates[task][kind] = Figure(rate)
                 total = total.plus(Figure(rate * groups[kind]))
                 continue
-            cell = pilot.cells.get((task, kind))
-            if cell is None:
+            if not pilot.built[task][1]:
                 notes.append(
-                    f"the pilot rendered no {kind} group: {task} pairs from {kind} groups "
+                    f"the pilot kept no render that could give a {task} pair: {task} pairs "
                     "are not predicted (run a larger pilot)"
                 )
-                continue
-            rates[task][kind] = cell.rate()
-            total = total.plus(cell.predict(groups[kind] - cell.n))
+                break
+            themes = [s.theme for s in left if s.kind == kind]
+            size = renders_per_group(recipe, kind)
+            rate = pilot.rate(task, size, themes or [s.theme for s in plan_groups(loaded)])
+            rates[task][kind] = rate
+            cell = pilot.cells.get((task, kind))
+            spread = Z95 * math.sqrt(len(themes) * (cell or CellRate((), size)).variance)
+            low, high = len(themes) * (rate.low or 0.0), len(themes) * (rate.high or 0.0)
+            predicted = Figure(len(themes) * rate.value, max(0.0, low - spread), high + spread)
+            total = total.plus(predicted)
         train[task] = total
     train_renders = sum(n * renders_per_group(recipe, k) for k, n in groups.items())
     pairs = {"train": train}

@@ -195,11 +195,16 @@ def prior_pairs_per_group(recipe: Recipe, task: str, kind: str) -> float:
     """With every render kept at the prior rate and no builder refusing a pair: a kept
     render gives one sample of each per-poster task; a pair task needs two kept members
     and then makes one pair per kept member."""
-    p = recipe.costs.priors.keep_rate
-    size = renders_per_group(recipe, kind)
+    return possible_pairs(task, renders_per_group(recipe, kind), recipe.costs.priors.keep_rate)
+
+
+def possible_pairs(task: str, size: int, keep: float) -> float:
+    """Pairs a group of `size` renders can give a task when each render is kept with
+    probability `keep`: a sample per kept render for a per-poster task; for a pair task,
+    one per kept member once two are kept (the expected kept count, less the case of one)."""
     if task in PER_POSTER_TASKS:
-        return size * p
-    return size * p - size * p * (1 - p) ** (size - 1)
+        return size * keep
+    return size * keep - size * keep * (1 - keep) ** (size - 1)
 
 
 def groups_to_reach(recipe: Recipe, targets: dict[str, int], rate: Rate) -> dict[str, int]:
