@@ -48,8 +48,6 @@ class Phase:
     split: str
     blocks: dict[int, list[Group]]
     """Block -> its groups (ids, kinds, languages, themes: not yet composed)."""
-    name: str
-    """`train`, `train round 2`, `bench round 1` ...: for logs and run.json."""
 
 
 class TargetState:
@@ -204,7 +202,7 @@ class Planner:
             planned[slot.kind] += 1
         if self.targets is not None:
             self.targets.rounds.append({k: n for k, n in planned.items() if n})
-        yield Phase("train", blocks, "train")
+        yield Phase("train", blocks)
         block = train_blocks(loaded)
         index = sum(loaded.recipe.groups.model_dump().values())
         while self.targets is not None and (allocation := self.targets.allocation()):
@@ -212,10 +210,10 @@ class Planner:
             blocks = more_groups(loaded, allocation, planned, index, block)
             for kind, n in allocation.items():
                 planned[kind] += n
-            yield Phase("train", blocks, f"train round {len(self.targets.rounds)}")
+            yield Phase("train", blocks)
             block, index = max(blocks) + 1, index + sum(allocation.values())
         while self.bench is not None and (blocks := self.bench.next_round(block, index)):
-            yield Phase("bench", blocks, f"bench round {len(self.bench.rounds)}")
+            yield Phase("bench", blocks)
             block, index = max(blocks) + 1, index + sum(len(g) for g in blocks.values())
 
     def committed(self, split: str, groups: list[Group]) -> dict[str, Any]:
