@@ -157,21 +157,23 @@ class Pilot:
     def rate(self, task: str, size: int, themes: list[str]) -> Figure:
         """Pairs of `task` per group of `size` renders, averaged over groups of `themes`:
         `possible_pairs` at each theme's keep rate (the pooled one for a theme the pilot
-        did not render), times the share of possible pairs the builder made. Interval:
-        both rates at the ends of their Wilson intervals."""
+        did not render), times the share of possible pairs the builder made (1, as the
+        priors assume, where the pilot's kept renders allowed none). Interval: both rates
+        at the ends of their Wilson intervals."""
         kept = sum(k for k, _ in self.themes.values())
         pooled = wilson(kept, sum(n for _, n in self.themes.values()))
-        built = wilson(min(*self.built[task]), self.built[task][1])
+        made, possible = self.built[task]
+        built = wilson(min(made, possible), possible) if possible else Figure(1.0, 0.0, 1.0)
         ends = []
-        for scale, share in (
-            (1.0, built.value),
-            ((pooled.low or 0.0) / pooled.value, built.low or 0.0),
-            ((pooled.high or 1.0) / pooled.value, built.high or 1.0),
+        for shift, share in (
+            (0.0, built.value),
+            ((pooled.low or 0.0) - pooled.value, built.low or 0.0),
+            ((pooled.high or 1.0) - pooled.value, built.high or 1.0),
         ):
             total = 0.0
             for theme in themes:
                 k, n = self.themes.get(theme, (0, 0))
-                keep = min(1.0, (k / n if n else pooled.value) * scale)
+                keep = min(1.0, max(0.0, (k / n if n else pooled.value) + shift))
                 total += possible_pairs(task, size, keep) * share
             ends.append(total / len(themes))
         return Figure(*ends)
@@ -356,12 +358,6 @@ def estimate(loaded: LoadedRecipe, pilot: Pilot | None = None, workers: int = 1)
                 rates[task][kind] = Figure(rate)
                 total = total.plus(Figure(rate * groups[kind]))
                 continue
-            if not pilot.built[task][1]:
-                notes.append(
-                    f"the pilot kept no render that could give a {task} pair: {task} pairs "
-                    "are not predicted (run a larger pilot)"
-                )
-                break
             themes = [s.theme for s in left if s.kind == kind]
             size = renders_per_group(recipe, kind)
             rate = pilot.rate(task, size, themes or [s.theme for s in plan_groups(loaded)])
@@ -372,6 +368,11 @@ def estimate(loaded: LoadedRecipe, pilot: Pilot | None = None, workers: int = 1)
             predicted = Figure(len(themes) * rate.value, max(0.0, low - spread), high + spread)
             total = total.plus(predicted)
         train[task] = total
+        if pilot is not None and not pilot.built[task][1]:
+            notes.append(
+                f"the pilot's kept renders allowed no {task} pair: its builder is assumed to "
+                "make every one (run a larger pilot to measure it)"
+            )
     train_renders = sum(n * renders_per_group(recipe, k) for k, n in groups.items())
     pairs = {"train": train}
     bench_groups, bench_renders = None, Figure(0.0, 0.0, 0.0)

@@ -98,7 +98,7 @@ def test_the_prediction_adds_the_groups_left_at_the_pilot_rates(pilot):
             for s in pilot_slots
             if s.kind in kinds and (per_poster or kept[s.group_id] >= 2)
         )
-        share = measured.pairs.get(task, 0) / possible
+        share = measured.pairs.get(task, 0) / possible if possible else 1.0
         expected = measured.pairs.get(task, 0) + sum(
             possible_pairs(
                 task, renders_per_group(loaded.recipe, s.kind), theme_keep.get(s.theme, pooled)
