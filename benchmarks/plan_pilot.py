@@ -5,9 +5,10 @@ from a `--limit 30` pilot with the pairs the full run makes (target: within 15%)
 whether each actual count falls inside the plan's 95% interval. The full run is the
 pilot's output finished by a rerun without --limit (the same files as a fresh full run),
 so the pilot's blocks are not rendered twice. Each run is `datapipe run` in its own
-process, as a user runs them.
+process, as a user runs them. `--keep DIR` leaves both outputs in DIR/pilot and DIR/full;
+`--reuse DIR` compares them again without rendering (after a change to the estimator).
 
-    python benchmarks/plan_pilot.py [--quick] [--json out.json]
+    python benchmarks/plan_pilot.py [--quick] [--json out.json] [--keep DIR | --reuse DIR]
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def datapipe_run(recipe: Path, out: Path, limit: int | None) -> None:
     subprocess.run(limited, check=True, stdout=subprocess.DEVNULL)
 
 
-def run(quick: bool) -> Result:
+def run(quick: bool, keep: Path | None = None, reuse: Path | None = None) -> Result:
     from datapipe.estimate import estimate, read_pilot
     from datapipe.loading import load_recipe
 
@@ -43,16 +44,18 @@ def run(quick: bool) -> Result:
         f"pairs per task predicted from a {pilot_groups}-group pilot over the full run's",
     )
     with tempfile.TemporaryDirectory() as tmp:
+        folder = reuse or keep or Path(tmp)
         recipe = ROOT / "pipelines" / "quickstart.yaml"
         if quick:
             data = quickstart_data({"groups": QUICK_GROUPS})
-            recipe = write_recipe(Path(tmp) / "quickstart.yaml", data)
+            recipe = write_recipe(folder / "quickstart.yaml", data)
         loaded = load_recipe(recipe)
-        pilot, full = Path(tmp) / "pilot", Path(tmp) / "full"
-        datapipe_run(recipe, pilot, pilot_groups)
+        pilot, full = folder / "pilot", folder / "full"
+        if reuse is None:
+            datapipe_run(recipe, pilot, pilot_groups)
+            shutil.copytree(pilot, full)
+            datapipe_run(recipe, full, None)
         plan = estimate(loaded, read_pilot(loaded, pilot))
-        shutil.copytree(pilot, full)
-        datapipe_run(recipe, full, None)
         actual = json.loads((full / "run.json").read_text())["summary"]["pairs_by_task"]
     raw = {}
     for task, figure in plan.pairs["train"].items():
@@ -74,4 +77,9 @@ def run(quick: bool) -> Result:
 
 
 if __name__ == "__main__":
-    sys.exit(main(run, __doc__))
+    folders = {"type": Path, "default": None}
+    options = {
+        "--keep": {**folders, "help": "leave the pilot and full outputs in this folder"},
+        "--reuse": {**folders, "help": "compare the outputs a --keep run left here again"},
+    }
+    sys.exit(main(run, __doc__, options))

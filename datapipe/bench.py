@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datapipe.libraries import LoadedRecipe
-from datapipe.plan import BenchCell, bench_cells, train_blocks
+from datapipe.plan import BenchCell, bench_cells
 from datapipe.records import Group
 
 TOP_REASONS = 5
@@ -184,11 +184,3 @@ class BenchState:
             "quotas": cells,
             "unfilled": [c for c in cells if c["status"] != "met"],
         }
-
-
-def first_bench_block(loaded: LoadedRecipe) -> int:
-    return train_blocks(loaded)
-
-
-def first_bench_index(loaded: LoadedRecipe) -> int:
-    return sum(loaded.recipe.groups.model_dump().values())

@@ -247,11 +247,20 @@ def interrupted_message(out: Path, seen: dict[str, int]) -> str:
 
 
 def report_unfilled(out: Path, output: Console) -> None:
-    """Say which bench quotas could not be filled, and why (run.json has the details)."""
+    """Say how the train targets went and which bench quotas could not be filled, and why
+    (run.json has the details)."""
     try:
-        bench = OutputLayout(out).read_run().get("bench") or {}
+        run = OutputLayout(out).read_run()
     except (OSError, ValueError):
         return
+    targets = run.get("targets") or {}
+    if targets:
+        rows = [(t, r) for t, r in targets["tasks"].items() if r["target"]]
+        line = ", ".join(f"{t} {r['written']}/{r['target']}" for t, r in rows)
+        colour = "green" if targets["complete"] else "yellow"
+        rounds = len(targets["rounds"])
+        output.print(f"[{colour}]train targets after {rounds} round(s):[/] {escape(line)}")
+    bench = run.get("bench") or {}
     for row in bench.get("unfilled", []):
         where = f"{row['task']}/{row['language']}/{row['theme']}"
         output.print(f"[yellow]bench quota {escape(where)} not filled:[/] {escape(row['why'])}")

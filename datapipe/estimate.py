@@ -9,13 +9,16 @@ seconds per render, API calls and tokens per render.
 
 A pilot's groups are the first groups of the full plan (same generation hash, so same
 ids and seeds), so the full run's pairs are the pilot's own plus those of the groups it
-did not render. For those, each (task, group kind) cell predicts its mean pairs per
-pilot group times the groups left, with a 95% prediction interval: the uncertainty of
-the mean (s^2 / n per group, times the groups left, squared) plus the spread of the
-groups themselves (s^2 per group left). s^2 is taken with two pseudo-groups added (one
-with no pair, one with the most a group can give), so a small pilot whose groups all
-happened to agree does not claim certainty. Keep and acceptance rates get Wilson
-intervals.
+did not render. Those are predicted group by group from two rates the whole pilot
+measures, not from the few pilot groups of each kind: the share of renders the filter
+keeps, per theme (a pilot's themes are not the full run's mix: a 30-group quickstart
+pilot has no nature poster, whose keep rate is the highest), and per task the share of
+possible pairs its builder made (`possible_pairs`: a sample per kept render, or a pair per
+kept member of a group with two kept). Pairs per pilot group of each (task, kind) cell,
+as measured, set the spread of single groups. The 95% interval: both rates at the ends
+of their Wilson intervals, widened by the groups' spread (s^2 per group left, taken with
+two pseudo-groups added, one with no pair and one with the most a group can give, so a
+small pilot whose groups all happened to agree does not claim certainty).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,17 +36,22 @@ from rich.table import Table
 
 from datapipe.coverage import coverage
 from datapipe.errors import DatapipeError, OutputError
+from datapipe.io.candidate_store import CandidateStore
 from datapipe.io.layout import OutputLayout
 from datapipe.libraries import LoadedRecipe
-from datapipe.plan import bench_cells, plan_groups, renders_per_group
+from datapipe.plan import (
+    bench_cells,
+    groups_to_reach,
+    plan_groups,
+    possible_pairs,
+    prior_pairs_per_group,
+    renders_per_group,
+)
 from datapipe.recipe import GROUP_KINDS, Recipe
 from datapipe.runner.cost import RENDER, CostBasis
 from datapipe.tasks.registry import TASKS
 
 Z95 = 1.96
-PER_POSTER_TASKS = tuple(name for name, row in TASKS.items() if row.per == "poster")
-"""Tasks every kept render of any group kind can give a sample of (the others come from
-the pairs of their own group kind)."""
 KEEP_DIMENSIONS = ("language", "theme")
 
 
@@ -118,17 +125,6 @@ class CellRate:
         mean = sum(padded) / len(padded)
         return sum((c - mean) ** 2 for c in padded) / (len(padded) - 1)
 
-    def rate(self) -> Figure:
-        half = Z95 * math.sqrt(self.variance / self.n)
-        return Figure(self.mean, max(0.0, self.mean - half), self.mean + half)
-
-    def predict(self, left: int) -> Figure:
-        """Pairs of `left` more groups, with a 95% prediction interval."""
-        variance = left * left * self.variance / self.n + left * self.variance
-        half = Z95 * math.sqrt(variance)
-        value = left * self.mean
-        return Figure(value, max(0.0, value - half), value + half)
-
 
 @dataclass
 class Pilot:
@@ -141,6 +137,12 @@ class Pilot:
     """Train pairs of each task the pilot made."""
     cells: dict[tuple[str, str], CellRate]
     """(task, group kind) -> pairs per group."""
+    ids: set[str]
+    """The pilot's train groups (the plan's first ones)."""
+    themes: dict[str, tuple[int, int]]
+    """Theme -> (kept, renders) of the pilot's train renders."""
+    built: dict[str, tuple[int, int]]
+    """Task -> (pairs made, pairs possible from the kept renders, `possible_pairs`)."""
     renders: int
     rendered: int
     """Renders this pilot's last invocation made (its device time and API usage are per these)."""
@@ -151,6 +153,30 @@ class Pilot:
     """dimension -> value -> (kept, renders)."""
     bench: dict[str, tuple[int, int]]
     """bench task -> (groups that passed, groups)."""
+
+    def rate(self, task: str, size: int, themes: list[str]) -> Figure:
+        """Pairs of `task` per group of `size` renders, averaged over groups of `themes`:
+        `possible_pairs` at each theme's keep rate (the pooled one for a theme the pilot
+        did not render), times the share of possible pairs the builder made (1, as the
+        priors assume, where the pilot's kept renders allowed none). Interval: both rates
+        at the ends of their Wilson intervals."""
+        kept = sum(k for k, _ in self.themes.values())
+        pooled = wilson(kept, sum(n for _, n in self.themes.values()))
+        made, possible = self.built[task]
+        built = wilson(min(made, possible), possible) if possible else Figure(1.0, 0.0, 1.0)
+        ends = []
+        for shift, share in (
+            (0.0, built.value),
+            ((pooled.low or 0.0) - pooled.value, built.low or 0.0),
+            ((pooled.high or 1.0) - pooled.value, built.high or 1.0),
+        ):
+            total = 0.0
+            for theme in themes:
+                k, n = self.themes.get(theme, (0, 0))
+                keep = min(1.0, max(0.0, (k / n if n else pooled.value) + shift))
+                total += possible_pairs(task, size, keep) * share
+            ends.append(total / len(themes))
+        return Figure(*ends)
 
 
 def read_pilot(loaded: LoadedRecipe, path: Path) -> Pilot:
@@ -192,6 +218,19 @@ def read_pilot(loaded: LoadedRecipe, path: Path) -> Pilot:
             if ids:
                 counts = tuple(per_group[task][g] for g in ids)
                 cells[(task, kind)] = CellRate(counts, renders_per_group(loaded.recipe, kind))
+    members = _members(path)
+    themes: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for slot in slots:
+        renders, kept = members.get(slot.group_id, (0, 0))
+        themes[slot.theme][0] += kept
+        themes[slot.theme][1] += renders
+    built = {}
+    for task in loaded.recipe.split_tasks("train").enabled():
+        kinds = TASKS[task].group_kinds()
+        possible = sum(
+            _possible(task, members.get(s.group_id, (0, 0))[1]) for s in slots if s.kind in kinds
+        )
+        built[task] = (pairs.get(task, 0), possible)
     found = coverage(path)
     keep = {
         dim: {v: (c["kept"], c["renders"]) for v, c in found.counts.get(dim, {}).items()}
@@ -209,6 +248,9 @@ def read_pilot(loaded: LoadedRecipe, path: Path) -> Pilot:
         groups=dict(groups),
         pairs=pairs,
         cells=cells,
+        ids={s.group_id for s in slots},
+        themes={t: (k, n) for t, (k, n) in themes.items()},
+        built=built,
         renders=summary.get("renders", 0),
         rendered=summary.get("rendered_this_run", 0),
         device=device,
@@ -219,15 +261,27 @@ def read_pilot(loaded: LoadedRecipe, path: Path) -> Pilot:
     )
 
 
-def prior_pairs_per_group(recipe: Recipe, task: str, kind: str) -> float:
-    """With every render kept at the prior rate and no builder refusing a pair: a kept
-    render gives one sample of each per-poster task; a pair task needs two kept members
-    and then makes one pair per kept member."""
-    p = recipe.costs.priors.keep_rate
-    size = renders_per_group(recipe, kind)
-    if task in PER_POSTER_TASKS:
-        return size * p
-    return size * p - size * p * (1 - p) ** (size - 1)
+def _members(path: Path) -> dict[str, tuple[int, int]]:
+    """Train group id -> (renders, renders the filter kept), from the candidate store
+    and the filter's rejections."""
+    table = CandidateStore(path).read_table()
+    if table is None:
+        return {}
+    rejects = pq.read_table(OutputLayout(path).rejects, columns=["candidate_key", "stage"])
+    dropped = {r["candidate_key"] for r in rejects.to_pylist() if r["stage"] == "filter"}
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in table.select(["key", "group_id", "split"]).to_pylist():
+        if row["split"] == "train":
+            out[row["group_id"]][0] += 1
+            out[row["group_id"]][1] += row["key"] not in dropped
+    return {g: (n, k) for g, (n, k) in out.items()}
+
+
+def _possible(task: str, kept: int) -> int:
+    """Pairs a group's kept renders allow a task (what `possible_pairs` expects)."""
+    if TASKS[task].per == "poster":
+        return kept
+    return kept if kept >= 2 else 0
 
 
 @dataclass
@@ -291,6 +345,7 @@ def estimate(loaded: LoadedRecipe, pilot: Pilot | None = None, workers: int = 1)
     train_tasks = recipe.split_tasks("train").enabled()
     rates: dict[str, dict[str, Figure]] = {}
     train: dict[str, Figure] = {}
+    left = [s for s in plan_groups(loaded) if pilot is None or s.group_id not in pilot.ids]
     for task in train_tasks:
         made = pilot.pairs.get(task, 0) if pilot else 0
         total = Figure(made, made, made) if pilot else Figure(0.0)
@@ -303,16 +358,21 @@ def estimate(loaded: LoadedRecipe, pilot: Pilot | None = None, workers: int = 1)
                 rates[task][kind] = Figure(rate)
                 total = total.plus(Figure(rate * groups[kind]))
                 continue
+            themes = [s.theme for s in left if s.kind == kind]
+            size = renders_per_group(recipe, kind)
+            rate = pilot.rate(task, size, themes or [s.theme for s in plan_groups(loaded)])
+            rates[task][kind] = rate
             cell = pilot.cells.get((task, kind))
-            if cell is None:
-                notes.append(
-                    f"the pilot rendered no {kind} group: {task} pairs from {kind} groups "
-                    "are not predicted (run a larger pilot)"
-                )
-                continue
-            rates[task][kind] = cell.rate()
-            total = total.plus(cell.predict(groups[kind] - cell.n))
+            spread = Z95 * math.sqrt(len(themes) * (cell or CellRate((), size)).variance)
+            low, high = len(themes) * (rate.low or 0.0), len(themes) * (rate.high or 0.0)
+            predicted = Figure(len(themes) * rate.value, max(0.0, low - spread), high + spread)
+            total = total.plus(predicted)
         train[task] = total
+        if pilot is not None and not pilot.built[task][1]:
+            notes.append(
+                f"the pilot's kept renders allowed no {task} pair: its builder is assumed to "
+                "make every one (run a larger pilot to measure it)"
+            )
     train_renders = sum(n * renders_per_group(recipe, k) for k, n in groups.items())
     pairs = {"train": train}
     bench_groups, bench_renders = None, Figure(0.0, 0.0, 0.0)
@@ -459,9 +519,7 @@ class GroupsFor:
 
 
 def groups_for(estimate: Estimate, recipe: Recipe, targets: dict[str, int]) -> GroupsFor:
-    """Pair tasks set their own group kind's count; the per-poster tasks' shortfall is
-    then made up with single groups (the cheapest: one render each), or, in a recipe
-    without them, by scaling every kind alike."""
+    """Groups to ask for (`groups_to_reach`) at the pilot's rates and at their lows."""
 
     def rate(task: str, kind: str, low: bool) -> float:
         figure = estimate.pairs_per_group.get(task, {}).get(kind)
@@ -469,51 +527,14 @@ def groups_for(estimate: Estimate, recipe: Recipe, targets: dict[str, int]) -> G
             return 0.0
         return figure.low if low and figure.low is not None else figure.value
 
-    groups = _solve(recipe, targets, lambda t, k: rate(t, k, False))
+    groups = groups_to_reach(recipe, targets, lambda t, k: rate(t, k, False))
     try:
-        safe: dict[str, int] | None = _solve(recipe, targets, lambda t, k: rate(t, k, True))
+        safe: dict[str, int] | None = groups_to_reach(
+            recipe, targets, lambda t, k: rate(t, k, True)
+        )
     except DatapipeError:
         safe = None
     return GroupsFor(groups=groups, safe=safe)
-
-
-def _solve(
-    recipe: Recipe, targets: dict[str, int], rate: Callable[[str, str], float]
-) -> dict[str, int]:
-    counts = dict.fromkeys(GROUP_KINDS, 0)
-    for task, wanted in targets.items():
-        if task not in PER_POSTER_TASKS:
-            kind = TASKS[task].group_kind
-            counts[kind] = max(counts[kind], _groups_needed(task, kind, wanted, rate(task, kind)))
-    for task, wanted in targets.items():
-        if task not in PER_POSTER_TASKS:
-            continue
-        short = wanted - sum(n * rate(task, k) for k, n in counts.items())
-        if short <= 0:
-            continue
-        if rate(task, "single") > 0:
-            counts["single"] += _groups_needed(task, "single", short, rate(task, "single"))
-            continue
-        mix = {k: n for k, n in recipe.groups.model_dump().items() if n}
-        per_mix = sum(n * rate(task, k) for k, n in mix.items())
-        if per_mix <= 0:
-            raise DatapipeError(
-                f"--target-pairs {task}: no group kind of this recipe made a {task} pair",
-                fix="check the pilot's rejects, or enable the task",
-            )
-        for k, n in mix.items():
-            counts[k] += math.ceil(n * short / per_mix)
-    return counts
-
-
-def _groups_needed(task: str, kind: str, wanted: float, rate: float) -> int:
-    if rate <= 0:
-        raise DatapipeError(
-            f"--target-pairs {task}: {kind} groups made no {task} pair at the measured rate, "
-            "so no number of groups reaches the target",
-            fix="check the pilot's rejects (datapipe inspect), or run a larger pilot",
-        )
-    return math.ceil(wanted / rate)
 
 
 def parse_targets(values: list[str], recipe: Recipe) -> dict[str, int]:

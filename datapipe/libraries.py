@@ -505,8 +505,11 @@ class LoadedRecipe:
     def recipe_hash(self) -> str:
         """Covers the resolved recipe and the library contents, but not `execution`,
         `costs` or `coverage`: how many workers ran a stage, what an hour of them cost, or
-        what the output is checked against, never changes what it made."""
-        recipe = self.recipe.model_dump(mode="json", exclude={"execution", "costs", "coverage"})
+        what the output is checked against, never changes what it made. A recipe without
+        `targets` hashes as it did before targets existed."""
+        unset = {"targets"} if self.recipe.targets is None else set()
+        excluded = {"execution", "costs", "coverage", *unset}
+        recipe = self.recipe.model_dump(mode="json", exclude=excluded)
         return digest({"recipe": recipe, "libs": self.library.digest})
 
     @property

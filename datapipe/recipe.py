@@ -690,6 +690,32 @@ class BenchConfig(Strict):
         return _check_reasons(value)
 
 
+class TargetsConfig(Strict):
+    """Train pairs wanted per task: the run renders in rounds until each is met. Round 1
+    is the recipe's `groups` (it also measures the rates); each later round asks, per
+    group kind, for the groups that make every task's shortfall at the pairs per group
+    measured so far (a kind's own rate once `min_measured` of its groups are in, else
+    `costs.priors`), times `margin`. A task's samples beyond its target are recorded as
+    `over_target` rejections and not written; after `max_rounds` rounds a target still
+    short is reported with what it reached. Tasks without a target keep what the rounds
+    make."""
+
+    pairs: dict[TaskName, Annotated[int, Field(ge=1, le=100_000_000)]] = Field(
+        min_length=1, description="task -> train samples wanted"
+    )
+    margin: float = Field(
+        1.25,
+        ge=1,
+        le=10,
+        description="groups asked for over the measured need: a round "
+        "short of a target costs a round, one past it only over-target samples",
+    )
+    min_measured: int = Field(
+        4, ge=1, le=100_000, description="groups of a kind before its own rate is used"
+    )
+    max_rounds: int = Field(3, ge=1, le=100, description="rounds, the first one included")
+
+
 def _check_reasons(value: dict[str, Rule]) -> dict[str, Rule]:
     for reason in value:
         if not _REASON.match(reason):
@@ -771,6 +797,9 @@ class Recipe(Strict):
     shards: ShardConfig = ShardConfig()
     near_duplicates: NearDuplicateConfig = NearDuplicateConfig()
     bench: BenchConfig | None = None
+    targets: TargetsConfig | None = Field(
+        None, description="train pairs wanted per task; None: render `groups` once"
+    )
     execution: ExecutionConfig = ExecutionConfig()
     costs: CostConfig = CostConfig()
     coverage: CoverageConfig = CoverageConfig()
@@ -811,6 +840,10 @@ class Recipe(Strict):
                 "near_duplicates.max_distance needs stages.phash.enabled "
                 "(or set near_duplicates.max_distance: null to not check)"
             )
+        if self.targets is not None:
+            for task in self.targets.pairs:
+                if task not in self.tasks.enabled():
+                    raise ValueError(f"targets.pairs: {task} is not enabled in `tasks`")
         if self.bench is not None:
             enabled = self.split_tasks("bench").enabled()
             for task in self.bench.tasks or []:

@@ -16,18 +16,19 @@ from typer.testing import CliRunner
 
 from datapipe.cli import app
 from datapipe.errors import OutputError
-from datapipe.estimate import (
-    PER_POSTER_TASKS,
-    estimate,
-    groups_for,
-    prior_pairs_per_group,
-    read_pilot,
-    wilson,
-)
+from datapipe.estimate import estimate, groups_for, read_pilot, wilson
+from datapipe.io.candidate_store import CandidateStore
 from datapipe.io.layout import OutputLayout
 from datapipe.loading import load_recipe
-from datapipe.plan import plan_groups, renders_per_group
+from datapipe.plan import (
+    PER_POSTER_TASKS,
+    plan_groups,
+    possible_pairs,
+    prior_pairs_per_group,
+    renders_per_group,
+)
 from datapipe.runner.local import run_local
+from datapipe.tasks.registry import TASKS
 
 GROUPS = {"groups": {"single": 6, "rescale": 4, "style": 3, "layout": 3}}
 PILOT_GROUPS = 7
@@ -67,17 +68,46 @@ def test_a_pilot_is_read_from_its_files(pilot):
 
 
 def test_the_prediction_adds_the_groups_left_at_the_pilot_rates(pilot):
+    """Each group left is predicted at its theme's measured keep rate times the share
+    of possible pairs the task's builder made, both counted here from the pilot's files."""
     loaded, folder = pilot
     measured = read_pilot(loaded, folder / "pilot")
     est = estimate(loaded, measured, workers=4)
     full = manifest_pairs(folder / "full")
+    store = CandidateStore(folder / "pilot").read_table().to_pylist()
+    dropped = {
+        r["candidate_key"]
+        for r in pq.read_table(folder / "pilot" / "rejects.parquet").to_pylist()
+        if r["stage"] == "filter"
+    }
+    kept = Counter(r["group_id"] for r in store if r["key"] not in dropped)
+    renders = Counter(r["group_id"] for r in store)
+    slots = plan_groups(loaded)
+    pilot_slots, left = slots[:PILOT_GROUPS], slots[PILOT_GROUPS:]
+    theme_keep = {
+        theme: sum(kept[s.group_id] for s in pilot_slots if s.theme == theme)
+        / sum(renders[s.group_id] for s in pilot_slots if s.theme == theme)
+        for theme in {s.theme for s in pilot_slots}
+    }
+    pooled = sum(kept.values()) / sum(renders.values())
     for task, figure in est.pairs["train"].items():
-        left = sum(
-            (GROUPS["groups"][kind] - cell.n) * cell.mean
-            for (t, kind), cell in measured.cells.items()
-            if t == task
+        kinds = TASKS[task].group_kinds()
+        per_poster = TASKS[task].per == "poster"
+        possible = sum(
+            kept[s.group_id]
+            for s in pilot_slots
+            if s.kind in kinds and (per_poster or kept[s.group_id] >= 2)
         )
-        assert figure.value == pytest.approx(measured.pairs.get(task, 0) + left)
+        share = measured.pairs.get(task, 0) / possible if possible else 1.0
+        expected = measured.pairs.get(task, 0) + sum(
+            possible_pairs(
+                task, renders_per_group(loaded.recipe, s.kind), theme_keep.get(s.theme, pooled)
+            )
+            * share
+            for s in left
+            if s.kind in kinds
+        )
+        assert figure.value == pytest.approx(expected)
         assert figure.low <= figure.value < figure.high
         # the seeds are fixed, so this is the same check on every run
         assert figure.low <= full[task] <= figure.high, (task, figure, full[task])

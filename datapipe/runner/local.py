@@ -12,9 +12,10 @@ from pathlib import Path
 
 from datapipe.doctor import preflight
 from datapipe.libraries import LoadedRecipe
+from datapipe.planner import Planner
 from datapipe.runner.budget import Budget
 from datapipe.runner.driver import StageChain, run_stage
-from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput
+from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput, drive
 from datapipe.runner.summary import RunSummary
 from datapipe.stages.registry import build_candidate_stages
 from datapipe.stages.render import RenderStage
@@ -29,7 +30,7 @@ def run_local(
     """Run (or finish) a recipe end to end in this process and write everything under `out`."""
     began = time.perf_counter()
     preflight(loaded)
-    output = RunOutput(out, loaded, runner="local")
+    output = RunOutput(out, loaded, runner="local", planner=Planner(loaded, limit))
     summary = RunSummary.for_recipe(loaded)
     candidate_stages = StageChain(lambda: build_candidate_stages(loaded, out))
 
@@ -48,7 +49,7 @@ def run_local(
 
     budget = Budget(loaded)
     try:
-        output.drive(limit, summary, progress, render)
+        drive(output, limit, summary, progress, render)
     finally:
         candidate_stages.teardown()
         output.teardown()

@@ -16,7 +16,7 @@ import json
 import platform
 import tarfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import datapipe
-from datapipe.bench import BenchState, first_bench_block, first_bench_index
+from datapipe.bench import BenchState
 from datapipe.coverage import coverage
 from datapipe.errors import DatapipeError, OutputError
 from datapipe.io.atomic import TMP_SUFFIX, atomic_path, write_bytes
@@ -37,7 +37,8 @@ from datapipe.io.layout import OutputLayout, manifest_of, regenerated_tasks
 from datapipe.io.shard_sink import ShardSink
 from datapipe.io.truth_store import Graded, TruthStore
 from datapipe.libraries import LoadedRecipe
-from datapipe.plan import plan_groups, recipe_coverage_floor
+from datapipe.plan import recipe_coverage_floor
+from datapipe.planner import Phase, Planner
 from datapipe.recipe import Recipe
 from datapipe.records import Group
 from datapipe.runner.budget import BudgetExhaustedError
@@ -133,8 +134,8 @@ def reject_rows(groups: Iterable[Group], faults: dict[str, str]) -> list[dict[st
 
 @dataclass
 class Plan:
-    """The blocks of one phase of a run (the train split, or one bench round), sorted by
-    what a rerun has to do with them."""
+    """The blocks of one phase of a run (the planner's train plan, a target round or a
+    bench round), sorted by what a rerun has to do with them."""
 
     todo: dict[int, list[Group]]
     """Blocks to render: groups with ids, not yet composed."""
@@ -142,8 +143,6 @@ class Plan:
     """Blocks whose renders are committed to the candidate store but not yet to shards."""
     done: list[int]
     """Blocks with a ledger: finished."""
-    total_groups: int
-    """Groups planned so far in the whole run (for progress)."""
     blocks: list[int]
     """Every block of the phase, in commit order. Block numbers only: a runner takes each
     block's groups out of `todo` as it renders them, so a phase's rendered images are never
@@ -215,8 +214,10 @@ class RunOutput:
         runner: str,
         only: set[str] | None = None,
         shard_root: Path | None = None,
+        planner: Planner | None = None,
     ) -> None:
-        """`only` and `shard_root` are for regen: build some tasks, into a staging folder."""
+        """`planner` is the run's (told each block as it is committed); `only` and
+        `shard_root` are for regen: build some tasks, into a staging folder."""
         self.out = out
         self.loaded = loaded
         self.runner = runner
@@ -232,14 +233,18 @@ class RunOutput:
         """Blocks found damaged on open, with what was wrong: redone and reported."""
         self.seen = near_duplicates(loaded)
         """Kept hashes of both splits, in commit order (near-duplicate checks)."""
-        self.bench = BenchState(loaded) if loaded.recipe.bench is not None else None
+        self.planner = planner or Planner(loaded)
         self._stages: dict[str, DatasetStages] = {}
         self._regenerated: set[tuple[str, str]] = set()
         self._recommit: set[str] = set()
         """Splits with a block to redo: every later block of the split is committed again."""
-        self.planned_groups = 0
         self.stop: BudgetExhaustedError | None = None
         """Set when a budget cap stopped the run (finalize reports and raises it)."""
+
+    @property
+    def bench(self) -> BenchState | None:
+        """The bench quotas (the planner's), which the bench stage fills."""
+        return self.planner.bench
 
     def dataset_stages(self, split: str) -> DatasetStages:
         """The split's filter, near-duplicate, task (and bench) stages, set up once."""
@@ -257,21 +262,8 @@ class RunOutput:
             for stage in stages.all:
                 stage.teardown()
 
-    def phases(self, limit: int | None) -> Iterator[Plan]:
-        """The train split's blocks, then each bench round's. A runner commits every block
-        of a phase (in block order, through `commits`) before asking for the next one,
-        because a bench round is planned from the quotas the earlier ones filled."""
-        yield self.open(limit)
-        if self.bench is None:
-            return
-        block, index = first_bench_block(self.loaded), first_bench_index(self.loaded)
-        while blocks := self.bench.next_round(block, index):
-            self.planned_groups += sum(len(g) for g in blocks.values())
-            yield self._sort(blocks, "bench")
-            block, index = max(blocks) + 1, index + sum(len(g) for g in blocks.values())
-
-    def open(self, limit: int | None) -> Plan:
-        """Claim the directory for this recipe, clear leftovers, and sort the train blocks."""
+    def open(self, limit: int | None) -> None:
+        """Claim the directory for this recipe and clear leftovers."""
         check_out_dir(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self._check_recipe()
@@ -281,23 +273,12 @@ class RunOutput:
                 leftover.unlink()
         self._regenerated = regenerated_tasks(self._previous_run())
         self._write_run_json("running", limit, None)
-        blocks: dict[int, list[Group]] = {}
-        slots = plan_groups(self.loaded, limit)
-        for slot in slots:
-            blocks.setdefault(slot.block, []).append(slot.to_group())
-        self.planned_groups = len(slots)
-        return self._sort(blocks, "train")
 
-    def _sort(self, blocks: dict[int, list[Group]], split: str) -> Plan:
-        plan = Plan(
-            todo={},
-            stored=[],
-            done=[],
-            total_groups=self.planned_groups,
-            blocks=sorted(blocks),
-            split=split,
-        )
-        for block, groups in sorted(blocks.items()):
+    def sort(self, phase: Phase) -> Plan:
+        """A phase's blocks by what is left to do with them."""
+        split = phase.split
+        plan = Plan(todo={}, stored=[], done=[], blocks=sorted(phase.blocks), split=split)
+        for block, groups in sorted(phase.blocks.items()):
             state = self._block_state(block, _ids(groups))
             if state == "done" and split in self._recommit:
                 state = self._recommit_state(block, _ids(groups))
@@ -396,25 +377,6 @@ class RunOutput:
                 path.unlink(missing_ok=True)
             return None
 
-    def drive(
-        self,
-        limit: int | None,
-        summary: RunSummary,
-        progress: Progress | None,
-        render: Callable[[Plan, OrderedCommits], None],
-    ) -> None:
-        """Every phase in order: finished and stored blocks from disk, the rest through
-        the runner's `render`, which hands each rendered block to the phase's commits."""
-        try:
-            for plan in self.phases(limit):
-                commits = OrderedCommits(self, plan, summary, progress)
-                commits.drain()
-                if plan.todo:
-                    render(plan, commits)
-                commits.finish()
-        except BudgetExhaustedError as stop:  # a runner would not start the next block
-            self.stop = stop
-
     def commit_block(
         self,
         block: int,
@@ -449,7 +411,6 @@ class RunOutput:
     ) -> None:
         groups = sorted(groups, key=lambda g: g.index)
         sink = self.sinks[split]
-        before = self.bench.snapshot() if self.bench is not None and split == "bench" else None
         if not self.store.is_committed(block):
             began = time.perf_counter()
             if graded:  # before the candidate store: its parquet marks the block stored
@@ -459,6 +420,7 @@ class RunOutput:
             summary.timing("store").add(time.perf_counter() - began, stored)
         for stage in self.dataset_stages(split).all:
             groups = run_stage(stage, groups, summary)
+        planned = self.planner.committed(split, groups)
         began = time.perf_counter()
         samples = [s for g in groups for s in g.samples]
         shards = sink.write_block(block, samples)
@@ -495,9 +457,8 @@ class RunOutput:
             "files": files,
             "counts": counts.to_dict(),
             "kept_phashes": kept_hashes(groups),
+            **planned,
         }
-        if before is not None:
-            ledger["bench"] = BenchState.delta(before, self.bench.snapshot())
         write_bytes(
             self.layout.ledger(block), json.dumps(ledger, indent=1, sort_keys=True).encode()
         )
@@ -512,8 +473,7 @@ class RunOutput:
         counts = RunCounts.from_dict(ledger["counts"])
         split = ledger.get("split", "train")
         self.seen.remember(split, ledger.get("kept_phashes", []))
-        if self.bench is not None and split == "bench":
-            self.bench.remember(ledger.get("bench", {}))
+        self.planner.remember(split, ledger)
         summary.merge(counts)
         summary.blocks += 1
         summary.blocks_skipped += 1
@@ -562,6 +522,7 @@ class RunOutput:
         groups = [g for g in groups if g.task is None or g.task in only]
         for stage in stages.build:
             groups = stage.process_batch(groups)
+        self.planner.committed(split, groups)  # the run's targets hold back the same samples
         samples = [s for g in groups for s in g.samples]
         self.sinks[split].write_block(block, samples)
         return len(samples)
@@ -609,8 +570,8 @@ class RunOutput:
                 "stop": stop.to_dict() if stop else None,
             },
         }
-        if self.bench is not None:
-            record["bench"] = self.bench.report() if summary else None
+        for name, report in self.planner.report().items():
+            record[name] = report if summary else None
         write_bytes(self.layout.run_json, json.dumps(record, indent=2, ensure_ascii=False).encode())
 
 
@@ -660,7 +621,7 @@ class OrderedCommits:
                 return
             self.position += 1
             if self.progress and block not in plan.done:
-                self.progress(summary, output.planned_groups)
+                self.progress(summary, output.planner.planned_groups)
 
     def finish(self) -> None:
         self.drain()
@@ -670,3 +631,28 @@ class OrderedCommits:
                 f"blocks {missing} never came back: groups were lost in flight",
                 fix="rerun the same command: committed blocks are kept and the rest redone",
             )
+
+
+def drive(
+    output: RunOutput,
+    limit: int | None,
+    summary: RunSummary,
+    progress: Progress | None,
+    render: Callable[[Plan, OrderedCommits], None],
+) -> None:
+    """What both runners do between opening an output and finalizing it: ask the planner
+    for each phase in turn, commit its finished and stored blocks from disk and the rest
+    through the runner's `render` (which hands each rendered block to the phase's
+    commits), every block of a phase before the next is planned. A budget stop ends it
+    after the last committed block."""
+    output.open(limit)
+    try:
+        while (phase := output.planner.next_phase()) is not None:
+            plan = output.sort(phase)
+            commits = OrderedCommits(output, plan, summary, progress)
+            commits.drain()
+            if plan.todo:
+                render(plan, commits)
+            commits.finish()
+    except BudgetExhaustedError as stop:  # a runner would not start the next block
+        output.stop = stop

@@ -25,9 +25,10 @@ from datapipe.doctor import preflight
 from datapipe.errors import MissingDependencyError
 from datapipe.io.truth_store import Graded
 from datapipe.libraries import LoadedRecipe
+from datapipe.planner import Planner
 from datapipe.records import Group
 from datapipe.runner.budget import Budget
-from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput
+from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput, drive
 from datapipe.runner.pools import PoolSpec, capacity_problems, fit_pools
 from datapipe.runner.summary import RunSummary
 from datapipe.stages.base import Stage
@@ -135,7 +136,7 @@ def run_ray(
     ray = import_ray()
     preflight(loaded)
     began = time.perf_counter()
-    output = RunOutput(out.resolve(), loaded, runner="ray")
+    output = RunOutput(out.resolve(), loaded, runner="ray", planner=Planner(loaded, limit))
     summary = RunSummary.for_recipe(loaded)
     pools: list[PoolSpec] = []
 
@@ -154,7 +155,7 @@ def run_ray(
         render_phase(ray, output, plan, pools, summary, commits)
 
     try:
-        output.drive(limit, summary, progress, render)
+        drive(output, limit, summary, progress, render)
     finally:
         output.teardown()
     summary.wall_seconds = time.perf_counter() - began
