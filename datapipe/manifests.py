@@ -38,8 +38,7 @@ from datapipe.errors import DatapipeError
 from datapipe.libraries import LoadedRecipe
 from datapipe.quantities import parse_quantity
 from datapipe.recipe import PaddleOcrConfig
-from datapipe.runner.pools import PoolSpec, capacity_problems
-from datapipe.stages.registry import candidate_stage_classes
+from datapipe.runner.pools import PoolSpec, capacity_problems, recipe_pools
 
 QWEN_IMAGE_BYTES = 57_700_000_000
 """Qwen-Image's weights in bf16: 28.85e9 parameters counted at the real config on the meta
@@ -283,8 +282,7 @@ class ManifestCheck:
     # -- capacity -------------------------------------------------------------------
 
     def _capacity(self, label: str, pods: list[PodTemplate]) -> None:
-        recipe = self.loaded.recipe
-        pools = [PoolSpec.of(cls, self.loaded) for cls in candidate_stage_classes(recipe)]
+        pools = recipe_pools(self.loaded)
         total: dict[str, float] = {}
         nodes: list[dict[str, float]] = []
         for pod in pods:
