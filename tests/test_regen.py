@@ -239,6 +239,19 @@ def test_after_regen_rejects_summary_and_card_state_what_is_on_disk(runs, tmp_pa
     assert re.findall(r"^│ pairs +│ (\d+) +│", printed.output, re.M) == [str(len(after))]
     assert all(not check.faults for check in verify(out))
 
+    # the report and the inspection API: rejected for fill only, kept for the others
+    from datapipe.inspect import open_output
+    from datapipe.report.build import build_report
+
+    kept = {row["key"]: row["kept"] for row in open_output(out).candidate_rows()}
+    assert all(kept[r["candidate_key"]] for r in newly)
+    result = build_report(out, tmp_path / "report", max_samples=2, rejects_per_reason=1)
+    page = (result.root / "rejects.html").read_text()
+    span = 'data-stage="filter" data-reason="subject_too_large" data-task="fill"'
+    assert f"{span}>{len(newly)}</span>" in page
+    everywhere = {r["candidate_key"] for r in rejects if r["stage"] == "filter" and not r["task"]}
+    assert f'data-total="filter-candidates">{len(everywhere)}</span>' in page
+
     card = (out / "datasets" / "README.md").read_text()
     fill_lines = [line for line in card.splitlines() if line.startswith("| train | fill |")]
     assert sum(int(line.rstrip(" |").rsplit("|", 1)[1]) for line in fill_lines) == len(kept_keys)

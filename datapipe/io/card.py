@@ -119,11 +119,11 @@ def _rejects(out: Path) -> dict[tuple[str, str], int]:
     if not path.is_file():
         return {}
     rows = pq.read_table(path, columns=["stage", "task", "reason"]).to_pylist()
-    found = Counter((r["reason"], _reject_scope(r["stage"], r["task"])) for r in rows)
+    found = Counter((r["reason"], reject_scope(r["stage"], r["task"])) for r in rows)
     return dict(sorted(found.items()))
 
 
-def _reject_scope(stage: str, task: str | None) -> str:
+def reject_scope(stage: str, task: str | None) -> str:
     if stage == "filter":
         return f"the render, for {task} (regen)" if task else "the render, for every task"
     return f"a {task} pair" if task else "a pair"
