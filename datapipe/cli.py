@@ -354,13 +354,16 @@ def doctor(
         "against the recipe: capacity, keys, weight paths, the LLM service, deadlines",
     ),
 ) -> None:
-    """Check that every stage of a recipe can run here: packages, weights, keys, devices.
+    """Check that every stage of a recipe can run here: packages, weights, keys, devices;
+    and state what its `execution` section needs of a Ray cluster (GPUs, CPUs per pool,
+    which pools are pinned and which sized to the cluster, memory where declared).
 
     Exits with status 1 when something is missing, naming the fix for each piece.
     """
     from rich.table import Table
 
     from datapipe.doctor import Doctor
+    from datapipe.runner.pools import ClusterNeeds
 
     try:
         loaded = load_recipe(recipe)
@@ -377,6 +380,7 @@ def doctor(
             return
     else:
         findings = Doctor(loaded, devices=devices).check()
+    needs = ClusterNeeds.of(loaded)
     title = f"doctor {recipe}" + (f" --manifests {manifests}" if manifests else "")
     table = Table(title=escape(title))
     for column in ("stage", "check", ""):
@@ -386,6 +390,9 @@ def doctor(
         table.add_row(escape(f.stage), escape(f.what), mark)
     output = Console()
     output.print(table)
+    output.print(needs.table())
+    for note in needs.notes():
+        output.print(f"  {escape(note)}", highlight=False, soft_wrap=True)
     missing = sum(not f.ok for f in findings)
     for f in (f for f in findings if not f.ok):
         # Details and fixes quote paths and pip extras ('datapipe[api]'): never markup, and

@@ -25,7 +25,6 @@ added there is checked here too.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -37,9 +36,9 @@ import yaml
 from datapipe.doctor import Doctor, Finding
 from datapipe.errors import DatapipeError
 from datapipe.libraries import LoadedRecipe
+from datapipe.quantities import parse_quantity
 from datapipe.recipe import PaddleOcrConfig
-from datapipe.runner.pools import PoolSpec, capacity_problems
-from datapipe.stages.registry import candidate_stage_classes
+from datapipe.runner.pools import PoolSpec, capacity_problems, recipe_pools
 
 QWEN_IMAGE_BYTES = 57_700_000_000
 """Qwen-Image's weights in bf16: 28.85e9 parameters counted at the real config on the meta
@@ -52,21 +51,15 @@ FIX_TEMPLATES = "docker/kuberay/raycluster.yaml.tmpl and rayjob.yaml.tmpl"
 LITERAL = "a literal value in the manifest"
 FIX_WEIGHTS = "docker/kuberay/weights.yaml.tmpl"
 
-_QUANTITY = re.compile(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P|m)?")
-_FACTORS = {
-    None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
-    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50,
-}  # fmt: skip
-
 
 def quantity(text: Any, where: str) -> float:
     """A Kubernetes quantity (80Gi, 500m, 8589934592) as a number."""
-    match = _QUANTITY.fullmatch(str(text).strip())
-    if not match:
+    try:
+        return parse_quantity(text)
+    except ValueError:
         raise DatapipeError(
             f"{text!r} is not a Kubernetes quantity", where=where, fix="write e.g. 8, 500m or 80Gi"
-        )
-    return float(match.group(1)) * _FACTORS[match.group(2)]
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -289,8 +282,7 @@ class ManifestCheck:
     # -- capacity -------------------------------------------------------------------
 
     def _capacity(self, label: str, pods: list[PodTemplate]) -> None:
-        recipe = self.loaded.recipe
-        pools = [PoolSpec.of(cls, self.loaded) for cls in candidate_stage_classes(recipe)]
+        pools = recipe_pools(self.loaded)
         total: dict[str, float] = {}
         nodes: list[dict[str, float]] = []
         for pod in pods:

@@ -75,8 +75,11 @@ class Libraries(Strict):
     """Library folders, relative to the recipe file."""
 
     entities: Path = Path("../entity_libraries")
+    """Entity libraries: one YAML file per theme (entity_libraries/)."""
     styles: Path = Path("../style_libraries")
+    """Style and layout libraries (styles.yaml, layouts.yaml in style_libraries/)."""
     prompts: Path = Path("../prompts")
+    """Templates of poster prompts, copy, instructions, LLM rewrites and the judge (prompts/)."""
 
     @field_validator("entities", "styles", "prompts")
     @classmethod
@@ -88,10 +91,17 @@ class Libraries(Strict):
 
 
 class GroupCounts(Strict):
+    """How many groups of each kind the run renders (`--limit` renders a prefix of them)."""
+
     single: int = Field(0, ge=0, le=10_000_000)
+    """Single-poster groups: one render each."""
     rescale: int = Field(0, ge=0, le=10_000_000)
+    """Rescale groups: one spec and seed rendered at two aspect ratios (rescale pairs)."""
     style: int = Field(0, ge=0, le=10_000_000)
+    """Style groups: `group_size.style` renders of one style, each another entity (style pairs)."""
     layout: int = Field(0, ge=0, le=10_000_000)
+    """Layout groups: `group_size.layout` renders of one layout, each another entity, copy and
+    style (layout pairs)."""
 
     @model_validator(mode="after")
     def _not_empty(self) -> GroupCounts:
@@ -106,13 +116,21 @@ class GroupSizes(Strict):
     """Members per style and layout group (a rescale group is always two renders)."""
 
     style: int = Field(3, ge=2, le=8)
+    """Renders per style group."""
     layout: int = Field(3, ge=2, le=8)
+    """Renders per layout group."""
 
 
 class ImageConfig(Strict):
+    """The size each poster is rendered at."""
+
     long_side: int = Field(512, ge=64, le=4096)
+    """Pixels of a render's longer side, for ratios not listed in `sizes`."""
     multiple_of: int = Field(16, ge=1, le=128)
+    """Both sides are rounded to a multiple of this many pixels (a model's patch size)."""
     aspect_ratios: list[str] = Field(default_factory=lambda: ["3:4", "1:1", "4:3"], min_length=1)
+    """W:H ratios a poster is drawn at, one picked per render (a rescale group takes two
+    different ones)."""
     sizes: dict[
         Annotated[str, Field(pattern=r"^\d{1,2}:\d{1,2}$")],
         tuple[Annotated[int, Field(ge=16, le=4096)], Annotated[int, Field(ge=16, le=4096)]],
@@ -157,19 +175,28 @@ class ApiConfig(Strict):
 
     base_url: str | None = Field(None, description="None: the provider's default endpoint")
     model: str
+    """Model name sent with every request."""
     api_key_env: str = Field(pattern=r"^[A-Z_][A-Z0-9_]*$")
+    """Name of the environment variable that holds the API key."""
     timeout_s: float = Field(60.0, gt=0, le=3600)
+    """Seconds one request may take before it counts as timed out (and is retried)."""
     max_retries: int = Field(4, ge=0, le=20)
+    """Retries after the first attempt, for rate limits (429), server errors, timeouts and lost
+    connections."""
     backoff_s: float = Field(1.0, ge=0, le=600, description="first retry wait; doubles")
     requests_per_minute: float = Field(60.0, gt=0)
+    """Request rate cap of each client, one per worker (a token bucket)."""
     temperature: float = Field(0.7, ge=0, le=2)
+    """Sampling temperature sent with every request."""
 
 
 class OpenAIConfig(ApiConfig):
     """An OpenAI-compatible chat API (GPT, or Qwen3 served by vLLM through base_url)."""
 
     model: str = "gpt-4.1-mini"
+    """Model name sent with every request (for vLLM, the served model's name)."""
     api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    """Name of the environment variable that holds the API key."""
     enable_thinking: bool | None = Field(
         None,
         description="Qwen3 behind vLLM: sent as chat_template_kwargs.enable_thinking; leave "
@@ -178,9 +205,14 @@ class OpenAIConfig(ApiConfig):
 
 
 class GeminiConfig(ApiConfig):
+    """Google's Gemini API through google-genai (the bench judge)."""
+
     model: str = "gemini-2.5-flash"
+    """Gemini model name."""
     api_key_env: str = Field("GEMINI_API_KEY", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    """Name of the environment variable that holds the API key."""
     temperature: float = Field(0.0, ge=0, le=2)
+    """Sampling temperature (0: the most repeatable verdicts)."""
     max_image_side: int = Field(
         1024,
         ge=64,
@@ -190,8 +222,13 @@ class GeminiConfig(ApiConfig):
 
 
 class PromptStageConfig(Strict):
+    """How each group's prompt specs are worded."""
+
     backend: Literal["template", "openai"] = "template"
+    """template: the prompts/ templates fill each spec (offline); openai: an OpenAI-compatible
+    chat model rewrites the wording."""
     openai: OpenAIConfig | None = None
+    """The chat API, for backend openai."""
 
     @model_validator(mode="after")
     def _needs(self) -> PromptStageConfig:
@@ -204,9 +241,12 @@ class FaultConfig(Strict):
     """Deliberately broken renders, so the filters are seen to work on every run."""
 
     rate: Fraction = 0.0
+    """Share of procedural renders drawn with one fault from `kinds` (0: none)."""
     kinds: list[FaultKind] = Field(
         default_factory=lambda: ["wrong_text", "missing_text", "no_subject", "collapsed"]
     )
+    """Faults to draw, picked evenly: broken or missing text, no subject, a collapsed layout, a
+    blank or truncated image."""
     pair_rate: Fraction = Field(
         0.0, description="share of rescale, layout and style groups drawn with a pair failure"
     )
@@ -226,31 +266,47 @@ class LoraConfig(Strict):
 
     path: str = Field(description="local directory or file of the LoRA weights")
     weight_name: str | None = None
+    """The weights file inside `path` when it is a folder (e.g. the .safetensors file to load)."""
     steps: int = Field(8, ge=1, le=100)
+    """Denoising steps with the LoRA (replaces qwen_image.steps)."""
     true_cfg_scale: float = Field(1.0, ge=1.0, le=20)
+    """Guidance with the LoRA (replaces qwen_image.true_cfg_scale; 1: no negative prompt pass)."""
 
 
 class QwenImageConfig(Strict):
+    """Qwen-Image through diffusers on a GPU; weights from a local folder, never downloaded."""
+
     model: str = Field(description="local directory of a diffusers QwenImagePipeline")
     dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    """Torch dtype the pipeline's weights are loaded in."""
     device: str = "cuda"
+    """Torch device to render on (cuda: the GPU Ray assigned the worker)."""
     steps: int = Field(50, ge=1, le=200)
+    """Denoising steps per render (without a LoRA)."""
     true_cfg_scale: float = Field(4.0, ge=1.0, le=20, description="> 1 needs a negative prompt")
     batch_size: int = Field(1, ge=1, le=64, description="same-size specs rendered together")
     cpu_offload: bool = False
+    """diffusers model CPU offload: each part is moved to the GPU only while it runs (less GPU
+    memory, slower, needs CUDA and host memory for the weights)."""
     lora: LoraConfig | None = None
+    """A few-step LoRA loaded onto the pipeline; None: the full model's steps."""
 
 
 class RenderStageConfig(Strict):
+    """How posters are rendered."""
+
     backend: Literal["procedural", "simulated", "qwen_image"] = Field(
         "procedural",
         description="simulated: the procedural renderer padded to a fixed cost per image, "
         "to measure the pipeline around a GPU render without a GPU",
     )
     simulated_seconds: float = Field(0.5, gt=0, le=600)
+    """backend simulated: seconds each render is padded to."""
     qwen_image: QwenImageConfig | None = None
+    """Qwen-Image's settings, for backend qwen_image."""
     faults: FaultConfig = FaultConfig()
     png_compress_level: int = Field(1, ge=0, le=9)
+    """zlib level of the PNG each render is stored as (0-9: higher is smaller and slower)."""
 
     @model_validator(mode="after")
     def _needs(self) -> RenderStageConfig:
@@ -275,6 +331,7 @@ class PaddleOcrConfig(Strict):
         description="the model in rec_model_dir (its inference.yml Global.model_name)",
     )
     device: str = Field("cpu", pattern=r"^(cpu|gpu(:[0-9]{1,2})?)$")
+    """Device PaddleOCR runs on: cpu, gpu or gpu:N."""
     enable_mkldnn: bool | None = Field(
         None, description="oneDNN on CPU; None: PaddleOCR's default (on)"
     )
@@ -287,11 +344,17 @@ class PaddleOcrConfig(Strict):
 
 
 class OcrStageConfig(Strict):
+    """Reading each render's text, checked line by line against the copy it was asked for."""
+
     backend: Literal["rapidocr", "paddleocr"] = "rapidocr"
+    """rapidocr: PP-OCR models shipped in its wheel, on the CPU (offline); paddleocr: PaddleOCR
+    3.x in its own virtualenv."""
     paddleocr: PaddleOcrConfig | None = None
+    """PaddleOCR's settings, for backend paddleocr."""
     threads: int = Field(0, ge=0, le=64, description="0: let the backend decide")
     match_floor: Fraction = Field(0.5, description="below this NED an expected line is missing")
     min_confidence: Fraction = 0.5
+    """OCR lines read below this confidence are dropped before the copy is matched."""
     unexpected_confidence: Fraction = Field(
         0.9,
         description="unrequested text read at least this sure counts as unexpected (a "
@@ -316,7 +379,11 @@ class OcrStageConfig(Strict):
 
 
 class ToggleStageConfig(Strict):
+    """A stage whose only setting is whether it runs."""
+
     enabled: bool = True
+    """Whether the stage runs; without it its scores are absent and a threshold on them is
+    refused at load. stages.image is not read: its checks always run."""
 
 
 DETECTOR_BOX_THRESHOLDS: dict[str, float] = {"grounding_dino": 0.3, "owlv2": 0.1}
@@ -335,6 +402,8 @@ class Sam2Config(Strict):
     checkpoint: str = Field(description="local SAM-2 checkpoint (.pt)")
     detector: str = Field(description="local directory of a transformers zero-shot detector")
     detector_kind: Literal["owlv2", "grounding_dino"] = "grounding_dino"
+    """The detector family in `detector` (its transformers class; also sets the default
+    box_threshold)."""
     box_threshold: Fraction = Field(
         None, description="detector score floor for a box; unset: the detector kind's default"
     )
@@ -342,6 +411,7 @@ class Sam2Config(Strict):
         8, ge=1, le=64, description="boxes above the floor that are segmented (plural subjects)"
     )
     device: str = "cuda"
+    """Torch device of the detector and SAM-2 (cuda: the GPU Ray assigned the worker)."""
     overrides: list[str] = Field(
         default_factory=list, description="extra hydra overrides for the SAM-2 config"
     )
@@ -371,12 +441,15 @@ class Sam2Config(Strict):
 
 
 class SubjectStageConfig(Strict):
+    """Finding the subject's mask in each render (`subject.*` scores)."""
+
     backend: Literal["pixels", "sam2"] = Field(
         "pixels",
         description="pixels: found from the image alone, on the CPU (offline); "
         "sam2: a text-grounded detector's box refined by SAM-2",
     )
     sam2: Sam2Config | None = None
+    """The detector and SAM-2's settings, for backend sam2."""
 
     @model_validator(mode="after")
     def _needs(self) -> SubjectStageConfig:
@@ -389,6 +462,7 @@ class ClipStageConfig(Strict):
     """Image-text and image-image similarity with open_clip; off in the offline default."""
 
     enabled: bool = False
+    """Run the CLIP stage (image-text and image-image similarity scores); needs local weights."""
     model: str = Field(
         "ViT-L-14",
         description="local-dir:/path (an open_clip hub repository's files) or an architecture",
@@ -398,26 +472,41 @@ class ClipStageConfig(Strict):
         None, description="with weights: the open_clip tag the file holds (its config)"
     )
     device: str = "cuda"
+    """Torch device of the CLIP model (cuda: the GPU Ray assigned the worker)."""
     batch_size: int = Field(64, ge=1, le=4096)
+    """Images or texts per forward pass."""
 
 
 class StagesConfig(Strict):
+    """Each stage's backend and settings, in pipeline order."""
+
     prompt: PromptStageConfig = PromptStageConfig()
+    """Wording of each render's prompt spec."""
     render: RenderStageConfig = RenderStageConfig()
+    """The renderer."""
     image: ToggleStageConfig = ToggleStageConfig()
+    """Decode, mode and size checks of every render (`image.*` scores); always run."""
     ocr: OcrStageConfig = OcrStageConfig()
+    """Text read from each render (`ocr.*` scores)."""
     quality: ToggleStageConfig = ToggleStageConfig()
+    """Contrast, colourfulness, detail and extent of each render (`quality.*` scores)."""
     subject: SubjectStageConfig = SubjectStageConfig()
+    """The subject's mask and box (`subject.*` scores)."""
     phash: ToggleStageConfig = ToggleStageConfig()
+    """Perceptual hash of each render: near-duplicate checks and the style task need it."""
     clip: ClipStageConfig = ClipStageConfig()
+    """CLIP similarities (`clip.*` scores); off by default."""
 
 
 class Rule(Strict):
     """One threshold: a candidate whose score is outside [min, max] gets the rule's reason."""
 
     score: str = Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")
+    """The stored score the rule reads, `stage.name` (e.g. subject.area)."""
     min: float | None = Field(None, allow_inf_nan=False)
+    """Lowest value kept; None: no lower bound."""
     max: float | None = Field(None, allow_inf_nan=False)
+    """Highest value kept; None: no upper bound."""
 
     @model_validator(mode="after")
     def _bounded(self) -> Rule:
@@ -429,11 +518,17 @@ class Rule(Strict):
 
 
 class ExtendConfig(Strict):
+    """Outpainting pairs: a crop that holds the subject -> the full poster."""
+
     enabled: bool = True
+    """Build this task's pairs."""
     area: tuple[Fraction, Fraction] = (0.4, 0.8)
+    """Share of the poster's area the crop covers: drawn between [low, high]."""
     modes: list[Literal["canvas", "crop"]] = Field(
         default_factory=lambda: ["canvas", "crop"], min_length=1
     )
+    """canvas: the crop pasted on a blank canvas of the target size; crop: the crop as is, the
+    target size in the instruction. One is picked per sample."""
     change_aspect: Fraction = Field(0.5, description="share of crops whose aspect ratio differs")
 
     @field_validator("area")
@@ -445,18 +540,32 @@ class ExtendConfig(Strict):
 
 
 class FillConfig(Strict):
+    """Inpainting pairs: the poster with a masked region blanked -> the full poster."""
+
     enabled: bool = True
+    """Build this task's pairs."""
     mask_kinds: list[MaskKind] = Field(
         default_factory=lambda: ["subject", "text", "freeform"], min_length=1
     )
+    """Mask kinds tried in a random order per sample, the first that applies used: the subject, a
+    text block, a free-form stroke."""
     dilate_px: int = Field(4, ge=0, le=64)
+    """Pixels the subject and text masks are grown by, so no edge of what they cover is left."""
     blank_value: int = Field(255, ge=0, le=255)
+    """Grey level (0-255) the masked pixels of the source are set to."""
 
 
 class RescaleConfig(Strict):
+    """The same poster at two aspect ratios, kept when text, subject and colours agree."""
+
     enabled: bool = True
+    """Build this task's pairs."""
     min_text_match: Fraction = 0.9
+    """Lowest OCR text similarity (NED) of any copy line between the two ratios
+    (`pair.text_match`); below it: rescale_text_mismatch."""
     min_color_similarity: Fraction = 0.6
+    """Lowest colour histogram intersection of the two posters (`pair.color_similarity`); below
+    it: rescale_color_mismatch."""
     min_clip_similarity: Fraction | None = Field(
         None, description="image-image CLIP cosine; needs stages.clip (None: not checked)"
     )
@@ -469,13 +578,21 @@ class RescaleConfig(Strict):
 
 
 class IdentityConfig(Strict):
+    """Subject-driven pairs: the subject cut out onto a plain ground -> its poster."""
+
     enabled: bool = True
+    """Build this task's pairs."""
     background: str = Field("#FFFFFF", pattern=r"^#[0-9A-Fa-f]{6}$")
+    """Colour (#RRGGBB) of the plain ground the subject is cut out onto."""
     padding: Fraction = 0.08
+    """Margin around the cut-out subject, as a share of its box's longer side."""
 
 
 class LayoutConfig(Strict):
+    """Pairs of a layout group: a reference poster -> a poster on its layout."""
+
     enabled: bool = True
+    """Build this task's pairs."""
     min_layout_match: Fraction = Field(
         0.7,
         description="share of the target's text lines and subject placed where the "
@@ -493,9 +610,16 @@ class LayoutConfig(Strict):
 
 
 class StyleConfig(Strict):
+    """Pairs of a style group: a reference poster -> another poster in its style."""
+
     enabled: bool = True
+    """Build this task's pairs."""
     min_color_similarity: Fraction = 0.5
+    """Lowest colour histogram intersection of reference and target (`pair.color_similarity`);
+    below it: style_color_mismatch."""
     min_phash_distance: int = Field(6, ge=0, le=64)
+    """Fewest differing bits of the two 64-bit perceptual hashes; closer is a near-copy:
+    style_near_duplicate."""
     max_clip_similarity: Fraction | None = Field(
         None, description="image-image CLIP cosine above which the pair is a near-copy"
     )
@@ -511,20 +635,33 @@ class StyleConfig(Strict):
 
 
 class TasksConfig(Strict):
+    """Each task's switch and pair settings (`bench.task_settings` may replace them for the
+    bench)."""
+
     extend: ExtendConfig = ExtendConfig()
+    """Outpainting."""
     fill: FillConfig = FillConfig()
+    """Inpainting."""
     rescale: RescaleConfig = RescaleConfig()
+    """Aspect ratio change."""
     identity: IdentityConfig = IdentityConfig()
+    """Subject-driven creation."""
     layout: LayoutConfig = LayoutConfig()
+    """Layout-driven creation."""
     style: StyleConfig = StyleConfig()
+    """Style-driven creation."""
 
     def enabled(self) -> list[str]:
         return [name for name in ALL_TASKS if getattr(self, name).enabled]
 
 
 class ShardConfig(Strict):
+    """WebDataset shard limits: a task's shard closes at whichever comes first."""
+
     max_samples: int = Field(1000, ge=1, le=1_000_000)
+    """Samples per shard."""
     max_bytes: int = Field(1_000_000_000, ge=1_000_000)
+    """Bytes per shard tar: an integer or a size such as 512MB or 1GiB."""
 
     @field_validator("max_bytes", mode="before")
     @classmethod
@@ -542,8 +679,13 @@ class StageExecution(Strict):
     """How the Ray runner runs one stage; unset fields keep the stage's declared resources."""
 
     cpus: float | None = Field(None, ge=0, le=256)
+    """CPUs each worker holds; set, the pool is pinned (never resized to fit a cluster); None:
+    the stage's declared share, fitted to the cluster."""
     gpus: float | None = Field(None, ge=0, le=16)
+    """GPU share each worker holds (below 1: actors share a GPU); None: the stage's declared
+    share."""
     workers: int = Field(1, ge=1, le=4096)
+    """Actors in the pool; GPU pools start at full size, so all their GPUs are needed at once."""
     batch_size: int | None = Field(None, ge=1, le=4096, description="groups per batch")
     resources: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
         default_factory=dict, description="custom Ray resources each worker holds"
@@ -564,7 +706,11 @@ class BudgetConfig(Strict):
 
 
 class ExecutionConfig(Strict):
+    """How a run executes: the Ray runner's actor pools and windows, and the budget caps both
+    runners keep."""
+
     stages: dict[str, StageExecution] = Field(default_factory=dict)
+    """Per stage name (prompt, render, ocr ...): how the Ray runner sizes its actor pool."""
     budget: BudgetConfig = BudgetConfig()
     window_groups: int | None = Field(
         None,
@@ -599,8 +745,11 @@ class JudgeBand(Strict):
     or a pair score (`pair.layout_match`); `tasks` limits the band to some tasks."""
 
     score: str = Field(pattern=r"^[a-z_]+\.[a-z0-9_]+$")
+    """The stored score the band reads."""
     cuts: tuple[float, float, float, float]
+    """The values needed for a 2, 3, 4 and 5 (ascending)."""
     tasks: list[TaskName] | None = None
+    """Tasks the band applies to; None: every task."""
 
     @field_validator("cuts")
     @classmethod
@@ -629,11 +778,15 @@ class JudgeConfig(Strict):
     suitable and every score meets `min_scores`."""
 
     backend: Literal["rules", "gemini"] = "rules"
+    """rules: from the stored scores (offline); gemini: a vision model looks at the pair."""
     bands: dict[JudgeScore, list[JudgeBand]] = Field(default_factory=_default_bands)
+    """rules judge: per judge score, the bands that set it (the lowest band reached wins)."""
     min_scores: dict[JudgeScore, Annotated[int, Field(ge=1, le=5)]] = Field(
         default_factory=lambda: {"text_accuracy": 4, "visual_quality": 3, "task_fit": 3}
     )
+    """The least each judge score (1-5) must be for a sample to pass."""
     gemini: GeminiConfig | None = None
+    """Gemini's settings, for backend gemini."""
 
     @model_validator(mode="after")
     def _needs(self) -> JudgeConfig:
@@ -649,12 +802,16 @@ class OversampleConfig(Strict):
     groups per sample asked for, and reported with its rejection reasons."""
 
     initial_acceptance: float = Field(0.7, gt=0, le=1)
+    """Share of a quota's groups assumed to give a sample before it has measured its own."""
     margin: float = Field(1.2, ge=1, le=10)
+    """Factor on the groups a round renders for a short quota."""
     min_measured: int = Field(
         4, ge=1, le=1000, description="groups a quota needs before its own rate is used"
     )
     max_rounds: int = Field(8, ge=1, le=100)
+    """Rounds after which a quota still short is given up."""
     max_groups_per_sample: float = Field(6.0, ge=1, le=1000)
+    """Groups rendered per sample asked for, after which a quota is given up."""
 
 
 class BenchConfig(Strict):
@@ -666,6 +823,7 @@ class BenchConfig(Strict):
     quotas: dict[Language, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
         default_factory=lambda: {"zh": 90, "en": 80}, min_length=1
     )
+    """Samples per task for each language, spread evenly over the recipe's themes."""
     tasks: list[TaskName] | None = Field(None, description="None: every enabled task")
     pair_share: float = Field(
         0.2, gt=0, lt=1, description="share of entity x style pairs reserved for the bench"
@@ -782,17 +940,30 @@ class CoverageConfig(Strict):
 
 
 class Recipe(Strict):
+    """A whole run: what to render, how to check it, which pairs to build and how to shard them."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    """The recipe's name: recorded in run.json and the dataset card's title."""
     seed: int = Field(ge=0, le=2**31 - 1)
+    """Seed of the run's random choices: part of the generation hash, from which every group id
+    and so every render seed derives."""
     libraries: Libraries = Libraries()
     languages: dict[Language, float] = Field(min_length=1)
+    """Weight per language: each kind's groups are split between the languages in proportion
+    (e.g. zh: 1, en: 1 for half each)."""
     themes: list[Theme] = Field(default_factory=lambda: list(ALL_THEMES), min_length=1)
+    """Entity library themes to draw from; each kind and language's groups are spread evenly over
+    them."""
     groups: GroupCounts
     group_size: GroupSizes = GroupSizes()
     image: ImageConfig = ImageConfig()
     block_size: int = Field(16, ge=1, le=100_000)
+    """Groups per block: the unit a run commits and resumes; a rerun redoes only the blocks
+    not yet committed."""
     stages: StagesConfig = StagesConfig()
     thresholds: dict[str, Rule] = Field(default_factory=dict)
+    """Filter rules by reason (lower_snake_case): a render whose score is outside a rule's bounds
+    is rejected with that reason, stored and counted."""
     tasks: TasksConfig = TasksConfig()
     shards: ShardConfig = ShardConfig()
     near_duplicates: NearDuplicateConfig = NearDuplicateConfig()

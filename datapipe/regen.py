@@ -6,6 +6,12 @@ committed block, and the task's shards are written to a staging folder and swapp
 by two renames. A crash leaves the old split (restored on the next start) or the new
 one complete, never a mix; other tasks and splits are not touched. run.json and the
 task's stats.json record the regeneration.
+
+What regen removed is recorded as the run's own rejects are: the task's pairs not made
+and the renders its thresholds now reject, each with its reason, in the staged split
+(swapped in with the shards they explain). rejects.parquet, run.json's counts, the card
+and the report then state what is on disk, and so does a rerun of `datapipe run`, which
+applies the records to the counts its ledgers committed before.
 """
 
 from __future__ import annotations
@@ -13,26 +19,29 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datapipe.coverage import coverage
 from datapipe.errors import OutputError
-from datapipe.io.atomic import write_bytes
+from datapipe.io.atomic import atomic_path, write_bytes
 from datapipe.io.candidate_store import CandidateStore
 from datapipe.io.card import write_card
-from datapipe.io.layout import OutputLayout, task_manifests
+from datapipe.io.layout import OutputLayout, regen_rejects, task_manifests
+from datapipe.io.rejects import reject_parts
 from datapipe.libraries import LoadedRecipe
 from datapipe.loading import load_recipe
 from datapipe.plan import recipe_coverage_floor
 from datapipe.records import Group
 from datapipe.runner.driver import StageChain
-from datapipe.runner.output import RunOutput
-from datapipe.runner.summary import RunSummary
+from datapipe.runner.output import REJECTS_SCHEMA, RunOutput, reject_rows
+from datapipe.runner.summary import RunCounts, RunSummary
 from datapipe.stages.registry import build_candidate_stages
 from datapipe.tasks.registry import TASKS
 
@@ -81,18 +90,36 @@ def regen(
     output = RunOutput(out, loaded, runner="regen", only={task}, shard_root=new)
     live = layout.task_dir(split, task)
     samples_before = _split_groups(live)[0]
+    replaced = Counter(  # the task's pairs not made, as the counts hold them now
+        r["reason"]
+        for part_split, part in reject_parts(out)
+        if part_split == split
+        for r in part.select(["stage", "task", "reason"]).to_pylist()
+        if r["stage"] == "tasks" and r["task"] == task
+    )
+    rows: list[dict[str, Any]] = []
     try:
         for block, ledger in sorted(ledgers.items()):
             block_split = ledger.get("split", "train")
-            output.rebuild(block, store.load(block), block_split, write=block_split == split)
+            write = block_split == split
+            groups = output.rebuild(block, store.load(block), block_split, write=write)
+            if write:
+                rows += _task_rejects(output, block, groups, task)
         rendered = 0
         if rerender:
             served = _split_groups(output.sinks[split].task_dir(task))[1]
-            rendered = rerender_groups(output, split, task, served, max(ledgers, default=-1) + 1)
+            first = max(ledgers, default=-1) + 1
+            rendered = rerender_groups(output, split, task, served, first)
+            for block in sorted(set(layout.ledgers()) - set(ledgers)):  # the blocks it rendered
+                committed = pq.read_table(layout.block_rejects(block)).to_pylist()
+                rows += [r for r in committed if r["task"] == task]
     finally:
         output.teardown()
     staged = output.sinks[split].task_dir(task)
     staged.mkdir(parents=True, exist_ok=True)
+    regen_rejects(staged).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(regen_rejects(staged)) as tmp:  # swapped in with the shards it explains
+        pq.write_table(pa.Table.from_pylist(rows, schema=REJECTS_SCHEMA), tmp)
     record = {
         "task": task,
         "split": split,
@@ -104,16 +131,26 @@ def regen(
         "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     stats = output.sinks[split].write_stats(task, loaded.recipe_hash, {"regeneration": record})
-    record |= {"samples_before": samples_before, "samples_after": stats["samples"]}
+    record |= {
+        "samples_before": samples_before,
+        "samples_after": stats["samples"],
+        "pairs_by_language": stats["by_language"],
+        "pair_reject_reasons": _reasons(rows, "tasks"),
+        "replaced_pair_reject_reasons": dict(sorted(replaced.items())),
+        "filter_reject_reasons": _reasons(rows, "filter"),
+    }
     live.parent.mkdir(parents=True, exist_ok=True)
     if live.exists():
         live.rename(old)
     staged.rename(live)
     shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(new, ignore_errors=True)
-    if rendered:
-        output.write_rejects()
+    output.write_rejects()
     run.setdefault("regenerations", []).append(record)
+    if run.get("summary"):  # the counts a reader of run.json (and the report) sees
+        counts = RunCounts.from_dict(run["summary"])
+        counts.apply_regeneration(record)
+        run["summary"] |= counts.to_dict()
     found = coverage(out)
     run["coverage"] = found.to_dict()
     floor = recipe_coverage_floor(found, loaded)
@@ -132,6 +169,29 @@ def regen(
         time.perf_counter() - began,
         rendered,
     )
+
+
+def _task_rejects(
+    output: RunOutput, block: int, groups: list[Group], task: str
+) -> list[dict[str, Any]]:
+    """What a rebuilt block gives the task no sample from: its pairs not made, and the
+    renders the filter now rejects that the run kept (rejected for this task only: the
+    other tasks keep their samples), each with its reason."""
+    kinds = TASKS[task].group_kinds()
+    committed = pq.read_table(OutputLayout(output.out).block_rejects(block)).to_pylist()
+    rejected = {r["candidate_key"] for r in committed if r["stage"] == "filter"}
+    rows = []
+    for row in reject_rows(groups, output.graded.faults(block)):
+        if row["stage"] == "tasks" and row["task"] == task:
+            rows.append(row)
+        elif row["stage"] == "filter" and row["candidate_key"] not in rejected:
+            rows.append(row | {"task": task})
+    feeding = {g.group_id for g in groups if g.kind in kinds}
+    return [r for r in rows if r["group_id"] in feeding]
+
+
+def _reasons(rows: list[dict[str, Any]], stage: str) -> dict[str, int]:
+    return dict(sorted(Counter(r["reason"] for r in rows if r["stage"] == stage).items()))
 
 
 def _split_groups(folder: Path) -> tuple[int, set[str]]:

@@ -29,6 +29,7 @@ from datapipe.io.layout import (
     tar_of,
     task_manifests,
 )
+from datapipe.io.rejects import reject_parts
 from datapipe.io.shard_sink import sample_digest
 from datapipe.io.tar import read_tar
 from datapipe.plan import bench_cells
@@ -285,7 +286,6 @@ def check_blocks(out: Path, finished: bool = True) -> Check:
             check.fault(
                 f"{parquet.name}: block {block} has renders but no ledger (rerun to finish)"
             )
-    reject_rows = 0
     for block, path in ledgers.items():
         check.checked += 1
         try:
@@ -310,8 +310,7 @@ def check_blocks(out: Path, finished: bool = True) -> Check:
         rejects = layout.block_rejects(block)
         if not rejects.is_file():
             check.fault(f"{path.name}: {rejects.name} is missing")
-        else:
-            reject_rows += pq.read_metadata(rejects).num_rows
+    reject_rows = sum(table.num_rows for _, table in reject_parts(out))
     total = layout.rejects
     if not finished:
         pass  # written when the run finishes
@@ -319,7 +318,8 @@ def check_blocks(out: Path, finished: bool = True) -> Check:
         check.fault("rejects.parquet is missing")
     elif pq.read_metadata(total).num_rows != reject_rows:
         check.fault(
-            f"rejects.parquet has {pq.read_metadata(total).num_rows} rows, blocks {reject_rows}"
+            f"rejects.parquet has {pq.read_metadata(total).num_rows} rows, blocks and regen "
+            f"{reject_rows}"
         )
     return check
 

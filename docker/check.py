@@ -1,4 +1,5 @@
-"""Offline checks of the deployment files in docker/ (standard library and PyYAML only).
+"""Offline checks of the deployment files in docker/ (standard library and PyYAML only,
+plus datapipe/quantities.py from the source tree, itself standard library only).
 
     python docker/check.py
 
@@ -33,6 +34,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import render  # docker/render.py, next to this file
+
+sys.path.insert(0, str(render.REPO_ROOT))  # the source tree's, installed or not
+from datapipe.quantities import parse_quantity  # standard library only, shared with doctor
 
 DOCKER = render.DOCKER_DIR
 ROOT = render.REPO_ROOT
@@ -329,18 +333,6 @@ def check_no_hardcoded_versions(report: Report) -> None:
 # ------------------------------------------------------------------------------- manifests
 
 
-def quantity(text: Any) -> float:
-    """A Kubernetes quantity (8Gi, 512Mi, 4Ti, 500m, 8589934592) as a number."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P|m)?", str(text))
-    if not match:
-        raise ValueError(f"not a quantity: {text!r}")
-    factor = {
-        None: 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
-        "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50,
-    }[match.group(2)]  # fmt: skip
-    return float(match.group(1)) * factor
-
-
 def unknown_keys(mapping: dict[str, Any], allowed: set[str]) -> list[str]:
     return sorted(set(mapping) - allowed)
 
@@ -484,7 +476,8 @@ def fits(report: Report, label: str, params: dict, pod: dict, limits: dict) -> N
         None,
     )
     memory = limits.get("memory")
-    ok = bool(store and shm and memory) and quantity(store) <= quantity(shm) < quantity(memory)
+    ok = bool(store and shm and memory)
+    ok = ok and parse_quantity(store) <= parse_quantity(shm) < parse_quantity(memory)
     report.check(ok, f"{label}: object store {store} <= /dev/shm {shm} < memory {memory}")
 
 

@@ -223,3 +223,42 @@ def test_multilingual_clips_pass_the_language_check(tmp_path):
         override = {"stages": {"clip": {"enabled": True, "model": model}}}
         loaded = load_recipe(write_recipe(tmp_path, override))
         assert "reads Chinese" not in {f.what for f in Doctor(loaded, devices=False).check()}
+
+
+def test_doctor_states_what_the_execution_section_needs_of_the_cluster(tmp_path, monkeypatch):
+    """GPUs, CPUs per pool, pinned vs sized to the cluster, memory where declared: the same
+    numbers the Ray runner's fitting and capacity check apply."""
+    from datapipe.runner.pools import ClusterNeeds, capacity_problems, fit_pools
+
+    train = ClusterNeeds.of(load_recipe(TRAIN))
+    assert train.gpus == 8 and train.largest_gpu_share == 0.8
+    assert all(p.pinned for p in train.pools) and train.min_cpus == train.full_cpus == 44.5
+    enough = {"CPU": train.full_cpus, "GPU": train.gpus}
+    assert capacity_problems(enough, train.pools) == []
+    assert capacity_problems(enough | {"GPU": 7}, train.pools)
+    assert capacity_problems(enough | {"CPU": 44}, train.pools)  # pinned: never shrunk
+
+    execution = {"stages": {"ocr": {"cpus": 2, "workers": 2}, "subject": {"workers": 2}}}
+    execution["stages"]["subject"]["resources"] = {"memory": 4 * 2**30}
+    recipe = write_recipe(tmp_path, {"execution": execution})
+    needs = ClusterNeeds.of(load_recipe(recipe))
+    pinned = {p.stage.name for p in needs.pools if p.pinned}
+    assert pinned == {"ocr"} and needs.pinned_cpus == 4 and needs.gpus == 0
+    assert needs.resources() == {"memory": 8 * 2**30}
+    smallest = {"CPU": needs.min_cpus, "memory": 8 * 2**30}
+    fitted, note = fit_pools(smallest, needs.pools)
+    assert note and capacity_problems(smallest, fitted) == []
+    fitted, _ = fit_pools(smallest | {"CPU": needs.min_cpus - 0.1}, needs.pools)
+    assert capacity_problems(smallest | {"CPU": needs.min_cpus - 0.1}, fitted)
+
+    monkeypatch.setenv("COLUMNS", "160")  # one table row a line
+    result = CliRunner().invoke(app, ["doctor", str(recipe)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "execution: what the Ray cluster must offer" in text
+    assert "│ ocr │ 2 │ 2 │ 0 │ │ pinned │" in text
+    assert "│ render │ 1 │ 1 │ 0 │ │ sized to the cluster │" in text
+    assert "GPUs: none" in text
+    assert "4 pinned by execution.stages (ocr)" in text
+    assert f"so the run starts on as few as {needs.min_cpus:g}" in text
+    assert "memory: 8 GiB reserved" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -60,17 +61,18 @@ def test_regen_changes_only_its_task_and_equals_a_full_run(runs, tmp_path):
     assert "no render" in result.output
     after = tree_digest(out)
     changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
-    card = {"datasets/README.md"}  # the card's counts follow the regenerated task
-    assert changed and all(n.startswith("datasets/train/fill/") or n in card for n in changed)
+    # the card's counts and rejects.parquet follow the regenerated task
+    follow = {"datasets/README.md", "rejects.parquet"}
+    assert changed and all(n.startswith("datasets/train/fill/") or n in follow for n in changed)
     assert any(name.endswith(".tar") for name in changed)
 
     full = tree_digest(folder / "b")
-    for name, digest in after.items():
-        if name.startswith("datasets/train/fill/") and not name.endswith("stats.json"):
-            assert full[name] == digest, name
-    assert {n for n in full if n.startswith("datasets/train/fill/")} == {
-        n for n in after if n.startswith("datasets/train/fill/")
-    }
+    record = "datasets/train/fill/__manifests__/regen/rejects.parquet"  # what regen removed
+    rebuilt = {n for n in after if n.startswith("datasets/train/fill/")} - {record}
+    for name in rebuilt:
+        if not name.endswith("stats.json"):
+            assert full[name] == after[name], name
+    assert {n for n in full if n.startswith("datasets/train/fill/")} == rebuilt
     stats = json.loads((out / "datasets/train/fill/__manifests__/stats.json").read_text())
     full_stats = json.loads((folder / "b/datasets/train/fill/__manifests__/stats.json").read_text())
     assert (
@@ -175,3 +177,83 @@ def test_rerender_renders_only_the_groups_the_task_lacks(runs, tmp_path):
 
     again = regen(out, "fill", recipe=recipe_b, rerender=True)
     assert again.rendered == 0  # each lacking group is tried once
+
+
+def _manifest_rows(out, split="train"):
+    return [
+        row
+        for manifest in sorted((out / "datasets" / split).glob("*/__manifests__/*.parquet"))
+        for row in pq.read_table(manifest, columns=["task", "language", "target_key"]).to_pylist()
+    ]
+
+
+def test_after_regen_rejects_summary_and_card_state_what_is_on_disk(runs, tmp_path):
+    """A stricter regen of fill: the samples it removed are in rejects.parquet (with the
+    reason, for fill only), and run.json, a rerun's summary and the card count the shards."""
+    from collections import Counter
+
+    folder, recipe_a, recipe_b = runs
+    out = copy_of(runs, tmp_path)
+    before = _manifest_rows(out)
+    report = regen(out, "fill", recipe=recipe_b)
+    after = _manifest_rows(out)
+    assert report.samples_after < report.samples_before
+
+    rejects = pq.read_table(out / "rejects.parquet").to_pylist()
+    fill_rows = [r for r in rejects if r["task"] == "fill"]
+    kept_keys = {r["target_key"] for r in after if r["task"] == "fill"}
+    removed = {r["target_key"] for r in before if r["task"] == "fill"} - kept_keys
+    assert removed
+    assert removed <= {r["candidate_key"] for r in fill_rows}, "a removed sample has no reason"
+    newly = [r for r in fill_rows if r["stage"] == "filter"]
+    assert newly and {r["reason"] for r in newly} == {"subject_too_large"}
+    assert all(json.loads(r["scores_json"])["subject.area"] > 0.12 for r in newly)
+    # the other tasks keep the rejects their blocks committed
+    original = pq.read_table(folder / "a" / "rejects.parquet").to_pylist()
+    assert [r for r in rejects if r["task"] != "fill"] == [
+        r for r in original if r["task"] != "fill"
+    ]
+    assert all(not check.faults for check in verify(out))
+
+    on_disk = Counter((r["task"], r["language"]) for r in after)
+    pair_rejects = Counter(r["reason"] for r in rejects if r["stage"] == "tasks")
+    regen_rejects = Counter(
+        (f"train/{r['task']}", r["reason"]) for r in rejects if r["stage"] == "filter" and r["task"]
+    )
+    recorded = json.loads((out / "run.json").read_text())["summary"]
+    assert recorded["pairs"] == len(after)
+    assert recorded["pairs_by_task"]["fill"] == len(kept_keys) == report.samples_after
+    assert recorded["pair_reject_reasons"] == dict(sorted(pair_rejects.items()))
+
+    summary = run_local(load_recipe(recipe_a), out, limit=LIMIT)  # the original command again
+    assert summary.blocks_skipped == summary.blocks and summary.rendered == 0
+    assert summary.pairs == on_disk
+    assert summary.pair_reject_reasons == pair_rejects
+    assert summary.regen_reject_reasons == regen_rejects
+    assert _manifest_rows(out) == after
+    assert json.loads((out / "run.json").read_text())["summary"]["pairs"] == len(after)
+    printed = CliRunner().invoke(
+        app, ["run", str(recipe_a), "--out", str(out), "--limit", str(LIMIT)], terminal_width=200
+    )
+    assert printed.exit_code == 0, printed.output
+    assert re.findall(r"^│ pairs +│ (\d+) +│", printed.output, re.M) == [str(len(after))]
+    assert all(not check.faults for check in verify(out))
+
+    # the report and the inspection API: rejected for fill only, kept for the others
+    from datapipe.inspect import open_output
+    from datapipe.report.build import build_report
+
+    kept = {row["key"]: row["kept"] for row in open_output(out).candidate_rows()}
+    assert all(kept[r["candidate_key"]] for r in newly)
+    result = build_report(out, tmp_path / "report", max_samples=2, rejects_per_reason=1)
+    page = (result.root / "rejects.html").read_text()
+    span = 'data-stage="filter" data-reason="subject_too_large" data-task="fill"'
+    assert f"{span}>{len(newly)}</span>" in page
+    everywhere = {r["candidate_key"] for r in rejects if r["stage"] == "filter" and not r["task"]}
+    assert f'data-total="filter-candidates">{len(everywhere)}</span>' in page
+
+    card = (out / "datasets" / "README.md").read_text()
+    fill_lines = [line for line in card.splitlines() if line.startswith("| train | fill |")]
+    assert sum(int(line.rstrip(" |").rsplit("|", 1)[1]) for line in fill_lines) == len(kept_keys)
+    scope = "| subject_too_large | the render, for fill (regen) |"
+    assert f"{scope} {len(newly)} |" in card

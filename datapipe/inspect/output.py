@@ -528,7 +528,7 @@ class Output:
         ).drop_columns(["meta_json"])
         reasons: dict[str, list[str]] = {}
         for row in self.reject_rows:
-            if row["stage"] == "filter":
+            if row["stage"] == "filter" and row["task"] is None:  # with a task: regen's, for it
                 reasons.setdefault(row["candidate_key"], []).append(row["reason"])
         rows = []
         for row in table.to_pylist():

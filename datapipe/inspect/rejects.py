@@ -39,10 +39,12 @@ if TYPE_CHECKING:
 
 
 def reason_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """(stage, reason) groups in a stable order: filter first, then by count, then name."""
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    """(stage, task, reason) groups in a stable order: filter first, then by count, then
+    name. A filter row names a task only when a regen's thresholds rejected the render for
+    that task alone, so it is its own group, apart from the renders rejected for all."""
+    groups: dict[tuple[str, str | None, str], dict[str, Any]] = {}
     for row in rows:
-        key = (row["stage"], row["reason"])
+        key = (row["stage"], row["task"], row["reason"])
         group = groups.setdefault(
             key,
             {
@@ -58,7 +60,7 @@ def reason_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             group["variants"][row["variant"]] += 1
     return sorted(
         groups.values(),
-        key=lambda g: (g["stage"] != "filter", -len(g["rows"]), g["reason"]),
+        key=lambda g: (g["stage"] != "filter", -len(g["rows"]), g["reason"], g["task"] or ""),
     )
 
 

@@ -112,12 +112,21 @@ def write_card(out: Path) -> None:
     write_bytes(datasets / CROISSANT, croissant.encode())
 
 
-def _rejects(out: Path) -> dict[str, int]:
+def _rejects(out: Path) -> dict[tuple[str, str], int]:
+    """(reason, what it rejected for) -> rows: a filter row without a task rejects the
+    render for every task; one with a task (a regen's stricter thresholds) for that task."""
     path = out / "rejects.parquet"
     if not path.is_file():
         return {}
-    reasons = pq.read_table(path, columns=["reason"]).column(0).to_pylist()
-    return dict(sorted(Counter(reasons).items()))
+    rows = pq.read_table(path, columns=["stage", "task", "reason"]).to_pylist()
+    found = Counter((r["reason"], reject_scope(r["stage"], r["task"])) for r in rows)
+    return dict(sorted(found.items()))
+
+
+def reject_scope(stage: str, task: str | None) -> str:
+    if stage == "filter":
+        return f"the render, for {task} (regen)" if task else "the render, for every task"
+    return f"a {task} pair" if task else "a pair"
 
 
 def _header(run: dict[str, Any], total: int, splits: dict[str, list[str]]) -> list[str]:
@@ -138,7 +147,7 @@ def _card(
     table: dict[tuple[str, str, str, str], int],
     tasks: list[str],
     splits: dict[str, list[str]],
-    rejects: dict[str, int],
+    rejects: dict[tuple[str, str], int],
 ) -> str:
     recipe = run["recipe"]
     total = sum(table.values())
@@ -181,8 +190,10 @@ def _card(
         lines.append(
             f"| {reason} | `{rule['score']}` | {_bound(rule['min'])} | {_bound(rule['max'])} |"
         )
-    lines += ["", "## Rejections by reason", "", "| reason | rejections |", "|---|---:|"]
-    lines += [f"| {reason} | {n} |" for reason, n in rejects.items()] or ["| (none) | 0 |"]
+    lines += ["", "## Rejections by reason", "", "| reason | rejects | rows |", "|---|---|---:|"]
+    lines += [f"| {reason} | {scope} | {n} |" for (reason, scope), n in rejects.items()] or [
+        "| (none) | | 0 |"
+    ]
     lines += ["", "## Models and versions", "", "| stage | backend or model |", "|---|---|"]
     lines += [f"| {stage} | {what} |" for stage, what in _models(recipe)]
     lines += ["", "| package | version |", "|---|---|"]

@@ -8,7 +8,8 @@ OUT/blocks/block-NNNNNN.json                    a block's ledger (its commit mar
 OUT/blocks/block-NNNNNN.rejects.parquet         the block's rejects
 OUT/candidates/cand-NNNNNN.{tar,parquet}        every render of the block, kept or not
 OUT/datasets/{split}/{task}/*.tar               shards; __manifests__/: manifests, stats.json
-OUT/rejects.parquet                             every block's rejects, merged
+OUT/datasets/{split}/{task}/__manifests__/regen/rejects.parquet   the task's rejects, by regen
+OUT/rejects.parquet                             every block's rejects, merged (io.rejects)
 OUT/cache/{llm,judge}/                          API response caches
 OUT/.regen/{split}-{task}.{new,old}             regen's staged and replaced split
 ```
@@ -165,6 +166,12 @@ def tar_of(manifest: Path) -> Path:
 
 def stats_path(task_dir: Path) -> Path:
     return task_dir / MANIFESTS / STATS_JSON
+
+
+def regen_rejects(task_dir: Path) -> Path:
+    """The rejects regen recorded for a task's split: beside its manifests, so they are
+    swapped in with the shards they explain (a subfolder: no manifest glob lists it)."""
+    return task_dir / MANIFESTS / "regen" / "rejects.parquet"
 
 
 def task_manifests(task_dir: Path) -> list[Path]:

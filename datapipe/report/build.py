@@ -333,11 +333,14 @@ class ReportBuilder:
         counts: dict[str, int] = {}
         for group in groups:
             reason, stage = group["reason"], group["stage"]
-            counts[f"{stage}/{reason}"] = len(group["rows"])
-            attrs = {"stage": stage, "reason": reason}
-            anchor = f"{stage}-{reason}"
+            regen = stage == "filter" and group["task"] is not None  # for one task only
+            scope = f"filter, for {group['task']} only (regen)" if regen else stage
+            name = f"{stage}/{group['task']}/{reason}" if regen else f"{stage}/{reason}"
+            counts[name] = len(group["rows"])
+            attrs = {"stage": stage, "reason": reason} | ({"task": group["task"]} if regen else {})
+            anchor = name.replace("/", "-")
             index.append(
-                f'<tr><td><a href="#{esc(anchor)}">{esc(reason)}</a></td><td>{esc(stage)}</td>'
+                f'<tr><td><a href="#{esc(anchor)}">{esc(reason)}</a></td><td>{esc(scope)}</td>'
                 f'<td class="num">{self.count_span(len(group["rows"]), **attrs)}</td></tr>'
             )
             cards = []
@@ -372,18 +375,22 @@ class ReportBuilder:
             variants = ", ".join(f"{esc(k)} {v}" for k, v in group["variants"].items())
             sections.append(
                 f'<section id="{esc(anchor)}"><h2>{esc(reason)} '
-                f'<span class="muted">({esc(stage)})</span>: '
+                f'<span class="muted">({esc(scope)})</span>: '
                 f"{self.count_span(len(group['rows']), **attrs)}</h2>"
                 + (f"<p class='meta'>variants: {variants}</p>" if variants else "")
                 + f"{more}"
                 f'<div class="grid">{"".join(cards)}</div></section>'
             )
-        filter_keys = {r["candidate_key"] for r in rows if r["stage"] == "filter"}
+        filter_keys = {
+            r["candidate_key"] for r in rows if r["stage"] == "filter" and r["task"] is None
+        }
         body = (
             f"<h1>Rejects</h1><p>{self.count_span(len(rows), total='rows')} rows in "
             "rejects.parquet: one per rejected candidate and reason; "
             f"{self.count_span(len(filter_keys), total='filter-candidates')} renders rejected "
-            "by the filter. A task-stage row is a kept render a pair could not be made from."
+            "by the filter. A task-stage row is a kept render a pair could not be made from; "
+            "a filter row for one task is a render a regen's thresholds rejected for that "
+            "task only (the other tasks keep it)."
             f"</p><table><tr><th>reason</th><th>stage</th><th>rows</th></tr>{''.join(index)}"
             f"</table>{''.join(sections) or '<p>nothing was rejected</p>'}"
         )

@@ -34,6 +34,7 @@ from datapipe.io.atomic import TMP_SUFFIX, atomic_path, write_bytes
 from datapipe.io.candidate_store import CandidateStore
 from datapipe.io.card import write_card
 from datapipe.io.layout import OutputLayout, manifest_of, regenerated_tasks
+from datapipe.io.rejects import reject_parts
 from datapipe.io.shard_sink import ShardSink
 from datapipe.io.truth_store import Graded, TruthStore
 from datapipe.libraries import LoadedRecipe
@@ -484,9 +485,8 @@ class RunOutput:
         After a budget stop too (what it made is usable as is), then the stop is raised
         with the summary, for the caller to report."""
         stop = self.stop
-        regenerations = {
-            (r["split"], r["task"]): r for r in self._previous_run().get("regenerations", [])
-        }
+        history = self._previous_run().get("regenerations", [])
+        regenerations = {(r["split"], r["task"]): r for r in history}
         for split, sink in self.sinks.items():
             for task_dir in sorted(p for p in sink.root.glob("*") if p.is_dir()):
                 record = regenerations.get((split, task_dir.name))
@@ -494,6 +494,8 @@ class RunOutput:
                     sink.write_stats(task_dir.name, record["recipe_hash"], {"regeneration": record})
                 else:
                     sink.write_stats(task_dir.name, self.loaded.recipe_hash)
+        for record in history:  # in order: the ledgers' counts predate every regen
+            summary.apply_regeneration(record)
         self.write_rejects()
         self._write_run_json("stopped" if stop else "finished", limit, summary, stop)
         write_card(self.out)
@@ -502,22 +504,23 @@ class RunOutput:
             raise stop
 
     def write_rejects(self) -> None:
-        """rejects.parquet: every block's rejects, concatenated in block order."""
-        parts = self.layout.all_block_rejects()
-        table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else None
+        """rejects.parquet: every block's rejects in block order, a regenerated task's
+        replaced by the ones its regen recorded (io.rejects)."""
+        parts = [table for _, table in reject_parts(self.out)]
+        table = pa.concat_tables(parts) if parts else None
         with atomic_path(self.layout.rejects) as tmp:
             pq.write_table(table if table is not None else REJECTS_SCHEMA.empty_table(), tmp)
 
-    def rebuild(self, block: int, groups: list[Group], split: str, write: bool) -> int:
+    def rebuild(self, block: int, groups: list[Group], split: str, write: bool) -> list[Group]:
         """Regen: filter a stored block again (which renews the near-duplicate index);
         when `write`, build this output's tasks from it and shard them. No ledger is
-        touched. Returns the samples written."""
+        touched. Returns the groups written, with their verdicts and pair rejects."""
         stages = self.dataset_stages(split)
         groups = sorted(groups, key=lambda g: g.index)
         for stage in stages.verdict:  # every group, in order (renews the near-duplicate index)
             groups = stage.process_batch(groups)
         if not write:
-            return 0
+            return []
         only = self.only or set()
         groups = [g for g in groups if g.task is None or g.task in only]
         for stage in stages.build:
@@ -525,7 +528,7 @@ class RunOutput:
         self.planner.committed(split, groups)  # the run's targets hold back the same samples
         samples = [s for g in groups for s in g.samples]
         self.sinks[split].write_block(block, samples)
-        return len(samples)
+        return groups
 
     def _previous_run(self) -> dict[str, Any]:
         try:

@@ -31,6 +31,9 @@ class RunCounts:
     pair_reject_reasons: Counter[str] = field(default_factory=Counter)
     truncated_inputs: Counter[str] = field(default_factory=Counter)
     """Renders whose text a model cut to fit its context, by stage (`<stage>.text_truncated`)."""
+    regen_reject_reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Renders the filter kept that a regen's stricter thresholds reject for the one
+    split/task it rebuilt (other tasks still use them), by (`split/task`, reason)."""
 
     def add_groups(self, groups: list[Group]) -> None:
         for group in groups:
@@ -62,6 +65,29 @@ class RunCounts:
         self.bench_pairs.update(other.bench_pairs)
         self.pair_reject_reasons.update(other.pair_reject_reasons)
         self.truncated_inputs.update(other.truncated_inputs)
+        self.regen_reject_reasons.update(other.regen_reject_reasons)
+
+    def apply_regeneration(self, record: dict[str, Any]) -> None:
+        """Counts as they stand after a `datapipe regen` (its record in run.json): the
+        rebuilt task's samples are the ones now on disk, its pair rejects the ones regen
+        recorded. Ledgers keep what their block committed, so a rerun sums them and
+        applies every regen in order. A record from before regen kept counts is skipped."""
+        if "pairs_by_language" not in record:
+            return
+        split, task = record["split"], record["task"]
+        pairs = self.bench_pairs if split == "bench" else self.pairs
+        for key in [k for k in pairs if k[0] == task]:
+            del pairs[key]
+        pairs.update({(task, lang): n for lang, n in record["pairs_by_language"].items()})
+        self.pair_reject_reasons.subtract(record["replaced_pair_reject_reasons"])
+        self.pair_reject_reasons.update(record["pair_reject_reasons"])
+        self.pair_reject_reasons = +self.pair_reject_reasons
+        where = f"{split}/{task}"
+        for key in [k for k in self.regen_reject_reasons if k[0] == where]:
+            del self.regen_reject_reasons[key]
+        self.regen_reject_reasons.update(
+            {(where, reason): n for reason, n in record["filter_reject_reasons"].items()}
+        )
 
     def pairs_by_task(self) -> dict[str, int]:
         out: Counter[str] = Counter()
@@ -85,6 +111,10 @@ class RunCounts:
             },
             "pair_reject_reasons": dict(sorted(self.pair_reject_reasons.items())),
             "truncated_inputs": dict(sorted(self.truncated_inputs.items())),
+            "regen_reject_reasons": {
+                f"{where}/{reason}": n
+                for (where, reason), n in sorted(self.regen_reject_reasons.items())
+            },
             "bench_pairs": sum(self.bench_pairs.values()),
             "bench_pairs_by_task_language": {
                 f"{task}/{lang}": n for (task, lang), n in sorted(self.bench_pairs.items())
@@ -107,6 +137,12 @@ class RunCounts:
             bench_pairs=by_task_language(data.get("bench_pairs_by_task_language", {})),
             pair_reject_reasons=Counter(data["pair_reject_reasons"]),
             truncated_inputs=Counter(data.get("truncated_inputs", {})),
+            regen_reject_reasons=Counter(
+                {
+                    tuple(name.rsplit("/", 1)): n
+                    for name, n in data.get("regen_reject_reasons", {}).items()
+                }
+            ),
         )
 
 
@@ -214,6 +250,8 @@ class RunSummary(RunCounts):
             counts.add_row(f"  rejected: {reason}", str(n))
         for reason, n in sorted(self.pair_reject_reasons.items()):
             counts.add_row(f"  pair not made: {reason}", str(n))
+        for (where, reason), n in sorted(self.regen_reject_reasons.items()):
+            counts.add_row(f"  rejected for {where} by regen: {reason}", str(n))
         counts.add_row("pairs", str(sum(self.pairs.values())))
         if sum(self.reject_reasons.values()) > self.rejected:
             counts.caption = "a render can fail several rules: the reasons add up to more"

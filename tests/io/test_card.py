@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from datapipe.io.card import size_category
+from datapipe.io.card import reject_scope, size_category
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +48,12 @@ def test_the_card_counts_equal_the_manifests(out):
         if len(cells) == 5 and cells[0] in ("train", "bench"):
             card[tuple(cells[:4])] = int(cells[4])
     assert card == manifests and sum(card.values()) > 0
-    rejects = pq.read_table(out / "rejects.parquet", columns=["reason"]).column(0).to_pylist()
+    rejects = pq.read_table(out / "rejects.parquet", columns=["stage", "task", "reason"])
     text = (out / "datasets" / "README.md").read_text()
-    for reason, n in Counter(rejects).items():
-        assert f"| {reason} | {n} |" in text
+    rows = Counter((r["reason"], reject_scope(r["stage"], r["task"])) for r in rejects.to_pylist())
+    assert rows
+    for (reason, scope), n in rows.items():
+        assert f"| {reason} | {scope} | {n} |" in text
     run = json.loads((out / "run.json").read_text())
     assert run["recipe_hash"] in text and "rapidocr" in text
 
