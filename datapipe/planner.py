@@ -202,7 +202,7 @@ class Planner:
             planned[slot.kind] += 1
         if self.targets is not None:
             self.targets.rounds.append({k: n for k, n in planned.items() if n})
-        yield Phase("train", blocks)
+        yield Phase("train", blocks)  # the runner empties each phase's blocks as it goes
         block = train_blocks(loaded)
         index = sum(loaded.recipe.groups.model_dump().values())
         while self.targets is not None and (allocation := self.targets.allocation()):
@@ -210,11 +210,13 @@ class Planner:
             blocks = more_groups(loaded, allocation, planned, index, block)
             for kind, n in allocation.items():
                 planned[kind] += n
+            following = max(blocks) + 1
             yield Phase("train", blocks)
-            block, index = max(blocks) + 1, index + sum(allocation.values())
+            block, index = following, index + sum(allocation.values())
         while self.bench is not None and (blocks := self.bench.next_round(block, index)):
+            following, size = max(blocks) + 1, sum(len(g) for g in blocks.values())
             yield Phase("bench", blocks)
-            block, index = max(blocks) + 1, index + sum(len(g) for g in blocks.values())
+            block, index = following, index + size
 
     def committed(self, split: str, groups: list[Group]) -> dict[str, Any]:
         """A block built (its groups in order), about to be written: hold back the train

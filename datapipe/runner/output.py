@@ -276,10 +276,13 @@ class RunOutput:
         self._write_run_json("running", limit, None)
 
     def sort(self, phase: Phase) -> Plan:
-        """A phase's blocks by what is left to do with them."""
+        """A phase's blocks by what is left to do with them. The groups move out of the
+        phase into the plan, whose runner drops each block's as it commits it: neither
+        the phase nor the planner holds a committed block's renders."""
         split = phase.split
         plan = Plan(todo={}, stored=[], done=[], blocks=sorted(phase.blocks), split=split)
-        for block, groups in sorted(phase.blocks.items()):
+        for block in plan.blocks:
+            groups = phase.blocks.pop(block)
             state = self._block_state(block, _ids(groups))
             if state == "done" and split in self._recommit:
                 state = self._recommit_state(block, _ids(groups))
