@@ -27,9 +27,8 @@ from rich.table import Table
 
 from datapipe.libraries import LoadedRecipe
 from datapipe.recipe import CostConfig
-from datapipe.runner.pools import PoolSpec
+from datapipe.runner.pools import recipe_pools
 from datapipe.stages.bench import JUDGE
-from datapipe.stages.registry import candidate_stage_classes
 
 if TYPE_CHECKING:
     from datapipe.records import Group
@@ -96,7 +95,7 @@ class CostBasis:
     def of(cls, loaded: LoadedRecipe) -> CostBasis:
         # The pool resolution (declared resources, then the recipe's
         # execution overrides) is the one place a stage's GPU share is decided.
-        pools = (PoolSpec.of(cls, loaded) for cls in candidate_stage_classes(loaded.recipe))
+        pools = recipe_pools(loaded)
         return cls(loaded.recipe.costs, {p.stage.name: p.gpus for p in pools if p.gpus})
 
 

@@ -29,10 +29,10 @@ from datapipe.planner import Planner
 from datapipe.records import Group
 from datapipe.runner.budget import Budget
 from datapipe.runner.output import OrderedCommits, Plan, Progress, RunOutput, drive
-from datapipe.runner.pools import PoolSpec, capacity_problems, fit_pools
+from datapipe.runner.pools import PoolSpec, capacity_problems, fit_pools, recipe_pools
 from datapipe.runner.summary import RunSummary
 from datapipe.stages.base import Stage
-from datapipe.stages.registry import candidate_stage_classes, stage_settings
+from datapipe.stages.registry import stage_settings
 from datapipe.stages.render import RenderStage
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ def run_ray(
         if not pools:
             if not ray.is_initialized():
                 ray.init(address=address or os.environ.get("RAY_ADDRESS"), log_to_driver=False)
-            declared = [PoolSpec.of(cls, loaded) for cls in candidate_stage_classes(loaded.recipe)]
+            declared = recipe_pools(loaded)
             fitted, note = fit_pools(ray.cluster_resources(), declared)
             if note:
                 log.info(note)
