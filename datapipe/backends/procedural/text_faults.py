@@ -242,7 +242,7 @@ def _merge(glyph: np.ndarray, rng: random.Random, other: np.ndarray | None) -> s
 
 
 GLYPH_DAMAGE = ("erase", "mirror", "stroke", "merge")
-VISIBLE_DAMAGE = 0.15
+VISIBLE_DAMAGE = 0.1
 """Share of a glyph's ink a damage must change: mirroring a symmetric glyph (0, H, 口)
 or merging two alike halves changes nothing, and a fault nobody can see is no fault."""
 
@@ -264,7 +264,8 @@ def damage_glyph(
     neighbour: tuple[int, int, int, int] | None = None,
 ) -> str:
     """Damage the glyph at `box` of an RGBA text layer in place; says how. A damage that
-    changes under `VISIBLE_DAMAGE` of the ink gives way to the next one that does."""
+    changes under `VISIBLE_DAMAGE` of the ink gives way to the next one; where none
+    does, the one that changes most is drawn."""
     pixels = np.array(layer)
     x0, y0, x1, y1 = box
     before = pixels[y0:y1, x0:x1].copy()
@@ -275,12 +276,15 @@ def damage_glyph(
     ink = before[..., 3] > 128
     first = rng.randrange(len(GLYPH_DAMAGE))
     order = GLYPH_DAMAGE[first:] + GLYPH_DAMAGE[:first]
+    tried = []
     for how in order:
         glyph = before.copy()
         said = _apply(how, glyph, rng, other)
         changed = np.count_nonzero(ink != (glyph[..., 3] > 128))
+        tried.append((changed, said, glyph))
         if changed >= VISIBLE_DAMAGE * max(1, np.count_nonzero(ink)):
             break
+    _, said, glyph = max(tried, key=lambda t: t[0])
     pixels[y0:y1, x0:x1] = glyph
     layer.paste(Image.fromarray(pixels, "RGBA"))
     return said
