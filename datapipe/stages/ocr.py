@@ -16,7 +16,13 @@ so each expected line is judged on evidence:
   with the copy: a damaged glyph is weak in every read, OCR noise in one. Glyphs the
   recogniser confuses on any poster (`AMBIGUOUS`: the letters of O/0, l/1/I, S/5 ...,
   and case pairs) and punctuation do not count: their confidence measures the font,
-  not the damage. Digits count: a price must be sure.
+  not the damage. Digits count: a price must be sure;
+- a recogniser reads through most malformed glyphs (a stroke band missing, half
+  mirrored, a stroke added) with full confidence, so the CJK glyphs of a line the tight
+  crop read as the copy are compared, shape against shape, with their characters in
+  reference fonts (`datapipe.backends.ocr_glyphs`): the line's `shape.outlier` is its
+  worst glyph's distance above the line's median, and the poster's `ocr.glyph_shape`
+  the largest of its lines'.
 
 Text the copy did not ask for is scored on its own: a read that repeats a copy line is
 a duplicated line; any other read of two glyphs or more, read at least
