@@ -264,6 +264,7 @@ class OcrStage(CandidateStage):
             else {
                 "glyphs": shape.chars,
                 "distances": shape.distances,
+                "median": shape.median,
                 "outlier": shape.outlier,
                 "worst": shape.worst,
             },

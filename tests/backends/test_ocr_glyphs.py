@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datapipe.backends.ocr_glyphs import check_shapes
+from datapipe.backends.ocr_glyphs import ShapeCheck, check_shapes
 from datapipe.backends.ocr_rapidocr import RapidOcrBackend
 from datapipe.backends.procedural.lettering import Look, draw_layer
 from datapipe.backends.procedural.text_faults import damage_glyph
@@ -75,3 +75,11 @@ def test_malformed_glyphs_are_caught_by_the_read_or_the_shape(reader, limit):
         if check.outlier is not None and check.outlier > limit:
             caught.append(seed)
     assert len(caught) >= 6, caught
+
+
+def test_a_line_in_a_font_unlike_the_references_is_not_scored():
+    """Every glyph far from the references (a brush face): one glyph's design differs as
+    much as damage would, so the line gets no shape score rather than a rejection."""
+    assert ShapeCheck("新品芝士蛋", [0.45, 0.5, 0.52, 0.9, 0.48]).outlier is None
+    assert ShapeCheck("新品芝士蛋", [0.02, 0.03, 0.04, 0.4, 0.03]).outlier == pytest.approx(0.37)
+    assert ShapeCheck("新品", [0.02, 0.4]).outlier is None  # too short for a median
