@@ -166,6 +166,7 @@ def check_shapes(crop: np.ndarray, text: str, centres: list[float], pad: int) ->
     if len(glyphs) != len(centres) or len(centres) < 2:
         return ShapeCheck("", [])
     advance = float(np.median(np.diff(centres)))
+    # two glyphs whose strokes touch span two advances: they stay
     mask = _drop_long_parts(ink_mask(crop, pad), 2.2 * max(4.0, advance))
     if not mask.any():
         return ShapeCheck("", [])
