@@ -14,8 +14,10 @@ from datapipe.backends.ocr_rapidocr import RapidOcrBackend
 from datapipe.backends.procedural.lettering import Look, draw_layer
 from datapipe.backends.procedural.text_faults import damage_glyph
 from datapipe.fonts import font
+from datapipe.loading import load_recipe
 from datapipe.recipe import Rule
 from datapipe.text import letters
+from tests.conftest import ROOT
 
 TEXT = "新品芝士蛋糕上市"
 PAD = 12
@@ -30,8 +32,9 @@ def reader():
 
 
 @pytest.fixture(scope="module")
-def limit(quickstart) -> float:
-    rule: Rule = quickstart.recipe.thresholds["text_shape"]
+def limit() -> float:
+    """train.yaml's bound: the recipe that takes the shape rule (cluster sizes)."""
+    rule: Rule = load_recipe(ROOT / "pipelines" / "train.yaml").recipe.thresholds["text_shape"]
     return float(rule.max)
 
 
