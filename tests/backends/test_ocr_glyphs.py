@@ -7,6 +7,7 @@ import random
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image
 
 from datapipe.backends.ocr_glyphs import ShapeCheck, check_shapes
@@ -17,7 +18,6 @@ from datapipe.fonts import font
 from datapipe.loading import load_recipe
 from datapipe.recipe import Rule
 from datapipe.text import letters
-from tests.conftest import ROOT
 
 TEXT = "新品芝士蛋糕上市"
 PAD = 12
