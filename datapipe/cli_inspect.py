@@ -225,6 +225,9 @@ def line_why(line: dict[str, Any]) -> str:
         )
     if line.get("glyph_confidence") is not None:
         why.append(f"weakest glyph {line['glyph_confidence']:.2f}")
+    shape = line.get("shape") or {}
+    if shape.get("outlier") is not None:
+        why.append(f"glyph {shape['worst']} unlike its character by {shape['outlier']:.2f}")
     return "; ".join(why)
 
 

@@ -35,6 +35,9 @@ class Reading:
     confidence: float
     glyphs: list[float]
     """Confidence of each recognised glyph (white space excluded)."""
+    places: list[float]
+    """x in the crop where the recogniser read each glyph (white space excluded): the
+    frame it fired on, which lies inside the glyph but not at its centre."""
 
 
 class RapidOcrBackend:
@@ -86,7 +89,12 @@ class RapidOcrBackend:
             np.asarray(crop), use_det=False, use_cls=False, use_rec=True, return_word_box=True
         )
         if not result.txts:
-            return Reading("", 0.0, [])
+            return Reading("", 0.0, [], [])
         words = result.word_results[0] if result.word_results else None
-        glyphs = [float(c) for c in (words.confs if words is not None else [])]
-        return Reading(str(result.txts[0]), float(result.scores[0]), glyphs)
+        if words is None:
+            return Reading(str(result.txts[0]), float(result.scores[0]), [], [])
+        glyphs = [float(c) for c in words.confs]
+        frames = max(1e-6, float(words.line_txt_len or 0.0))
+        width = crop.width
+        places = [(c + 0.5) / frames * width for cols in words.word_cols or [] for c in cols]
+        return Reading(str(result.txts[0]), float(result.scores[0]), glyphs, places)

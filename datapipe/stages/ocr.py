@@ -16,7 +16,13 @@ so each expected line is judged on evidence:
   with the copy: a damaged glyph is weak in every read, OCR noise in one. Glyphs the
   recogniser confuses on any poster (`AMBIGUOUS`: the letters of O/0, l/1/I, S/5 ...,
   and case pairs) and punctuation do not count: their confidence measures the font,
-  not the damage. Digits count: a price must be sure.
+  not the damage. Digits count: a price must be sure;
+- a recogniser reads through most malformed glyphs (a stroke band missing, half
+  mirrored, a stroke added) with full confidence, so the CJK glyphs of a line the tight
+  crop read as the copy are compared, shape against shape, with their characters in
+  reference fonts (`datapipe.backends.ocr_glyphs`): the line's `shape.outlier` is its
+  worst glyph's distance above the line's median, and the poster's `ocr.glyph_shape`
+  the largest of its lines'.
 
 Text the copy did not ask for is scored on its own: a read that repeats a copy line is
 a duplicated line; any other read of two glyphs or more, read at least
@@ -30,8 +36,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, ClassVar
 
+import numpy as np
 from PIL import Image
 
+from datapipe.backends.ocr_glyphs import check_shapes
 from datapipe.backends.ocr_paddle import OcrImageError, PaddleOcrBackend
 from datapipe.backends.ocr_rapidocr import OcrLine, RapidOcrBackend
 from datapipe.records import Candidate
@@ -68,13 +76,18 @@ def reading_candidates(lines: list[OcrLine]) -> list[tuple[str, list[int]]]:
     return out
 
 
+def crop_pad(box: tuple[int, ...]) -> int:
+    """Ground left around a line box in its tight crop."""
+    return max(2, round(max(4, box[3] - box[1]) * 0.15))
+
+
 def line_crops(
     image: Image.Image, box: tuple[int, int, int, int], angle: float
 ) -> list[tuple[str, Image.Image]]:
     """Two views of a line for the recogniser: tight and levelled; loose at another scale."""
     x0, y0, x1, y1 = box
     h = max(4, y1 - y0)
-    pad = max(2, round(h * 0.15))
+    pad = crop_pad(box)
     tight = image.crop((x0 - pad, y0 - pad, x1 + pad, y1 + pad))
     if abs(angle) > 0.5:
         edge = tight.getpixel((0, 0))
@@ -129,6 +142,7 @@ class OcrStage(CandidateStage):
         "ocr.lines_doubtful",
         "ocr.number_mismatches",
         "ocr.min_glyph_confidence",
+        "ocr.glyph_shape",
         "ocr.duplicated_lines",
     )
 
@@ -208,10 +222,15 @@ class OcrStage(CandidateStage):
         """The evidence on one found line: every read, the status, numbers, glyphs."""
         want = letters(expected)
         reads: list[dict[str, Any]] = [{"view": "page", "text": page}]
+        shape = None
         for view, crop in line_crops(image, box, angle):
             if len(reads) == 2 and not self.in_doubt(reads, want):
                 break
             got = self.reader.recognize(crop)
+            if view == "tight" and letters(got.text) == want:
+                shape = check_shapes(
+                    np.asarray(crop.convert("RGB")), got.text, got.places, crop_pad(box)
+                )
             reads.append(
                 {
                     "view": view,
@@ -240,6 +259,15 @@ class OcrStage(CandidateStage):
             "numbers_expected": numbers(expected),
             "numbers_read": numbers(consensus),
             "glyph_confidence": glyphs,
+            "shape": None
+            if shape is None
+            else {
+                "glyphs": shape.chars,
+                "distances": shape.distances,
+                "median": shape.median,
+                "outlier": shape.outlier,
+                "worst": shape.worst,
+            },
         }
 
     @staticmethod
@@ -307,6 +335,12 @@ class OcrStage(CandidateStage):
             sum(r["numbers_read"] != r["numbers_expected"] for r in found)
         )
         s["ocr.min_glyph_confidence"] = min(glyphs) if glyphs else None
+        outliers = [
+            r["shape"]["outlier"]
+            for r in found
+            if r.get("shape") and r["shape"]["outlier"] is not None
+        ]
+        s["ocr.glyph_shape"] = max(outliers) if outliers else None
         s["ocr.duplicated_lines"] = float(sum(u["kind"] == "duplicate" for u in extra))
         candidate.details["ocr"] = {
             "backend": self.backend.version,

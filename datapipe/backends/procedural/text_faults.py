@@ -242,6 +242,19 @@ def _merge(glyph: np.ndarray, rng: random.Random, other: np.ndarray | None) -> s
 
 
 GLYPH_DAMAGE = ("erase", "mirror", "stroke", "merge")
+VISIBLE_DAMAGE = 0.1
+"""Share of a glyph's ink a damage must change: mirroring a symmetric glyph (0, H, 口)
+or merging two alike halves changes nothing, and a fault nobody can see is no fault."""
+
+
+def _apply(how: str, glyph: np.ndarray, rng: random.Random, other: np.ndarray | None) -> str:
+    if how == "erase":
+        return _erase(glyph, rng)
+    if how == "mirror":
+        return _mirror(glyph, rng)
+    if how == "stroke":
+        return _stroke(glyph, rng)
+    return _merge(glyph, rng, other)
 
 
 def damage_glyph(
@@ -250,23 +263,28 @@ def damage_glyph(
     rng: random.Random,
     neighbour: tuple[int, int, int, int] | None = None,
 ) -> str:
-    """Damage the glyph at `box` of an RGBA text layer in place; says how."""
+    """Damage the glyph at `box` of an RGBA text layer in place; says how. A damage that
+    changes under `VISIBLE_DAMAGE` of the ink gives way to the next one; where none
+    does, the one that changes most is drawn."""
     pixels = np.array(layer)
     x0, y0, x1, y1 = box
-    glyph = pixels[y0:y1, x0:x1]
-    how = rng.choice(GLYPH_DAMAGE)
-    if how == "erase":
-        said = _erase(glyph, rng)
-    elif how == "mirror":
-        said = _mirror(glyph, rng)
-    elif how == "stroke":
-        said = _stroke(glyph, rng)
-    else:
-        other = None
-        if neighbour is not None:
-            nx0, ny0 = neighbour[0], neighbour[1]
-            other = pixels[ny0 : ny0 + (y1 - y0), nx0 : nx0 + (x1 - x0)].copy()
-        said = _merge(glyph, rng, other)
+    before = pixels[y0:y1, x0:x1].copy()
+    other = None
+    if neighbour is not None:
+        nx0, ny0 = neighbour[0], neighbour[1]
+        other = pixels[ny0 : ny0 + (y1 - y0), nx0 : nx0 + (x1 - x0)].copy()
+    ink = before[..., 3] > 128
+    first = rng.randrange(len(GLYPH_DAMAGE))
+    order = GLYPH_DAMAGE[first:] + GLYPH_DAMAGE[:first]
+    tried = []
+    for how in order:
+        glyph = before.copy()
+        said = _apply(how, glyph, rng, other)
+        changed = np.count_nonzero(ink != (glyph[..., 3] > 128))
+        tried.append((changed, said, glyph))
+        if changed >= VISIBLE_DAMAGE * max(1, np.count_nonzero(ink)):
+            break
+    _, said, glyph = max(tried, key=lambda t: t[0])
     pixels[y0:y1, x0:x1] = glyph
     layer.paste(Image.fromarray(pixels, "RGBA"))
     return said

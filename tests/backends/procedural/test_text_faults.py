@@ -7,15 +7,18 @@ import random
 import numpy as np
 import pytest
 
-from datapipe.backends.procedural.lettering import choose_look
+from datapipe.backends.procedural.lettering import Look, choose_look, draw_layer
 from datapipe.backends.procedural.renderer import ProceduralRenderer
 from datapipe.backends.procedural.text_faults import (
     LOOKALIKES,
     TEXT_FAULTS,
+    VISIBLE_DAMAGE,
+    damage_glyph,
     edit_copy,
     glyph_spot,
 )
 from datapipe.backends.template_composer import TemplateComposer
+from datapipe.fonts import font
 from datapipe.plan import plan_groups
 
 COPY = [("title", "仅售199元"), ("body", "2026年11月27日"), ("body", "立即报名")]
@@ -116,3 +119,17 @@ def test_the_look_is_a_deterministic_mix():
         sum(lk.texture for lk in looks),
     ):
         assert 0.15 * len(looks) < share < 0.5 * len(looks)
+
+
+@pytest.mark.parametrize("text", ["口口", "00", "HH", "日日"])
+def test_a_glyph_damage_is_visible_even_on_a_symmetric_glyph(text):
+    """Mirroring a symmetric glyph or merging two alike halves changes nothing: the
+    damage gives way to one that changes at least VISIBLE_DAMAGE of the ink."""
+    plain = Look(outline=0.0, shadow=False, angle=0.0, tracking=0.0, small=False, texture=False)
+    for seed in range(8):
+        layer = draw_layer(text, font("bold", 48), (20, 20, 20), plain)
+        box = layer.glyphs[0]
+        before = np.asarray(layer.image)[box[1] : box[3], box[0] : box[2], 3] > 128
+        damage_glyph(layer.image, box, random.Random(seed), layer.glyphs[1])
+        after = np.asarray(layer.image)[box[1] : box[3], box[0] : box[2], 3] > 128
+        assert np.count_nonzero(before != after) >= VISIBLE_DAMAGE * np.count_nonzero(before)
