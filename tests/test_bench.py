@@ -234,8 +234,12 @@ def test_regen_of_a_bench_task_touches_only_it_and_rerender_refills(bench_run, t
     assert report.rendered == 0 and report.samples_after < report.samples_before
     after = tree_digest(copy)
     changed = {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
-    card = ("datasets/README.md", "datasets/croissant.json")  # the card counts what is there
-    assert changed and all(n.startswith(("datasets/bench/fill/", *card)) for n in changed), changed
+    # the card counts what is there; rejects.parquet lists what regen removed
+    told = ("datasets/README.md", "datasets/croissant.json", "rejects.parquet")
+    assert changed and all(n.startswith(("datasets/bench/fill/", *told)) for n in changed), changed
+    rows = pq.read_table(copy / "rejects.parquet").to_pylist()
+    removed = [r for r in rows if r["task"] == "fill" and r["reason"] == "subject_missing"]
+    assert len(removed) >= report.samples_before - report.samples_after
     run = json.loads((copy / "run.json").read_text())
     assert not run["bench"]["complete"]
     assert {q["task"] for q in run["bench"]["unfilled"]} == {"fill"}
@@ -244,7 +248,7 @@ def test_regen_of_a_bench_task_touches_only_it_and_rerender_refills(bench_run, t
     assert report.rendered > 0 and report.samples_after == sum(QUOTAS.values())
     final = tree_digest(copy)
     changed = {n for n in after.keys() | final.keys() if after.get(n) != final.get(n)}
-    allowed = ("datasets/bench/fill/", "candidates/", "blocks/", "rejects.parquet", *card)
+    allowed = ("datasets/bench/fill/", "candidates/", "blocks/", *told)
     assert all(n.startswith(allowed) for n in changed), changed
     assert all(final[n] == before[n] for n in before if not n.startswith(allowed))
     run = json.loads((copy / "run.json").read_text())
