@@ -53,6 +53,9 @@ from datapipe.tasks.registry import TASKS
 
 Z95 = 1.96
 KEEP_DIMENSIONS = ("language", "theme")
+THEME_PRIOR = 4
+"""A theme's keep rate counts the pooled rate as this many renders besides its own: one
+rejected render of a theme no longer predicts that none of its groups keeps anything."""
 
 
 @dataclass(frozen=True)
@@ -156,10 +159,11 @@ class Pilot:
 
     def rate(self, task: str, size: int, themes: list[str]) -> Figure:
         """Pairs of `task` per group of `size` renders, averaged over groups of `themes`:
-        `possible_pairs` at each theme's keep rate (the pooled one for a theme the pilot
-        did not render), times the share of possible pairs the builder made (1, as the
-        priors assume, where the pilot's kept renders allowed none). Interval: both rates
-        at the ends of their Wilson intervals."""
+        `possible_pairs` at each theme's keep rate (drawn towards the pooled one by
+        THEME_PRIOR renders: a theme the pilot rendered once says little), times the
+        share of possible pairs the builder made (1, as the priors assume, where the
+        pilot's kept renders allowed none). Interval: both rates at the ends of their
+        Wilson intervals."""
         kept = sum(k for k, _ in self.themes.values())
         pooled = wilson(kept, sum(n for _, n in self.themes.values()))
         made, possible = self.built[task]
@@ -173,7 +177,8 @@ class Pilot:
             total = 0.0
             for theme in themes:
                 k, n = self.themes.get(theme, (0, 0))
-                keep = min(1.0, max(0.0, (k / n if n else pooled.value) + shift))
+                measured = (k + THEME_PRIOR * pooled.value) / (n + THEME_PRIOR)
+                keep = min(1.0, max(0.0, measured + shift))
                 total += possible_pairs(task, size, keep) * share
             ends.append(total / len(themes))
         return Figure(*ends)

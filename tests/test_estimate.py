@@ -84,12 +84,12 @@ def test_the_prediction_adds_the_groups_left_at_the_pilot_rates(pilot):
     renders = Counter(r["group_id"] for r in store)
     slots = plan_groups(loaded)
     pilot_slots, left = slots[:PILOT_GROUPS], slots[PILOT_GROUPS:]
+    pooled = sum(kept.values()) / sum(renders.values())
     theme_keep = {
-        theme: sum(kept[s.group_id] for s in pilot_slots if s.theme == theme)
-        / sum(renders[s.group_id] for s in pilot_slots if s.theme == theme)
+        theme: (sum(kept[s.group_id] for s in pilot_slots if s.theme == theme) + 4 * pooled)
+        / (sum(renders[s.group_id] for s in pilot_slots if s.theme == theme) + 4)
         for theme in {s.theme for s in pilot_slots}
     }
-    pooled = sum(kept.values()) / sum(renders.values())
     for task, figure in est.pairs["train"].items():
         kinds = TASKS[task].group_kinds()
         per_poster = TASKS[task].per == "poster"
