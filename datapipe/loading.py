@@ -44,13 +44,17 @@ def resolve_libraries(recipe: Recipe, path: Path) -> Libraries:
     return Libraries(**resolved)
 
 
+def instructions_used() -> dict[str, set[str]]:
+    """Every instruction template key the tasks use, with the placeholders it may hold."""
+    return {
+        key: set(allowed) for row in TASKS.values() for key, allowed in row.instructions.items()
+    }
+
+
 def load_libraries(paths: Libraries) -> Library:
     """The libraries, with the instruction templates checked against what each task's
     registry row says it uses."""
-    used = {
-        key: set(allowed) for row in TASKS.values() for key, allowed in row.instructions.items()
-    }
-    return read_libraries(paths, used)
+    return read_libraries(paths, instructions_used())
 
 
 def load_recipe(path: str | Path) -> LoadedRecipe:
