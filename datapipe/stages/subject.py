@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from datapipe.backends import subject_pixels
+from datapipe.details import ocr_lines
 from datapipe.images import mask_to_png
 from datapipe.records import Candidate
 from datapipe.stages.base import CandidateStage, Resources
@@ -91,9 +92,8 @@ class SubjectStage(CandidateStage):
             s["subject.boxes"] = None
             s["subject.text_truncated"] = None
             # the copy lines OCR matched, not every read: OCR also "reads" inside subjects
-            lines = candidate.details.get("ocr", {}).get("lines", [])
-            text = [row["box"] for row in lines if row["found"]]
-            found = subject_pixels.segment(image, [tuple(box) for box in text])
+            text = [line.box for line in ocr_lines(candidate) if line.found and line.box]
+            found = subject_pixels.segment(image, text)
             s["subject.confidence"] = found.confidence
             info.update(
                 model=subject_pixels.VERSION, reason=found.reason, ground_inside=found.ground_inside

@@ -12,7 +12,7 @@ show another subject than the reference (not a copy of it).
 
 from __future__ import annotations
 
-from datapipe.details import subject_box
+from datapipe.details import ocr_lines, subject_box
 from datapipe.recipe import LayoutConfig
 from datapipe.records import Candidate, PairReject
 from datapipe.tasks.common import (
@@ -33,9 +33,9 @@ def detected_slots(candidate: Candidate) -> dict[str, Box]:
     """Role -> where that copy line was read, and "subject" -> the subject mask's box,
     as shares of the poster's width and height."""
     slots = {
-        row["role"]: _normalised(row["box"], candidate)
-        for row in candidate.details.get("ocr", {}).get("lines", [])
-        if row["found"] and row["box"]
+        line.role: _normalised(line.box, candidate)
+        for line in ocr_lines(candidate)
+        if line.found and line.box
     }
     box = subject_box(candidate)
     if box:

@@ -7,7 +7,7 @@ directions, and verified from the pixels: the same text read back, the same subj
 
 from __future__ import annotations
 
-from datapipe.details import clip_similarity
+from datapipe.details import clip_similarity, ocr_lines
 from datapipe.images import load_rgb
 from datapipe.recipe import RescaleConfig
 from datapipe.records import Candidate, Group, PairReject, Sample
@@ -23,7 +23,7 @@ twins: clean pairs >= 0.82, another palette <= 0.82, most under 0.7)."""
 
 
 def read_lines(candidate: Candidate) -> dict[str, str]:
-    return {row["role"]: row["read"] for row in candidate.details.get("ocr", {}).get("lines", [])}
+    return {line.role: line.read for line in ocr_lines(candidate)}
 
 
 def text_match(a: Candidate, b: Candidate) -> float:

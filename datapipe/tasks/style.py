@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
-from datapipe.details import clip_similarity, phash_distance
+from datapipe.details import clip_similarity, ocr_lines, phash_distance
 from datapipe.images import BadImageError, load_mask, load_rgb
 from datapipe.recipe import StyleConfig
 from datapipe.records import Candidate, PairReject
@@ -55,9 +55,9 @@ def background_texture(candidate: Candidate) -> np.ndarray | None:
     if candidate.subject_mask is not None:
         subject = Image.fromarray(load_mask(candidate.subject_mask)).resize(size)
         ground &= ~np.asarray(subject)
-    for row in candidate.details.get("ocr", {}).get("lines", []):
-        if row["found"]:
-            x0, y0, x1, y1 = (round(v * scale) for v in row["box"])
+    for line in ocr_lines(candidate):
+        if line.found and line.box is not None:
+            x0, y0, x1, y1 = (round(v * scale) for v in line.box)
             ground[max(0, y0 - 2) : y1 + 2, max(0, x0 - 2) : x1 + 2] = False
     gy, gx = np.gradient(grey)
     magnitude = np.hypot(gx, gy)
