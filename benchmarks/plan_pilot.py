@@ -2,7 +2,8 @@
 
 Compares, per task, the pairs `datapipe plan --pilot` predicts for the full quickstart
 from a `--limit 30` pilot with the pairs the full run makes (target: within 15%), and
-whether each actual count falls inside the plan's 95% interval. The full run is the
+whether each actual count falls inside the plan's 95% interval, and the part of that
+interval that is the unrendered groups' own chance (which no pilot narrows). The full run is the
 pilot's output finished by a rerun without --limit (the same files as a fresh full run),
 so the pilot's blocks are not rendered twice. Each run is `datapipe run` in its own
 process, as a user runs them. `--keep DIR` leaves both outputs in DIR/pilot and DIR/full;
@@ -62,14 +63,22 @@ def run(quick: bool, keep: Path | None = None, reuse: Path | None = None) -> Res
         made = actual.get(task, 0)
         off = abs(figure.value - made) / made if made else None
         inside = figure.low is not None and figure.low <= made <= (figure.high or 0)
-        raw[task] = {"predicted": figure.to_dict(1), "actual": made, "inside": inside}
+        chance = plan.chance[task]
+        raw[task] = {
+            "predicted": figure.to_dict(1),
+            "actual": made,
+            "inside": inside,
+            "own_chance": round(chance, 2),
+            "pilot_for_15pct": plan.pilot_for(task),
+        }
         result.figures.append(
             Figure(
                 f"|predicted - actual| / actual, {task}",
                 off,
                 "<= 0.15",
                 note=f"{figure.text()} predicted, {made} made"
-                + ("" if inside else ", outside the 95% interval"),
+                + ("" if inside else ", outside the 95% interval")
+                + f"; the groups' own chance +-{chance / figure.value:.0%}",
             )
         )
     result.raw = {"pilot_groups": pilot_groups, "tasks": raw}

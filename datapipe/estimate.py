@@ -16,9 +16,12 @@ pilot has no nature poster, whose keep rate is the highest), and per task the sh
 possible pairs its builder made (`possible_pairs`: a sample per kept render, or a pair per
 kept member of a group with two kept). Pairs per pilot group of each (task, kind) cell,
 as measured, set the spread of single groups. The 95% interval: both rates at the ends
-of their Wilson intervals, widened by the groups' spread (s^2 per group left, taken with
-two pseudo-groups added, one with no pair and one with the most a group can give, so a
-small pilot whose groups all happened to agree does not claim certainty).
+of their Wilson intervals (every kind's at once: they rest on the same two rates), widened
+by the groups' own chance, 1.96 sqrt(sum of s^2 over the groups left) (groups are
+independent; s^2 per group is taken with two pseudo-groups added, one with no pair and one
+with the most a group can give, so a small pilot whose groups all happened to agree does
+not claim certainty). A larger pilot narrows the rates' part; the groups' own chance is
+the run's, and the plan says where it alone is wider than +-15%.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ from datapipe.tasks.registry import TASKS
 Z95 = 1.96
 KEEP_DIMENSIONS = ("language", "theme")
 THEME_PRIOR = 4
+WITHIN = 0.15
+"""How close a plan should come to what a run makes (relative, 95%): the pilot size the
+plan suggests is for this."""
 """A theme's keep rate counts the pooled rate as this many renders besides its own: one
 rejected render of a theme no longer predicts that none of its groups keeps anything."""
 
@@ -86,10 +92,17 @@ class Figure:
             "high": None if self.high is None else round(self.high, digits),
         }
 
+    def end(self, which: str) -> float:
+        """`value`, `low` or `high`; the value where the interval has no such end."""
+        found = getattr(self, which)
+        return self.value if found is None else found
+
     def text(self, fmt: str = ".0f") -> str:
-        if self.low is None or self.high is None:
+        if self.low is None and self.high is None:
             return f"{self.value:{fmt}} (prior)"
-        return f"{self.value:{fmt}} [{self.low:{fmt}}, {self.high:{fmt}}]"
+        low = "?" if self.low is None else f"{self.low:{fmt}}"
+        high = "?" if self.high is None else f"{self.high:{fmt}}"
+        return f"{self.value:{fmt}} [{low}, {high}]"
 
 
 def wilson(successes: int, n: int) -> Figure:
@@ -289,6 +302,104 @@ def _possible(task: str, kept: int) -> int:
     return kept if kept >= 2 else 0
 
 
+@dataclass(frozen=True)
+class TargetRounds:
+    """What a recipe with `targets` renders past its first round. The planner asks, for
+    every task still short, for its shortfall at the pairs per group measured so far,
+    times `targets.margin`; at the rates this plan rests on, that second round meets
+    every target, so the plan adds it. Its interval: the rates at the ends of theirs
+    (low rates: a larger shortfall, and more groups to fill it)."""
+
+    first: dict[str, Figure]
+    """Task -> pairs the first round (the recipe's `groups`) is expected to make."""
+    extra: dict[str, Figure]
+    """Group kind -> groups the later rounds are expected to ask for."""
+    rounds: int
+    """Rounds expected at the plan's rates (the run stops at `targets.max_rounds`)."""
+    max_rounds: int
+    wanted: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "wanted": self.wanted,
+            "first_round_pairs": {t: f.to_dict(1) for t, f in self.first.items()},
+            "later_groups": {k: f.to_dict(1) for k, f in self.extra.items()},
+            "rounds": self.rounds,
+            "max_rounds": self.max_rounds,
+        }
+
+
+RATE_ENDS = ("value", "high", "low")
+"""A figure's rate ends in the order of the figure they give: the plan at the measured
+rates, then at their high ends (fewest groups), then at their low ends (most)."""
+
+
+def target_rounds(
+    recipe: Recipe, rates: dict[str, dict[str, Figure]], first: dict[str, Figure]
+) -> tuple[TargetRounds, dict[str, Figure], list[str]]:
+    """The later rounds of a target-driven recipe (`TargetRounds`), the train samples it
+    is expected to write (a target's task at most its target; the others what every
+    round makes) and notes where a rate's end cannot bound them."""
+    config = recipe.targets
+    assert config is not None
+    notes: list[str] = []
+    asks: list[dict[str, int] | None] = []
+    for end in RATE_ENDS:
+        short = {
+            task: math.ceil(wanted - first[task].end(end))
+            for task, wanted in config.pairs.items()
+            if first[task].end(end) < wanted
+        }
+        if not short or config.max_rounds < 2:
+            asks.append({})
+            continue
+        try:
+            need = groups_to_reach(recipe, short, lambda t, k, e=end: _rate_end(rates, t, k, e))
+        except DatapipeError:
+            if end == "value":
+                raise
+            asks.append(None)
+            notes.append(
+                "at the low end of a rate's interval no number of groups reaches the targets: "
+                "the most the later rounds may render is not bounded (run a larger pilot)"
+            )
+            continue
+        asks.append({k: math.ceil(n * config.margin) for k, n in need.items() if n})
+    measured = all(f.low is not None for f in first.values())
+    extra = {}
+    for kind in GROUP_KINDS:
+        ends = [None if ask is None else ask.get(kind, 0) for ask in asks]
+        if not any(ends):
+            continue
+        value = float(ends[0] or 0)
+        extra[kind] = Figure(value, _float(ends[1]), _float(ends[2])) if measured else Figure(value)
+    pairs = {}
+    for task, made in first.items():
+        ends = []
+        for end, ask in zip(RATE_ENDS, asks, strict=True):
+            later = sum(n * _rate_end(rates, task, k, end) for k, n in (ask or {}).items())
+            total = made.end(end) + later
+            ends.append(min(total, config.pairs.get(task, total)))
+        pairs[task] = Figure(ends[0], ends[2], ends[1]) if measured else Figure(ends[0])
+    rounds = TargetRounds(
+        first=first,
+        extra=extra,
+        rounds=1 + bool(asks[0]),
+        max_rounds=config.max_rounds,
+        wanted=dict(config.pairs),
+    )
+    return rounds, pairs, notes
+
+
+def _rate_end(rates: dict[str, dict[str, Figure]], task: str, kind: str, end: str) -> float:
+    figure = rates.get(task, {}).get(kind)
+    return 0.0 if figure is None else figure.end(end)
+
+
+def _float(value: int | None) -> float | None:
+    return None if value is None else float(value)
+
+
 @dataclass
 class Estimate:
     basis: str
@@ -310,11 +421,32 @@ class Estimate:
     workers: int
     wall_hours: Figure
     notes: list[str] = field(default_factory=list)
+    targets: TargetRounds | None = None
+    pilot_groups: int = 0
+    chance: dict[str, float] = field(default_factory=dict)
+    """Task -> the part of its train pairs' interval half-width that is the unrendered
+    groups' own chance (their spread): a larger pilot narrows the rest, never this."""
+
+    def pilot_for(self, task: str, within: float = WITHIN) -> int | None:
+        """About how many pilot groups would bound `task`'s train pairs to +-`within` of
+        the value (95%): the rates' part of the interval narrows as 1/sqrt(groups), the
+        groups' own chance not at all. None where that chance alone is wider (no pilot
+        can), or without a measured interval."""
+        figure = self.pairs["train"][task]
+        if not self.pilot_groups or figure.low is None or figure.high is None:
+            return None
+        room = within * figure.value - self.chance.get(task, 0.0)
+        if room <= 0:
+            return None
+        # the upper side: the lower one may be cut at the pairs the pilot already made
+        rates = max(0.0, figure.high - figure.value - self.chance.get(task, 0.0))
+        return max(self.pilot_groups, math.ceil(self.pilot_groups * (rates / room) ** 2))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "basis": self.basis,
             "groups": self.groups,
+            "targets": None if self.targets is None else self.targets.to_dict(),
             "bench_groups": None if self.bench_groups is None else self.bench_groups.to_dict(1),
             "renders": self.renders.to_dict(1),
             "llm_calls": self.llm_calls.to_dict(1),
@@ -339,6 +471,9 @@ class Estimate:
             "workers": self.workers,
             "wall_hours": self.wall_hours.to_dict(),
             "notes": self.notes,
+            "pilot_groups": self.pilot_groups,
+            "chance": {t: round(c, 2) for t, c in self.chance.items()},
+            "pilot_for_15pct": {t: self.pilot_for(t) for t in self.chance},
         }
 
 
@@ -350,11 +485,13 @@ def estimate(loaded: LoadedRecipe, pilot: Pilot | None = None, workers: int = 1)
     train_tasks = recipe.split_tasks("train").enabled()
     rates: dict[str, dict[str, Figure]] = {}
     train: dict[str, Figure] = {}
+    chance: dict[str, float] = {}
     left = [s for s in plan_groups(loaded) if pilot is None or s.group_id not in pilot.ids]
     for task in train_tasks:
         made = pilot.pairs.get(task, 0) if pilot else 0
         total = Figure(made, made, made) if pilot else Figure(0.0)
         rates[task] = {}
+        variance = 0.0
         for kind in TASKS[task].group_kinds():
             if not groups[kind]:
                 continue
@@ -368,10 +505,12 @@ def estimate(loaded: LoadedRecipe, pilot: Pilot | None = None, workers: int = 1)
             rate = pilot.rate(task, size, themes or [s.theme for s in plan_groups(loaded)])
             rates[task][kind] = rate
             cell = pilot.cells.get((task, kind))
-            spread = Z95 * math.sqrt(len(themes) * (cell or CellRate((), size)).variance)
-            low, high = len(themes) * (rate.low or 0.0), len(themes) * (rate.high or 0.0)
-            predicted = Figure(len(themes) * rate.value, max(0.0, low - spread), high + spread)
-            total = total.plus(predicted)
+            variance += len(themes) * (cell or CellRate((), size)).variance
+            total = total.plus(rate.scaled(len(themes)))
+        if pilot is not None:
+            chance[task] = Z95 * math.sqrt(variance)
+            low, high = total.end("low") - chance[task], total.end("high") + chance[task]
+            total = Figure(total.value, max(float(made), low), high)
         train[task] = total
         if pilot is not None and not pilot.built[task][1]:
             notes.append(
@@ -379,11 +518,18 @@ def estimate(loaded: LoadedRecipe, pilot: Pilot | None = None, workers: int = 1)
                 "make every one (run a larger pilot to measure it)"
             )
     train_renders = sum(n * renders_per_group(recipe, k) for k, n in groups.items())
+    later = Figure(0.0, 0.0, 0.0)
+    rounds = None
+    if recipe.targets is not None:
+        rounds, train, target_notes = target_rounds(recipe, rates, train)
+        notes += target_notes
+        for kind, extra in rounds.extra.items():
+            later = later.plus(extra.scaled(renders_per_group(recipe, kind)))
     pairs = {"train": train}
     bench_groups, bench_renders = None, Figure(0.0, 0.0, 0.0)
     if recipe.bench is not None:
         bench_groups, bench_renders, pairs["bench"] = _bench(loaded, pilot, notes)
-    renders = Figure(train_renders, train_renders, train_renders).plus(bench_renders)
+    renders = Figure(train_renders, train_renders, train_renders).plus(bench_renders).plus(later)
     if pilot is None:
         renders = Figure(renders.value)
     priors = recipe.costs.priors
@@ -432,6 +578,9 @@ def estimate(loaded: LoadedRecipe, pilot: Pilot | None = None, workers: int = 1)
         groups=groups,
         pairs=pairs,
         pairs_per_group=rates,
+        targets=rounds,
+        pilot_groups=sum(pilot.groups.values()) if pilot else 0,
+        chance=chance if rounds is None else {},
         bench_groups=bench_groups,
         renders=renders,
         llm_calls=llm_calls,
@@ -559,6 +708,29 @@ def parse_targets(values: list[str], recipe: Recipe) -> dict[str, int]:
     return targets
 
 
+def _pilot_notes(est: Estimate) -> list[str]:
+    """Where this pilot leaves a task's pairs wider than +-WITHIN: the pilot that would
+    not, or that none would (the run's own chance is wider)."""
+    notes = []
+    for task, chance in est.chance.items():
+        figure = est.pairs["train"][task]
+        if figure.low is None or figure.high is None or not figure.value:
+            continue
+        half = (figure.high - figure.low) / 2 / figure.value
+        if half <= WITHIN:
+            continue
+        need = est.pilot_for(task)
+        total = sum(est.groups.values())
+        if need is None:
+            why = f"its groups' own chance is +-{chance / figure.value:.0%}, so no pilot does"
+        elif need >= total:
+            why = f"a pilot would need more groups than the run has ({total})"
+        else:
+            why = f"a pilot of ~{need} groups would"
+        notes.append(f"{task} +-{half:.0%}; to bound it to +-{WITHIN:.0%}, {why}")
+    return notes
+
+
 def tables(est: Estimate, wanted: GroupsFor | None, targets: dict[str, int]) -> list[Table]:
     """The plan as the CLI prints it: totals, pairs per task and split, and targets."""
     totals = Table(title="plan", show_header=False)
@@ -566,6 +738,17 @@ def tables(est: Estimate, wanted: GroupsFor | None, targets: dict[str, int]) -> 
     totals.add_column("", justify="right")
     groups = ", ".join(f"{k} {n}" for k, n in est.groups.items() if n)
     totals.add_row("train groups", f"{sum(est.groups.values())} ({groups})")
+    if est.targets is not None:
+        rounds = est.targets
+        later = Figure(0.0, 0.0, 0.0)
+        for figure in rounds.extra.values():
+            later = later.plus(figure)
+        kinds = ", ".join(f"{k} {f.value:.0f}" for k, f in rounds.extra.items())
+        totals.add_row(
+            "later rounds (targets)",
+            f"{later.text()} groups{f' ({kinds})' if kinds else ''}; "
+            f"{rounds.rounds} round(s) expected, at most {rounds.max_rounds}",
+        )
     if est.bench_groups is not None:
         totals.add_row("bench groups", est.bench_groups.text())
     totals.add_row("renders", est.renders.text())
@@ -586,11 +769,15 @@ def tables(est: Estimate, wanted: GroupsFor | None, targets: dict[str, int]) -> 
         for task, figure in by_task.items():
             rates = est.pairs_per_group.get(task, {}) if split == "train" else {}
             per = ", ".join(f"{k} {f.value:.2f}" for k, f in rates.items())
-            pairs.add_row(split, task, figure.text(), per)
+            target = est.targets.wanted.get(task) if est.targets and split == "train" else None
+            shown = figure.text() + (f" (target {target})" if target else "")
+            pairs.add_row(split, task, shown, per)
     keep = ", ".join(
         f"{v} {f.value:.0%}" for values in est.keep_rates.values() for v, f in values.items()
     )
-    pairs.caption = escape(f"keep rate: {keep}" + "".join(f"; {n}" for n in est.notes))
+    pairs.caption = escape(
+        f"keep rate: {keep}" + "".join(f"; {n}" for n in est.notes + _pilot_notes(est))
+    )
     out = [totals, pairs]
     if wanted is not None:
         table = Table(title="groups to ask for")

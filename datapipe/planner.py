@@ -205,7 +205,13 @@ class Planner:
         yield Phase("train", blocks)  # the runner empties each phase's blocks as it goes
         block = train_blocks(loaded)
         index = sum(loaded.recipe.groups.model_dump().values())
-        while self.targets is not None and (allocation := self.targets.allocation()):
+        # a --limit run (a pilot) renders its first groups only: later rounds planned from
+        # them would not be the full run's, which would then not resume from it
+        while (
+            self.targets is not None
+            and self.limit is None
+            and (allocation := self.targets.allocation())
+        ):
             self.targets.rounds.append(allocation)
             blocks = more_groups(loaded, allocation, planned, index, block)
             for kind, n in allocation.items():

@@ -123,6 +123,31 @@ def test_the_prediction_adds_the_groups_left_at_the_pilot_rates(pilot):
     assert set(est.keep_rates) == {"language", "theme"}
 
 
+def test_the_groups_own_chance_is_what_no_pilot_narrows(pilot):
+    """The interval's part a larger pilot cannot narrow is the groups' own spread
+    (1.96 sqrt of the summed per-group variances); the pilot the plan suggests to bound a
+    task to +-15% is this pilot where it already does, none where that spread alone is
+    wider."""
+    loaded, folder = pilot
+    measured = read_pilot(loaded, folder / "pilot")
+    est = estimate(loaded, measured)
+    left = Counter(s.kind for s in plan_groups(loaded)[PILOT_GROUPS:])
+    for task, figure in est.pairs["train"].items():
+        variance = sum(
+            left[kind] * measured.cells[(task, kind)].variance
+            for kind in TASKS[task].group_kinds()
+            if (task, kind) in measured.cells
+        )
+        assert est.chance[task] == pytest.approx(1.96 * math.sqrt(variance))
+        assert figure.high - figure.value >= est.chance[task]
+        assert figure.low >= measured.pairs.get(task, 0)  # what the pilot made is made
+        assert est.pilot_for(task, within=100) == PILOT_GROUPS
+        narrow = est.chance[task] / figure.value / 2
+        assert est.pilot_for(task, within=narrow) is None
+        wider = est.pilot_for(task, within=est.chance[task] / figure.value * 1.01)
+        assert wider is not None and wider > PILOT_GROUPS
+
+
 def test_targets_ask_for_just_enough_groups(pilot):
     loaded, folder = pilot
     est = estimate(loaded, read_pilot(loaded, folder / "pilot"))
@@ -137,6 +162,40 @@ def test_targets_ask_for_just_enough_groups(pilot):
     made = sum(n * rates[k].value for k, n in wanted.groups.items() if n)
     assert made >= 100 > made - rates["single"].value
     assert wanted.groups["rescale"] == wanted.groups["layout"] == 0
+
+
+def test_a_target_recipe_is_planned_with_the_rounds_it_will_ask_for(pilot, tmp_path):
+    """A recipe with `targets` renders past its `groups`: the plan adds the second round
+    the planner will ask for (each short task's shortfall at the measured rates, times the
+    margin), its renders and cost, and expects each target met, not exceeded."""
+    loaded, folder = pilot
+    wanted = {"style": 20, "extend": 40}
+    data = {**SMALL, **GROUPS, "targets": {"pairs": wanted, "margin": 1.5}}
+    targeted = load_recipe(write_recipe(tmp_path, data))
+    measured = read_pilot(targeted, folder / "pilot")
+    plain, est = estimate(loaded, measured), estimate(targeted, measured)
+    rounds = est.targets
+    assert plain.targets is None and rounds is not None and rounds.rounds == 2
+    assert rounds.first == plain.pairs["train"]
+    style_rate = est.pairs_per_group["style"]["style"].value
+    short = math.ceil(20 - plain.pairs["train"]["style"].value)
+    asked = rounds.extra["style"]
+    assert asked.value == math.ceil(math.ceil(short / style_rate) * 1.5)
+    assert asked.low <= asked.value <= asked.high
+    later = sum(f.value * renders_per_group(targeted.recipe, k) for k, f in rounds.extra.items())
+    assert est.renders.value == pytest.approx(plain.renders.value + later)
+    assert est.pairs["train"]["style"].value == 20 and est.pairs["train"]["extend"].value == 40
+    assert est.pairs["train"]["rescale"].value == plain.pairs["train"]["rescale"].value
+    shown = CliRunner().invoke(
+        app, ["plan", str(targeted.path), "--pilot", str(folder / "pilot")], terminal_width=200
+    )
+    assert shown.exit_code == 0 and "later rounds (targets)" in shown.output
+    assert "(target 20)" in shown.output
+    limited = {**data, "targets": {**data["targets"], "max_rounds": 1}}
+    (tmp_path / "one").mkdir()
+    one = estimate(load_recipe(write_recipe(tmp_path / "one", limited)), measured)
+    assert one.targets.rounds == 1 and not one.targets.extra
+    assert one.pairs["train"]["style"].value == plain.pairs["train"]["style"].value
 
 
 def test_priors_without_a_pilot(quickstart):

@@ -17,6 +17,7 @@ from shards import tree_digest
 from datapipe.errors import RecipeError
 from datapipe.io.candidate_store import CandidateStore
 from datapipe.loading import load_recipe
+from datapipe.plan import plan_groups, renders_per_group
 from datapipe.planner import OVER_TARGET, Planner
 from datapipe.runner.local import run_local
 
@@ -113,6 +114,21 @@ def test_a_rerun_and_a_resumed_run_write_the_same_bytes(target_run, tmp_path):
     assert summary.rendered == renders
     assert summary.blocks_from_store == len(later) - 1
     assert tree_digest(copy) == expected
+
+
+def test_a_pilot_renders_its_groups_only_and_a_full_run_finishes_it(target_run, tmp_path):
+    """`--limit` on a target recipe is a pilot: its first groups, no later round (one
+    planned from them would not be the full run's); finishing it writes every byte the
+    uninterrupted run did."""
+    recipe, _, expected = target_run
+    out = tmp_path / "out"
+    loaded = load_recipe(recipe)
+    pilot = run_local(loaded, out, limit=2)
+    slots = plan_groups(loaded, 2)
+    assert pilot.rendered == sum(renders_per_group(loaded.recipe, s.kind) for s in slots)
+    assert not json.loads((out / "run.json").read_text())["targets"]["complete"]
+    run_local(loaded, out)
+    assert tree_digest(out) == expected
 
 
 def min_index(out: Path, block: int) -> int:
