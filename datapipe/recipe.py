@@ -383,7 +383,25 @@ class ToggleStageConfig(Strict):
 
     enabled: bool = True
     """Whether the stage runs; without it its scores are absent and a threshold on them is
-    refused at load. stages.image is not read: its checks always run."""
+    refused at load."""
+
+
+class ImageStageConfig(Strict):
+    """The image checks guard every later stage (a render that does not decode has nothing
+    to read), so they cannot be switched off; `enabled` is accepted only as true."""
+
+    enabled: bool = True
+    """Always true: `false` is refused at load rather than ignored."""
+
+    @field_validator("enabled")
+    @classmethod
+    def _always(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError(
+                "the image checks always run: every later stage reads the decoded image "
+                "(remove stages.image.enabled, or set it to true)"
+            )
+        return value
 
 
 DETECTOR_BOX_THRESHOLDS: dict[str, float] = {"grounding_dino": 0.3, "owlv2": 0.1}
@@ -484,7 +502,7 @@ class StagesConfig(Strict):
     """Wording of each render's prompt spec."""
     render: RenderStageConfig = RenderStageConfig()
     """The renderer."""
-    image: ToggleStageConfig = ToggleStageConfig()
+    image: ImageStageConfig = ImageStageConfig()
     """Decode, mode and size checks of every render (`image.*` scores); always run."""
     ocr: OcrStageConfig = OcrStageConfig()
     """Text read from each render (`ocr.*` scores)."""

@@ -118,6 +118,12 @@ def test_style_task_needs_the_phash_stage(tmp_path):
     assert "stages.phash" in message
 
 
+def test_the_image_checks_cannot_be_switched_off(tmp_path):
+    """A key the pipeline would ignore is refused, not silently kept."""
+    message = error_for(tmp_path, {"stages": {"image": {"enabled": False}}})
+    assert "stages.image.enabled" in message and "always run" in message
+
+
 def test_size_strings_for_shard_bytes(tmp_path):
     loaded = load_recipe(write_recipe(tmp_path, {"shards": {"max_bytes": "2GiB"}}))
     assert loaded.recipe.shards.max_bytes == 2 * 2**30

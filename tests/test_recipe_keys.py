@@ -29,4 +29,4 @@ def test_every_printed_key_has_a_meaning():
     empty = sorted(key for key, (_, _, meaning) in rows.items() if not meaning)
     assert not empty, f"{len(empty)} recipe keys without a meaning: {empty}"
     assert "Groups per block" in rows["block_size"][2]
-    assert "not read" in rows["stages.image.enabled"][2]  # says so rather than pretend
+    assert "refused" in rows["stages.image.enabled"][2]  # says so rather than pretend
