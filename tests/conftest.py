@@ -7,12 +7,14 @@ the suite pays for it once.
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from _common import merge
+from filelock import FileLock
 
 from datapipe.libraries import LoadedRecipe
 from datapipe.loading import load_recipe
@@ -49,11 +51,19 @@ def quickstart() -> LoadedRecipe:
 
 @pytest.fixture(scope="session")
 def quickstart_run(
-    tmp_path_factory: pytest.TempPathFactory, quickstart: LoadedRecipe
+    tmp_path_factory: pytest.TempPathFactory, quickstart: LoadedRecipe, worker_id: str
 ) -> tuple[Path, RunSummary]:
-    out = tmp_path_factory.mktemp("quickstart")
-    summary = run_local(quickstart, out)
-    return out, summary
+    """Under pytest-xdist the workers share one run (the first to ask renders it, the
+    others wait on the lock and read it), so `-n 2` does not render it twice."""
+    if worker_id == "master":
+        out = tmp_path_factory.mktemp("quickstart")
+        return out, run_local(quickstart, out)
+    shared = tmp_path_factory.getbasetemp().parent
+    out, done = shared / "quickstart", shared / "quickstart-summary.pickle"
+    with FileLock(shared / "quickstart.lock"):
+        if not done.is_file():
+            done.write_bytes(pickle.dumps(run_local(quickstart, out)))
+    return out, pickle.loads(done.read_bytes())
 
 
 @pytest.fixture(scope="session")
