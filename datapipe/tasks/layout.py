@@ -7,8 +7,8 @@ placing the target's detected elements against the reference's of the same role:
 line sits in its slot when its centre row matches and it is set in the same column
 (copy of another length, flush left in one style and centred in another, moves a line
 about within its column, not out of it); the subject when its box's centre is near the
-reference subject's. The target must also
-show another subject than the reference (not a copy of it).
+reference subject's. The target must also show another subject than the reference (not
+a copy of it).
 """
 
 from __future__ import annotations
