@@ -588,7 +588,9 @@ class RescaleConfig(Strict):
         None, description="image-image CLIP cosine; needs stages.clip (None: not checked)"
     )
     min_subject_similarity: Fraction = Field(
-        0.5, description="the masked subject crops' descriptor similarity (tasks/subjects.py)"
+        0.7,
+        description="the masked subject crops' descriptor similarity (tasks/subjects.py): "
+        "twins of one subject score >= 0.92, another subject <= 0.54 (fidelity benchmark)",
     )
     min_subject_clip_similarity: Fraction = Field(
         0.8, description="the same, as a CLIP cosine of the crops, where the clip stage ran"

@@ -28,8 +28,10 @@ BAND = 0.15
 """The motif is read where it shows most: a band this deep (share of the short side)
 along the edges, less the subject and the copy."""
 EDGE = 6.0
-"""Grey-level gradient above which a background pixel counts as an edge of the motif,
-read after a 3x3 median: a film grain over the ground is not a motif, a faint one is."""
+"""Gradient (in the colour channel where it is steepest) above which a background pixel
+counts as an edge of the motif, read after a 3x3 median: a film grain over the ground is
+not a motif, a faint one is. In colour, not grey: a motif drawn in a hue of the ground's
+brightness (yellow stripes on beige) shows to the eye and vanishes in grey levels."""
 DENSITY_FLOOR = 0.02
 """Added to both edge densities before their ratio: plain grounds agree."""
 DIRECTED = 0.05
@@ -46,10 +48,10 @@ def background_texture(candidate: Candidate) -> np.ndarray | None:
         return None
     scale = TEXTURE_SIDE / max(image.size)
     size = (max(8, round(image.width * scale)), max(8, round(image.height * scale)))
-    small = image.convert("L").resize(size, Image.Resampling.BOX)
-    grey = np.asarray(small.filter(ImageFilter.MedianFilter(3)), dtype=np.float64)
-    ground = np.zeros(grey.shape, dtype=bool)
-    h, w = grey.shape
+    small = image.resize(size, Image.Resampling.BOX).filter(ImageFilter.MedianFilter(3))
+    channels = np.moveaxis(np.asarray(small, dtype=np.float64), -1, 0)
+    ground = np.zeros(channels.shape[1:], dtype=bool)
+    h, w = ground.shape
     band = max(4, round(BAND * min(h, w)))
     ground[:band], ground[-band:], ground[:, :band], ground[:, -band:] = True, True, True, True
     if candidate.subject_mask is not None:
@@ -59,9 +61,10 @@ def background_texture(candidate: Candidate) -> np.ndarray | None:
         if line.found and line.box is not None:
             x0, y0, x1, y1 = (round(v * scale) for v in line.box)
             ground[max(0, y0 - 2) : y1 + 2, max(0, x0 - 2) : x1 + 2] = False
-    gy, gx = np.gradient(grey)
-    magnitude = np.hypot(gx, gy)
-    edges = ground & (magnitude > EDGE)
+    gy, gx = np.gradient(channels, axis=(1, 2))
+    strongest = np.hypot(gx, gy).argmax(axis=0)[None]
+    gy, gx = np.take_along_axis(gy, strongest, 0)[0], np.take_along_axis(gx, strongest, 0)[0]
+    edges = ground & (np.hypot(gx, gy) > EDGE)
     angle = (np.arctan2(gy, gx) % np.pi) / np.pi * ORIENTATIONS
     bins = np.minimum(angle[edges].astype(int), ORIENTATIONS - 1)
     orientations = np.bincount(bins, minlength=ORIENTATIONS).astype(np.float64)
