@@ -12,7 +12,7 @@ its own sizes. Prints precision (share of good posters kept) and recall per fail
 kind (share rejected), zh and en apart, and the CPU core-seconds per candidate of the
 annotate stages. The renderer's truth (the fault it drew) only grades.
 
-    python benchmarks/fidelity.py [--quick] [--json out.json] [--per-cell N] [--recipe R]
+    python benchmarks/fidelity.py [--quick] [--json out.json] [--per-cell N] [--recipe R] [--seed S]
 """
 
 from __future__ import annotations
@@ -41,13 +41,15 @@ RULE_PREFIXES = ("text_", "image_")
 """The rules a text fault must trip (image_* for a truncated file)."""
 
 
-def load(folder: Path, recipe: Path) -> Any:
-    """The quickstart's offline stages at `recipe`'s image sizes and OCR settings."""
+def load(folder: Path, recipe: Path, seed: int | None = None) -> Any:
+    """The quickstart's offline stages at `recipe`'s image sizes and OCR settings; `seed`
+    (else the recipe's) draws other specs and posters, a held-out set."""
     from datapipe.loading import load_recipe
 
     chosen = yaml.safe_load(recipe.read_text(encoding="utf-8"))
     ocr = {k: chosen["stages"]["ocr"][k] for k in ("det_limit_side_len", "det_limit_type")}
     override = {
+        "seed": chosen["seed"] if seed is None else seed,
         "image": chosen["image"],
         "groups": {"single": 400, "rescale": 0, "style": 0, "layout": 0},
         "stages": {"ocr": {**ocr, "threads": 1}, "render": {"faults": {"rate": 0.0}}},
@@ -77,7 +79,9 @@ def specs_by_language(loaded: Any, count: int) -> dict[str, list[Any]]:
     return out
 
 
-def run(quick: bool, per_cell: int | None = None, recipe: str | None = None) -> Result:
+def run(
+    quick: bool, per_cell: int | None = None, recipe: str | None = None, seed: int | None = None
+) -> Result:
     from datapipe.backends.procedural.renderer import ProceduralRenderer
     from datapipe.records import Candidate, Group, RawRender
     from datapipe.stages.filter import evaluate, image_failed
@@ -94,7 +98,7 @@ def run(quick: bool, per_cell: int | None = None, recipe: str | None = None) -> 
         "precision (good kept) and recall per failure kind, zh and en",
     )
     with tempfile.TemporaryDirectory() as tmp:
-        loaded = load(Path(tmp), recipe_path)
+        loaded = load(Path(tmp), recipe_path, seed)
         renderer = ProceduralRenderer(loaded.library)
         stages = build_annotators(loaded)
         for stage in stages:
@@ -155,7 +159,12 @@ def run(quick: bool, per_cell: int | None = None, recipe: str | None = None) -> 
         Figure("annotate stages, core-s/candidate", sum(per_candidate.values()), unit="s")
     )
     result.figures.append(Figure("ocr, core-s/candidate", per_candidate.get("ocr"), unit="s"))
-    result.raw = {"recipe": str(recipe_path), "rules": list(chosen), "seconds": per_candidate}
+    result.raw = {
+        "recipe": str(recipe_path),
+        "seed": loaded.recipe.seed,
+        "rules": list(chosen),
+        "seconds": per_candidate,
+    }
     result.raw["posters"] = rows
     return result
 
@@ -163,6 +172,7 @@ def run(quick: bool, per_cell: int | None = None, recipe: str | None = None) -> 
 OPTIONS = {
     "--per-cell": {"type": int, "default": None, "help": "posters per kind and language"},
     "--recipe": {"type": str, "default": None, "help": "whose sizes, OCR and rules (train.yaml)"},
+    "--seed": {"type": int, "default": None, "help": "another seed than the recipe's: held out"},
 }
 
 if __name__ == "__main__":

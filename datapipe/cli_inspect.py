@@ -225,9 +225,13 @@ def line_why(line: dict[str, Any]) -> str:
         )
     if line.get("glyph_confidence") is not None:
         why.append(f"weakest glyph {line['glyph_confidence']:.2f}")
-    shape = line.get("shape") or {}
-    if shape.get("outlier") is not None:
-        why.append(f"glyph {shape['worst']} unlike its character by {shape['outlier']:.2f}")
+    for key in ("shape", "shape_latin"):
+        shape = line.get(key) or {}
+        if shape.get("outlier") is not None:
+            why.append(f"glyph {shape['worst']} unlike its character by {shape['outlier']:.2f}")
+    height = (line.get("shape_latin") or {}).get("height")
+    if height is not None:
+        why.append(f"capitals' heights differ by up to {height:.0%}")
     return "; ".join(why)
 
 

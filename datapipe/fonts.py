@@ -1,7 +1,9 @@
-"""The CJK-capable fonts the procedural renderer draws with.
+"""The CJK-capable fonts the procedural renderer draws with, and the Latin faces the
+glyph shape check compares letters with.
 
 They come from PyPI wheels (Noto Sans CJK, Bold and Regular) so that a fresh machine
-renders Chinese copy with `pip install` alone, no system font package needed.
+renders Chinese copy with `pip install` alone, no system font package needed. The
+second Latin design is the one Pillow carries (`pillow_sans`).
 """
 
 from __future__ import annotations
@@ -44,3 +46,17 @@ def font_path(weight: str) -> Path:
 @lru_cache(maxsize=512)
 def font(weight: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(font_path(weight)), size)
+
+
+@lru_cache(maxsize=4)
+def pillow_sans(size: int) -> ImageFont.FreeTypeFont:
+    """Aileron Regular, the sans face inside Pillow (`ImageFont.load_default`): a second
+    Latin design beside Noto's (a single-storey g, other widths), so that a letter is
+    not judged by one font's design alone."""
+    face = ImageFont.load_default(size)
+    if not isinstance(face, ImageFont.FreeTypeFont):
+        raise MissingDependencyError(
+            "Pillow was built without FreeType, so it has no scalable default font",
+            fix="pip install --force-reinstall pillow (the PyPI wheels carry FreeType)",
+        )
+    return face

@@ -18,11 +18,20 @@ so each expected line is judged on evidence:
   and case pairs) and punctuation do not count: their confidence measures the font,
   not the damage. Digits count: a price must be sure;
 - a recogniser reads through most malformed glyphs (a stroke band missing, half
-  mirrored, a stroke added) with full confidence, so the CJK glyphs of a line the tight
+  mirrored, a stroke added) with full confidence, so the glyphs of a line the tight
   crop read as the copy are compared, shape against shape, with their characters in
-  reference fonts (`datapipe.backends.ocr_glyphs`): the line's `shape.outlier` is its
-  worst glyph's distance above the line's median, and the poster's `ocr.glyph_shape`
-  the largest of its lines'.
+  reference fonts (`datapipe.backends.ocr_glyphs`), CJK glyphs and Latin letters and
+  digits apart: a line's `shape.outlier` (`shape_latin.outlier`) is its worst glyph's
+  distance above the line's median, unless another glyph of that character on the
+  poster is drawn alike (the font's design); the poster's `ocr.glyph_shape`
+  (`ocr.glyph_shape_latin`) the largest of its lines'. A glyph the shape check
+  confirms does not set the glyph confidence: the recogniser's doubt about a glyph
+  drawn as its character is the recogniser's. Capitals with flat tops and feet are
+  compared in height (`ocr.glyph_height`): an l drawn for an I reads as I and has its
+  shape, not its height;
+- a copy line the detector did not find is looked for again by the reader's detector
+  at a coarser scale (very large glyphs escape it at the first); only lines that match
+  the copy are taken from that look.
 
 Text the copy did not ask for is scored on its own: a read that repeats a copy line is
 a duplicated line; any other read of two glyphs or more, read at least
@@ -39,10 +48,10 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from datapipe.backends.ocr_glyphs import check_shapes
+from datapipe.backends.ocr_glyphs import check_shapes, match_twins
 from datapipe.backends.ocr_paddle import OcrImageError, PaddleOcrBackend
 from datapipe.backends.ocr_rapidocr import OcrLine, RapidOcrBackend
-from datapipe.records import Candidate
+from datapipe.records import Candidate, CopyLine
 from datapipe.stages.base import CandidateStage, Resources
 from datapipe.text import letters, ned_similarity, numbers
 
@@ -111,16 +120,26 @@ def looks_like_words(text: str) -> bool | None:
     return all(any(c in VOWELS for c in w) for w in words)
 
 
-def glyph_confidence(reads: list[dict[str, Any]]) -> float | None:
+def glyph_confidence(
+    reads: list[dict[str, Any]], sure: set[tuple[int, str]] | None = None
+) -> float | None:
     """The weakest glyph's best confidence over reads of the same text (see the module
-    docstring); None when no read aligns glyph for glyph."""
+    docstring); None when no read aligns glyph for glyph. Glyphs in `sure` ((place
+    among the glyphs, white space excluded; character)) had their shape matched to
+    their character (`ShapeCheck.confirmed`): they do not count either."""
     aligned = [r for r in reads if len(r["glyphs"]) == len(r["text"])]
     if not aligned:
         return None
     text = aligned[0]["text"]
     same = [r["glyphs"] for r in aligned if r["text"] == text]
     best = [max(column) for column in zip(*same, strict=True)]
-    counted = [g for c, g in zip(text, best, strict=True) if c.isalnum() and c not in AMBIGUOUS]
+    glyphs = [(c, g) for c, g in zip(text, best, strict=True) if not c.isspace()]
+    sure = sure or set()
+    counted = [
+        g
+        for place, (c, g) in enumerate(glyphs)
+        if c.isalnum() and c not in AMBIGUOUS and (place, c) not in sure
+    ]
     return round(min(counted), 4) if counted else None
 
 
@@ -143,6 +162,8 @@ class OcrStage(CandidateStage):
         "ocr.number_mismatches",
         "ocr.min_glyph_confidence",
         "ocr.glyph_shape",
+        "ocr.glyph_shape_latin",
+        "ocr.glyph_height",
         "ocr.duplicated_lines",
     )
 
@@ -183,38 +204,70 @@ class OcrStage(CandidateStage):
             candidate.details["ocr"] = {"backend": self.backend.version, "error": str(fault)}
             return
         read = [line for line in lines if line.confidence >= self.min_confidence]
-        options = reading_candidates(read)
+        first = len(read)
+        copy = candidate.spec.copy
         used: set[int] = set()
-        rows = []
-        for line in candidate.spec.copy:
-            best_text, best_ned, best_idx = "", 0.0, []
-            for text, idx in options:
-                ned = ned_similarity(line.text, text)
-                if ned > best_ned:
-                    best_text, best_ned, best_idx = text, ned, idx
-            found = best_ned >= self.floor
-            row: dict[str, Any] = {
-                "role": line.role,
-                "expected": line.text,
-                "read": best_text,
-                "ned": round(best_ned, 4),
-                "exact": letters(best_text) == letters(line.text),
-                "found": found,
-                "box": None,
-                "status": "missing",
-            }
-            if found:
-                used.update(best_idx)
-                box = _union([read[i].box for i in best_idx])
-                row["box"] = list(box)
-                row.update(self.verify(image, line.text, best_text, box, read[best_idx[0]].angle))
-            rows.append(row)
+        options = reading_candidates(read)
+        rows = [self.find(image, line, read, options, used) for line in copy]
+        if not all(row["found"] for row in rows):
+            # A line the detector missed is looked for again, by the reader's detector at a
+            # coarser scale; its new lines count only where they are a copy line.
+            more = [
+                line
+                for line in self.reader.read(image, coarse=True)
+                if line.confidence >= self.min_confidence
+                and not any(_overlaps(line.box, seen.box) for seen in read)
+            ]
+            read = read + more
+            options = [o for o in reading_candidates(read) if max(o[1]) >= first]
+            for k, row in enumerate(rows):
+                if not row["found"]:
+                    rows[k] = {
+                        **self.find(image, copy[k], read, options, used),
+                        "detection": "coarse",
+                    }
+        judge_shapes(rows)
         extra = self.unrequested(
-            [line for i, line in enumerate(read) if i not in used],
-            [line.text for line in candidate.spec.copy],
+            [line for i, line in enumerate(read) if i not in used and i < first],
+            [line.text for line in copy],
             image.height,
         )
         self.record(candidate, rows, read, extra)
+
+    def find(
+        self,
+        image: Image.Image,
+        line: CopyLine,
+        read: list[OcrLine],
+        options: list[tuple[str, list[int]]],
+        used: set[int],
+    ) -> dict[str, Any]:
+        """The read that best matches a copy line (`used` gains its lines), and the
+        evidence on it (`verify`); `found` when it is at least `match_floor` alike."""
+        expected = line.text
+        best_text, best_ned, best_idx = "", 0.0, []
+        for text, idx in options:
+            ned = ned_similarity(expected, text)
+            if ned > best_ned:
+                best_text, best_ned, best_idx = text, ned, idx
+        found = best_ned >= self.floor
+        row: dict[str, Any] = {
+            "role": line.role,
+            "expected": expected,
+            "detection": "first",
+            "read": best_text,
+            "ned": round(best_ned, 4),
+            "exact": letters(best_text) == letters(expected),
+            "found": found,
+            "box": None,
+            "status": "missing",
+        }
+        if found:
+            used.update(best_idx)
+            box = _union([read[i].box for i in best_idx])
+            row["box"] = list(box)
+            row.update(self.verify(image, expected, best_text, box, read[best_idx[0]].angle))
+        return row
 
     def verify(
         self, image: Image.Image, expected: str, page: str, box: tuple[int, ...], angle: float
@@ -222,13 +275,13 @@ class OcrStage(CandidateStage):
         """The evidence on one found line: every read, the status, numbers, glyphs."""
         want = letters(expected)
         reads: list[dict[str, Any]] = [{"view": "page", "text": page}]
-        shape = None
+        shapes = None
         for view, crop in line_crops(image, box, angle):
             if len(reads) == 2 and not self.in_doubt(reads, want):
                 break
             got = self.reader.recognize(crop)
             if view == "tight" and letters(got.text) == want:
-                shape = check_shapes(
+                shapes = check_shapes(
                     np.asarray(crop.convert("RGB")), got.text, got.places, crop_pad(box)
                 )
             reads.append(
@@ -250,8 +303,9 @@ class OcrStage(CandidateStage):
             consensus = next(r["text"] for r in reads if letters(r["text"]) == other)
         else:
             status, consensus = "doubtful", page
+        sure = set().union(*(c.confirmed() for c in shapes.values())) if shapes else set()
         glyphs = glyph_confidence(
-            [r for r in reads if r["view"] != "page" and letters(r["text"]) == want]
+            [r for r in reads if r["view"] != "page" and letters(r["text"]) == want], sure
         )
         return {
             "status": status,
@@ -259,15 +313,7 @@ class OcrStage(CandidateStage):
             "numbers_expected": numbers(expected),
             "numbers_read": numbers(consensus),
             "glyph_confidence": glyphs,
-            "shape": None
-            if shape is None
-            else {
-                "glyphs": shape.chars,
-                "distances": shape.distances,
-                "median": shape.median,
-                "outlier": shape.outlier,
-                "worst": shape.worst,
-            },
+            "shapes": shapes,
         }
 
     @staticmethod
@@ -341,6 +387,18 @@ class OcrStage(CandidateStage):
             if r.get("shape") and r["shape"]["outlier"] is not None
         ]
         s["ocr.glyph_shape"] = max(outliers) if outliers else None
+        latin = [
+            r["shape_latin"]["outlier"]
+            for r in found
+            if r.get("shape_latin") and r["shape_latin"]["outlier"] is not None
+        ]
+        s["ocr.glyph_shape_latin"] = max(latin) if latin else None
+        heights = [
+            r["shape_latin"]["height"]
+            for r in found
+            if r.get("shape_latin") and r["shape_latin"]["height"] is not None
+        ]
+        s["ocr.glyph_height"] = max(heights) if heights else None
         s["ocr.duplicated_lines"] = float(sum(u["kind"] == "duplicate" for u in extra))
         candidate.details["ocr"] = {
             "backend": self.backend.version,
@@ -353,6 +411,30 @@ class OcrStage(CandidateStage):
             "unexpected": [u["text"] for u in unexpected],
             "unrequested": extra,
         }
+
+
+def judge_shapes(rows: list[dict[str, Any]]) -> None:
+    """Turn each row's shape checks (`verify`) into its stored `shape` (CJK glyphs) and
+    `shape_latin` (letters and digits), after matching each glyph with its twins on the
+    other lines of the poster (`match_twins`)."""
+    checked = [row["shapes"] for row in rows if row.get("shapes")]
+    for script in ("cjk", "latin"):
+        match_twins([shapes[script] for shapes in checked])
+    for row in rows:
+        shapes = row.pop("shapes", None)
+        if row["found"]:
+            row["shape"] = shapes["cjk"].summary() if shapes else None
+            row["shape_latin"] = shapes["latin"].summary() if shapes else None
+
+
+def _overlaps(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Do two boxes share over half of the smaller one's area?"""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return False
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return w * h > 0.5 * max(1, smaller)
 
 
 def _union(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:

@@ -6,17 +6,19 @@ import dataclasses
 import json
 
 import pytest
+from PIL import Image, ImageDraw
 
-from datapipe.backends.ocr_rapidocr import OcrLine
+from datapipe.backends.ocr_rapidocr import OcrLine, RapidOcrBackend
 from datapipe.backends.procedural.renderer import ProceduralRenderer
 from datapipe.backends.procedural.text_faults import TEXT_FAULTS
 from datapipe.backends.template_composer import TemplateComposer
+from datapipe.fonts import font
 from datapipe.io.candidate_store import CandidateStore
 from datapipe.io.truth_store import TruthStore
 from datapipe.plan import plan_groups
-from datapipe.records import Candidate
+from datapipe.records import Candidate, CopyLine
 from datapipe.stages.filter import evaluate
-from datapipe.stages.ocr import OcrStage, reading_candidates
+from datapipe.stages.ocr import OcrStage, glyph_confidence, reading_candidates
 from datapipe.stages.registry import build_stage
 from datapipe.text import letters, ned_similarity, normalize, numbers
 
@@ -125,3 +127,42 @@ def test_numbers_and_letters_compare_as_written_down():
     assert numbers("BOWLS FROM $12") == ["$12"] != numbers("BOWLS FROM $18")
     assert numbers("2026年11月27日") == ["2026", "11", "27"]
     assert numbers("Save 15.5% by 2026/1/9") == ["15.5%", "2026/1/9"]
+
+
+class MissesLargeText(RapidOcrBackend):
+    """A detector that, at its first scale, misses lines over 150 px tall, as PP-OCR's
+    does on a busy poster at 736 px (benchmarks/fidelity.py: a 230 px title)."""
+
+    def read(self, image: Image.Image, coarse: bool = False) -> list[OcrLine]:
+        lines = super().read(image, coarse)
+        return lines if coarse else [line for line in lines if line.box[3] - line.box[1] < 150]
+
+
+def test_a_line_the_detector_missed_is_looked_for_again_at_a_coarser_scale(quickstart, first_specs):
+    """The title is found on the second look and verified like any line; a line only the
+    second look finds that is no copy line does not count as unexpected text."""
+    stage = build_stage(OcrStage, quickstart)
+    stage.setup()
+    stage.backend = stage.reader = MissesLargeText(threads=1)
+    image = Image.new("RGB", (1104, 1472), "#fdf3e1")
+    draw = ImageDraw.Draw(image)
+    draw.text((40, 500), "精华液", font=font("bold", 230), fill=(20, 30, 70))
+    draw.text((60, 1000), "好用更好看", font=font("regular", 64), fill=(20, 30, 70))
+    draw.text((40, 80), "新品上市", font=font("bold", 200), fill=(20, 30, 70))
+    copy = [CopyLine("title", "精华液"), CopyLine("body", "好用更好看")]
+    candidate = Candidate(spec=dataclasses.replace(first_specs["zh"], copy=copy))
+    stage.annotate(candidate, image)
+    title, body = candidate.details["ocr"]["lines"]
+    assert (title["detection"], title["status"]) == ("coarse", "ok"), title
+    assert (body["detection"], body["status"]) == ("first", "ok"), body
+    assert candidate.scores["ocr.missing_lines"] == 0
+    assert candidate.scores["ocr.unexpected_lines"] == 0
+
+
+def test_a_glyph_whose_shape_is_confirmed_does_not_set_the_glyph_confidence():
+    """满 read at 0.77 on a clean poster, its shape its character's: the recogniser's
+    doubt is the recogniser's. Unconfirmed, the weak glyph counts."""
+    reads = [{"text": "报满即止", "glyphs": [0.99, 0.77, 0.98, 0.97]}]
+    assert glyph_confidence(reads) == 0.77
+    assert glyph_confidence(reads, {(1, "满")}) == 0.97
+    assert glyph_confidence(reads, {(2, "满")}) == 0.77  # another place: not this glyph
