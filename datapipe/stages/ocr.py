@@ -25,8 +25,8 @@ so each expected line is judged on evidence:
   distance above the line's median, unless another glyph of that character on the
   poster is drawn alike (the font's design); the poster's `ocr.glyph_shape`
   (`ocr.glyph_shape_latin`) the largest of its lines'. A glyph the shape check
-  confirms (CJK only) does not set the glyph confidence: the recogniser's doubt about a
-  glyph drawn as its character is the recogniser's. Capitals with flat tops and feet are
+  confirms does not set the glyph confidence: the recogniser's doubt about a glyph
+  drawn as its character is the recogniser's. Capitals with flat tops and feet are
   compared in height (`ocr.glyph_height`): an l drawn for an I reads as I and has its
   shape, not its height;
 - a copy line the detector did not find is looked for again by the reader's detector
@@ -303,10 +303,7 @@ class OcrStage(CandidateStage):
             consensus = next(r["text"] for r in reads if letters(r["text"]) == other)
         else:
             status, consensus = "doubtful", page
-        # CJK confirmations only: the Latin cut is not reliable enough in fonts unlike the
-        # references (1 of 8 good DejaVu or Liberation posters, 2-3 of 8 slanted ones, had a
-        # glyph cut far off) to overrule the recogniser's doubt about a letter
-        sure = shapes["cjk"].confirmed() if shapes else set()
+        sure = set().union(*(c.confirmed() for c in shapes.values())) if shapes else set()
         glyphs = glyph_confidence(
             [r for r in reads if r["view"] != "page" and letters(r["text"]) == want], sure
         )

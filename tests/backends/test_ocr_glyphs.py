@@ -39,11 +39,6 @@ def train_rule(name: str) -> float:
     return float(rule.max)
 
 
-LATIN_BOUND = 0.12
-"""Where the Latin shape check was measured (benchmarks/fidelity.py); no shipped recipe
-thresholds it yet (train.yaml says why), so the test states the bound it checks."""
-
-
 @pytest.fixture(scope="module")
 def limit() -> float:
     return train_rule("text_shape")
@@ -121,7 +116,7 @@ def test_a_latin_line_drawn_right_scores_under_the_rule(reader, face):
     assert letters(got.text) == letters(LATIN), got.text
     check = check_shapes(np.asarray(image), got.text, got.places, PAD)["latin"]
     assert check.chars == LATIN.replace(" ", "")
-    assert check.outlier is not None and check.outlier <= LATIN_BOUND, check
+    assert check.outlier is not None and check.outlier <= train_rule("text_shape_latin"), check
     assert check.height is not None and check.height <= train_rule("text_height"), check
 
 
@@ -138,7 +133,7 @@ def test_malformed_latin_glyphs_are_caught_by_the_read_or_the_shape(reader):
             caught.append(seed)
             continue
         check = check_shapes(np.asarray(image), got.text, got.places, PAD)["latin"]
-        if check.outlier is not None and check.outlier > LATIN_BOUND:
+        if check.outlier is not None and check.outlier > train_rule("text_shape_latin"):
             assert check.worst == LATIN[2], check
             caught.append(seed)
     assert len(caught) >= 4, caught
