@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -91,8 +92,32 @@ def sample_files(sample: Sample) -> dict[str, bytes | str]:
     if sample.mask is not None:
         files["mask.png"] = sample.mask
     files["txt"] = sample.instruction.encode()
-    files["json"] = canonical_json(sample.meta)
+    files["json"] = canonical_json(_numeric_scores(sample.meta))
     return files
+
+
+def _numeric_scores(meta: dict[str, Any]) -> dict[str, Any]:
+    """The sample's metadata with each score that does not apply (None) written as NaN.
+    Hugging Face's webdataset loader types every field from the first five samples: a
+    score null in those and a number later (`ocr.glyph_height` on a poster with three
+    flat capitals) failed the whole load. NaN keeps every score a number; Python's json,
+    pandas, Hugging Face and Ray read it."""
+    scores = meta.get("scores")
+    if not scores:
+        return meta
+
+    def numeric(values: dict[str, Any]) -> dict[str, Any]:
+        return {k: math.nan if v is None else v for k, v in values.items()}
+
+    return {
+        **meta,
+        "scores": {
+            **scores,
+            "target": numeric(scores.get("target") or {}),
+            "sources": [numeric(s) for s in scores.get("sources") or []],
+            "pair": numeric(scores.get("pair") or {}),
+        },
+    }
 
 
 def sample_digest(files: dict[str, bytes | str]) -> str:
