@@ -120,6 +120,13 @@ def looks_like_words(text: str) -> bool | None:
     return all(any(c in VOWELS for c in w) for w in words)
 
 
+def _worst(found: list[dict[str, Any]], check: str, measure: str) -> float | None:
+    """The largest `measure` of a shape `check` over the lines found; None where no line
+    was scored (the check does not apply, which passes)."""
+    values = [r[check][measure] for r in found if r.get(check) and r[check][measure] is not None]
+    return max(values) if values else None
+
+
 def glyph_confidence(
     reads: list[dict[str, Any]], sure: set[tuple[int, str]] | None = None
 ) -> float | None:
@@ -381,24 +388,9 @@ class OcrStage(CandidateStage):
             sum(r["numbers_read"] != r["numbers_expected"] for r in found)
         )
         s["ocr.min_glyph_confidence"] = min(glyphs) if glyphs else None
-        outliers = [
-            r["shape"]["outlier"]
-            for r in found
-            if r.get("shape") and r["shape"]["outlier"] is not None
-        ]
-        s["ocr.glyph_shape"] = max(outliers) if outliers else None
-        latin = [
-            r["shape_latin"]["outlier"]
-            for r in found
-            if r.get("shape_latin") and r["shape_latin"]["outlier"] is not None
-        ]
-        s["ocr.glyph_shape_latin"] = max(latin) if latin else None
-        heights = [
-            r["shape_latin"]["height"]
-            for r in found
-            if r.get("shape_latin") and r["shape_latin"]["height"] is not None
-        ]
-        s["ocr.glyph_height"] = max(heights) if heights else None
+        s["ocr.glyph_shape"] = _worst(found, "shape", "outlier")
+        s["ocr.glyph_shape_latin"] = _worst(found, "shape_latin", "outlier")
+        s["ocr.glyph_height"] = _worst(found, "shape_latin", "height")
         s["ocr.duplicated_lines"] = float(sum(u["kind"] == "duplicate" for u in extra))
         candidate.details["ocr"] = {
             "backend": self.backend.version,
