@@ -280,8 +280,7 @@ def match_twins(checks: list[ShapeCheck]) -> None:
 
 def _drop_long_parts(mask: np.ndarray, longest: float) -> np.ndarray:
     """Ink in connected parts wider or taller than `longest` is not a glyph's: the edge
-    of a label behind the line, a rule, a frame that a levelled crop takes in. (scipy
-    comes with imagehash, a core dependency.)"""
+    of a label behind the line, a rule, a frame that a levelled crop takes in."""
     from scipy import ndimage
 
     labels, _ = ndimage.label(mask)
