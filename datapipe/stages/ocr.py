@@ -310,16 +310,12 @@ class OcrStage(CandidateStage):
             consensus = next(r["text"] for r in reads if letters(r["text"]) == other)
         else:
             status, consensus = "doubtful", page
-        sure = set().union(*(c.confirmed() for c in shapes.values())) if shapes else set()
-        glyphs = glyph_confidence(
-            [r for r in reads if r["view"] != "page" and letters(r["text"]) == want], sure
-        )
         return {
             "status": status,
             "reads": reads,
             "numbers_expected": numbers(expected),
             "numbers_read": numbers(consensus),
-            "glyph_confidence": glyphs,
+            "glyph_confidence": None,  # set by judge_shapes, once twins are known
             "shapes": shapes,
         }
 
@@ -408,7 +404,8 @@ class OcrStage(CandidateStage):
 def judge_shapes(rows: list[dict[str, Any]]) -> None:
     """Turn each row's shape checks (`verify`) into its stored `shape` (CJK glyphs) and
     `shape_latin` (letters and digits), after matching each glyph with its twins on the
-    other lines of the poster (`match_twins`)."""
+    other lines of the poster (`match_twins`), and set its glyph confidence: a glyph
+    confirmed only by a twin on another line is confirmed too, so it waits for them."""
     checked = [row["shapes"] for row in rows if row.get("shapes")]
     for script in ("cjk", "latin"):
         match_twins([shapes[script] for shapes in checked])
@@ -417,6 +414,12 @@ def judge_shapes(rows: list[dict[str, Any]]) -> None:
         if row["found"]:
             row["shape"] = shapes["cjk"].summary() if shapes else None
             row["shape_latin"] = shapes["latin"].summary() if shapes else None
+            want = letters(row["expected"])
+            sure = set().union(*(c.confirmed() for c in shapes.values())) if shapes else set()
+            row["glyph_confidence"] = glyph_confidence(
+                [r for r in row["reads"] if r["view"] != "page" and letters(r["text"]) == want],
+                sure,
+            )
 
 
 def _overlaps(a: tuple[int, ...], b: tuple[int, ...]) -> bool:

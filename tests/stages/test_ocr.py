@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from datapipe.backends.ocr_glyphs import ShapeCheck
 from datapipe.backends.ocr_rapidocr import OcrLine, RapidOcrBackend
 from datapipe.backends.procedural.renderer import ProceduralRenderer
 from datapipe.backends.procedural.text_faults import TEXT_FAULTS
@@ -18,7 +21,7 @@ from datapipe.io.truth_store import TruthStore
 from datapipe.plan import plan_groups
 from datapipe.records import Candidate, CopyLine
 from datapipe.stages.filter import evaluate
-from datapipe.stages.ocr import OcrStage, glyph_confidence, reading_candidates
+from datapipe.stages.ocr import OcrStage, glyph_confidence, judge_shapes, reading_candidates
 from datapipe.stages.registry import build_stage
 from datapipe.text import letters, ned_similarity, normalize, numbers
 
@@ -166,3 +169,35 @@ def test_a_glyph_whose_shape_is_confirmed_does_not_set_the_glyph_confidence():
     assert glyph_confidence(reads) == 0.77
     assert glyph_confidence(reads, {(1, "满")}) == 0.97
     assert glyph_confidence(reads, {(2, "满")}) == 0.77  # another place: not this glyph
+
+
+def test_a_glyph_confirmed_by_its_twin_on_another_line_does_not_set_the_glyph_confidence():
+    """满 drawn 0.3 further from the references than its line's median, and read at 0.7,
+    but drawn like the 满 of the next line: the font's design, confirmed once twins are
+    matched across the poster's lines. Without the twin the weak glyph counts (the digit,
+    which the CJK check does not score, counts throughout)."""
+    rng = np.random.default_rng(3)
+
+    def ink() -> np.ndarray:
+        v = rng.normal(size=(32, 32)).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+    def line(text: str, inks: list[np.ndarray]) -> dict[str, Any]:
+        places = [k for k, c in enumerate(text) if not c.isdigit()]
+        chars = "".join(text[k] for k in places)
+        distances = [0.32 if c == "满" else 0.02 for c in chars]
+        check = ShapeCheck(chars, distances, places, heights=[40.0] * len(chars), inks=inks)
+        glyphs = [0.7 if c == "满" else 0.95 if c.isdigit() else 0.99 for c in text]
+        reads = [{"view": "page", "text": text}, {"view": "tight", "text": text, "glyphs": glyphs}]
+        shapes = {"cjk": check, "latin": ShapeCheck("", [])}
+        return {"expected": text, "found": True, "reads": reads, "shapes": shapes}
+
+    design = ink()
+    for second, expected in ((design, [0.95, 0.95]), (ink(), [0.7, 0.7])):
+        rows = [
+            line("报满3件", [ink(), design, ink()]),
+            line("满额5折", [second, ink(), ink()]),
+        ]
+        judge_shapes(rows)
+        assert [row["glyph_confidence"] for row in rows] == expected, rows
+        assert (rows[0]["shape"]["twins"][1] == 0.0) == (second is design)
