@@ -79,6 +79,19 @@ def specs_by_language(loaded: Any, count: int) -> dict[str, list[Any]]:
     return out
 
 
+def brief(line: dict[str, Any]) -> dict[str, Any]:
+    """What explains a line's verdict: its reads' texts and confidences, its status and
+    its shape checks' distances, without per-glyph confidences and twins (a tenth of
+    the size)."""
+    drop = {"box", "exact", "found", "numbers_expected", "numbers_read"}
+    out = {k: v for k, v in line.items() if k not in drop}
+    out["reads"] = [{k: v for k, v in r.items() if k != "glyphs"} for r in line.get("reads", [])]
+    for key in ("shape", "shape_latin"):
+        if line.get(key):
+            out[key] = {k: v for k, v in line[key].items() if k != "twins"}
+    return out
+
+
 def run(
     quick: bool, per_cell: int | None = None, recipe: str | None = None, seed: int | None = None
 ) -> Result:
@@ -135,7 +148,10 @@ def run(
                             k: v for k, v in candidate.scores.items() if k.startswith("ocr")
                         },
                         "fault": fault,
-                        "lines": candidate.details.get("ocr", {}).get("lines", []),
+                        "lines": [
+                            brief(line)
+                            for line in candidate.details.get("ocr", {}).get("lines", [])
+                        ],
                         "unrequested": candidate.details.get("ocr", {}).get("unrequested", []),
                     }
                 )

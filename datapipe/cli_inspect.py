@@ -232,6 +232,9 @@ def line_why(line: dict[str, Any]) -> str:
     height = (line.get("shape_latin") or {}).get("height")
     if height is not None:
         why.append(f"capitals' heights differ by up to {height:.0%}")
+    width = (line.get("shape_latin") or {}).get("width")
+    if width is not None:
+        why.append(f"a glyph's width off its character's by {width:.2f} (log scale)")
     return "; ".join(why)
 
 

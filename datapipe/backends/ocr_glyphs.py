@@ -65,6 +65,18 @@ dot is 5-10 % of a letter; a fleck of texture 1-2 %)."""
 MIN_GLYPHS = 3
 """A median needs three glyphs; a shorter line is not scored."""
 FLAT = set("BDEFHIKLMNPRTXZ")
+WIDE_ENOUGH = 0.45
+"""Glyphs narrower than this (width over height, in the references: I, l, i, j, f) are
+not compared in width: a bar's width is its stroke's weight, not its design."""
+UNSTEADY_WIDTH = set("vwZREFrt1J")
+"""Glyphs whose width varies among sans faces by more than 0.15 (log scale, the face's
+own width taken out): measured over Noto Sans Bold and Regular, Aileron, DejaVu Sans
+(book, bold, condensed, oblique) and Liberation Sans (regular, bold, narrow, italic).
+The rest vary by 0.03 (8) to 0.14 (B, L, N, Q, q, z); 0 and O by 0.09 and 0.07."""
+PROPORTIONED = 0.2
+"""A glyph further than this from its line's median shape is not compared in width: its
+shape is the shape rule's business, and a glyph cut wrong has a wrong width too (an O
+drawn for a 0 lies 0.11-0.12 from its line's median)."""
 """Capitals whose ink runs from the baseline to the cap height, no overshoot."""
 CONFIRMS = 0.07
 """A glyph within this of its line's median distance is drawn as its character: the
@@ -128,6 +140,21 @@ def reference(char: str, face: str, slant: float, how: Comparison) -> np.ndarray
     return _normalised(np.asarray(canvas) > 128, how)
 
 
+@lru_cache(maxsize=1024)
+def reference_aspect(char: str) -> float | None:
+    """The width over the height of `char`'s ink, the median over the upright reference
+    faces of its script (None for a glyph with no ink)."""
+    how = CJK if is_cjk(char) else LATIN
+    aspects = []
+    for face in how.faces:
+        canvas = Image.new("L", (160, 128), 0)
+        ImageDraw.Draw(canvas).text((40, 24), char, font=_face(face), fill=255)
+        ys, xs = np.nonzero(np.asarray(canvas) > 128)
+        if len(xs):
+            aspects.append((xs.max() - xs.min() + 1) / (ys.max() - ys.min() + 1))
+    return float(np.median(aspects)) if aspects else None
+
+
 def references(char: str) -> list[np.ndarray]:
     """What `char` may look like: a CJK glyph in each reference weight; a Latin letter
     in either case too (the recogniser's case of c/C, o/O, s/S ... is a guess, and a
@@ -141,7 +168,8 @@ def references(char: str) -> list[np.ndarray]:
 def ink_mask(crop: np.ndarray, pad: int) -> np.ndarray:
     """The line's ink: Otsu's split of the grey levels, the side that covers less of the
     line box (glyph strokes cover under half of it; the ground, a label behind the line
-    or the poster beyond it cover the rest). The crop's `pad` around the box is ground."""
+    or the poster beyond it cover the rest), less what is nearer the ground's colour than
+    the ink's. The crop's `pad` around the box is ground."""
     grey = np.asarray(Image.fromarray(crop).convert("L"), np.uint8)
     hist = np.bincount(grey.ravel(), minlength=256).astype(np.float64)
     p = hist / hist.sum()
@@ -151,8 +179,17 @@ def ink_mask(crop: np.ndarray, pad: int) -> np.ndarray:
     dark = grey <= int(np.argmax(between))
     inner = np.zeros_like(dark)
     inner[pad : max(pad, dark.shape[0] - pad), pad : max(pad, dark.shape[1] - pad)] = True
-    ink = dark if dark[inner].mean() < 0.5 else ~dark
-    return ink & inner
+    ink = (dark if dark[inner].mean() < 0.5 else ~dark) & inner
+    ground = inner & ~ink
+    if not ink.any() or not ground.any():
+        return ink
+    # Grey levels can put a fleck of the ground's pattern on the ink's side (orange
+    # confetti between red ground and white letters): ink is what is nearer the ink's
+    # colour than the ground's.
+    rgb = np.asarray(Image.fromarray(crop).convert("RGB"), np.float32)
+    to_ink = np.square(rgb - np.median(rgb[ink], axis=0)).sum(axis=2)
+    to_ground = np.square(rgb - np.median(rgb[ground], axis=0)).sum(axis=2)
+    return ink & (to_ink < to_ground)
 
 
 @dataclass
@@ -166,11 +203,16 @@ class ShapeCheck:
     """Each scored glyph's index among the read's glyphs (white space excluded)."""
     heights: list[float] = field(default_factory=list)
     """Each scored glyph's ink height, pixels (its first to its last row of ink)."""
+    widths: list[float] = field(default_factory=list)
+    """Each scored glyph's ink width, pixels (its first to its last column of ink)."""
     inks: list[np.ndarray] = field(default_factory=list, repr=False, compare=False)
     """Each scored glyph's normalised ink map, for `match_twins` (not stored)."""
     twins: list[float | None] = field(default_factory=list)
     """Each glyph's distance to the nearest other glyph of its character on the poster
     (None where it has none); empty until `match_twins`."""
+    lent: float | None = None
+    """For a line under `MIN_GLYPHS` glyphs (a price, ¥29起): the median distance of the
+    poster's longer lines of its script (`lend_medians`), taken as its own."""
     alone: bool = False
     """Only a glyph whose neighbours fit their characters counts (Latin letters): a cut
     that misses a glyph's edge (a kerned AV, a descender under its neighbour) takes ink
@@ -178,18 +220,25 @@ class ShapeCheck:
 
     @property
     def median(self) -> float | None:
+        if len(self.distances) < MIN_GLYPHS and self.lent is not None:
+            return self.lent
         return round(float(np.median(self.distances)), 4) if self.distances else None
 
     @property
-    def excess(self) -> list[float]:
+    def own_excess(self) -> list[float]:
         """Each glyph's distance above the line's median, or its distance to its nearest
         twin where that is less (the font's design, shared by the twin)."""
         median = self.median or 0.0
         twins = self.twins or [None] * len(self.distances)
-        raw = [
+        return [
             d - median if t is None else min(d - median, t)
             for d, t in zip(self.distances, twins, strict=True)
         ]
+
+    @property
+    def excess(self) -> list[float]:
+        """`own_excess`, where an `alone` glyph's neighbour does not fit 0."""
+        raw = self.own_excess
         if self.alone:
             near = dict(zip(self.places, raw, strict=True))
             raw = [
@@ -200,10 +249,11 @@ class ShapeCheck:
 
     @property
     def outlier(self) -> float | None:
-        """Worst glyph's `excess`; None under MIN_GLYPHS glyphs or in a font unlike the
-        references (median over MAX_MEDIAN)."""
+        """Worst glyph's `excess`; None under MIN_GLYPHS glyphs (unless a median was
+        `lent`) or in a font unlike the references (median over MAX_MEDIAN)."""
         median = self.median
-        if len(self.distances) < MIN_GLYPHS or median is None or median > MAX_MEDIAN:
+        short = len(self.distances) < MIN_GLYPHS and self.lent is None
+        if not self.distances or short or median is None or median > MAX_MEDIAN:
             return None
         return max(self.excess)
 
@@ -242,6 +292,52 @@ class ShapeCheck:
         return round(max(out), 4)
 
     @property
+    def width(self) -> float | None:
+        """How far the glyph whose proportions differ most from its character's, against
+        the line's other glyphs, differs (on a log scale: 0.29 is a third wider); None
+        with under three glyphs to compare. Each glyph's width over its height is taken
+        as a share of its character's in the references (either case: the recogniser's
+        case is a guess), and the median share of the line's other glyphs of its kind
+        (digits, else letters; the whole line where it has under two of them), the
+        font's own width, is taken out. Only glyphs whose shapes and neighbours fit
+        (`CONFIRMS`) set a median; a glyph is judged when its neighbours fit (a cut that
+        goes wrong takes width from one glyph to the next) and its shape lies within
+        `PROPORTIONED` of the line's median. An O drawn for a 0 has a 0's shape once
+        blurred and stretched, and is a third wider than a 0 in every sans face measured
+        (1.30-1.47 in Noto, Aileron, DejaVu and Liberation, their bold, narrow and
+        oblique cuts; the other digits within 0.07 of each other, 4 within 0.15)."""
+        if len(self.widths) != len(self.chars) or self.outlier is None:
+            return None
+        excess = dict(zip(self.places, self.own_excess, strict=True))
+        fits = {p: e <= CONFIRMS for p, e in excess.items()}
+        shares: dict[int, tuple[bool, list[float]]] = {}
+        for place, char, w, h in zip(
+            self.places, self.chars, self.widths, self.heights, strict=True
+        ):
+            refs = [  # the read case first: it sets the medians
+                a
+                for c in dict.fromkeys((char, char.swapcase()))
+                if c not in UNSTEADY_WIDTH and (a := reference_aspect(c)) and a >= WIDE_ENOUGH
+            ]
+            own = reference_aspect(char)
+            if h > 0 and refs and refs[0] == own:
+                shares[place] = (char.isdigit(), [float(np.log(w / h / a)) for a in refs])
+        framed = {p for p in shares if fits.get(p - 1, True) and fits.get(p + 1, True)}
+        font = {p: shares[p] for p in framed if fits[p]}
+        out = []
+        for place in framed:
+            if excess[place] > PROPORTIONED:
+                continue
+            digit, logs = shares[place]
+            others = [v[0] for p, (d, v) in font.items() if p != place]
+            kind = [v[0] for p, (d, v) in font.items() if p != place and d == digit]
+            others = kind if len(kind) >= MIN_GLYPHS - 1 else others
+            if len(others) >= MIN_GLYPHS - 1:
+                median = float(np.median(others))
+                out.append(min(abs(v - median) for v in logs))
+        return round(max(out), 4) if out else None
+
+    @property
     def worst(self) -> str:
         return self.chars[int(np.argmax(self.excess))] if self.distances else ""
 
@@ -255,6 +351,7 @@ class ShapeCheck:
             "outlier": self.outlier,
             "worst": self.worst,
             "height": self.height,
+            "width": self.width,
         }
 
 
@@ -276,6 +373,19 @@ def match_twins(checks: list[ShapeCheck]) -> None:
             ]
             if others:
                 checks[i].twins[k] = round(min(others), 4)
+
+
+def lend_medians(checks: list[ShapeCheck]) -> None:
+    """A line too short for a median of its own (under `MIN_GLYPHS` glyphs) takes the
+    median of the poster's other lines of the script (`checks`), where they hold enough
+    glyphs: the poster's font is mostly one, and a price such as ¥29起 is where a wrong
+    or damaged digit costs most."""
+    for check in checks:
+        if 0 < len(check.distances) < MIN_GLYPHS:
+            pool = [
+                d for other in checks if len(other.distances) >= MIN_GLYPHS for d in other.distances
+            ]
+            check.lent = round(float(np.median(pool)), 4) if len(pool) >= MIN_GLYPHS else None
 
 
 def _drop_long_parts(mask: np.ndarray, longest: float) -> np.ndarray:
@@ -445,7 +555,9 @@ def check_shapes(
         check.chars += char
         check.places.append(place)
         rows = np.nonzero(ink.any(axis=1))[0]
+        columns = np.nonzero(ink.any(axis=0))[0]
         check.heights.append(float(rows[-1] - rows[0] + 1))
+        check.widths.append(float(columns[-1] - columns[0] + 1))
         check.distances.append(distance)
         check.inks.append(v)
     return checks

@@ -28,7 +28,8 @@ so each expected line is judged on evidence:
   confirms does not set the glyph confidence: the recogniser's doubt about a glyph
   drawn as its character is the recogniser's. Capitals with flat tops and feet are
   compared in height (`ocr.glyph_height`): an l drawn for an I reads as I and has its
-  shape, not its height;
+  shape, not its height; letters and digits in width against their characters'
+  (`ocr.glyph_width`): an O drawn for a 0 reads as 0, and is a third wider;
 - a copy line the detector did not find is looked for again by the reader's detector
   at a coarser scale (very large glyphs escape it at the first); only lines that match
   the copy are taken from that look.
@@ -48,7 +49,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from datapipe.backends.ocr_glyphs import check_shapes, match_twins
+from datapipe.backends.ocr_glyphs import check_shapes, lend_medians, match_twins
 from datapipe.backends.ocr_paddle import OcrImageError, PaddleOcrBackend
 from datapipe.backends.ocr_rapidocr import OcrLine, RapidOcrBackend
 from datapipe.records import Candidate, CopyLine
@@ -171,6 +172,7 @@ class OcrStage(CandidateStage):
         "ocr.glyph_shape",
         "ocr.glyph_shape_latin",
         "ocr.glyph_height",
+        "ocr.glyph_width",
         "ocr.duplicated_lines",
     )
 
@@ -387,6 +389,7 @@ class OcrStage(CandidateStage):
         s["ocr.glyph_shape"] = _worst(found, "shape", "outlier")
         s["ocr.glyph_shape_latin"] = _worst(found, "shape_latin", "outlier")
         s["ocr.glyph_height"] = _worst(found, "shape_latin", "height")
+        s["ocr.glyph_width"] = _worst(found, "shape_latin", "width")
         s["ocr.duplicated_lines"] = float(sum(u["kind"] == "duplicate" for u in extra))
         candidate.details["ocr"] = {
             "backend": self.backend.version,
@@ -404,11 +407,13 @@ class OcrStage(CandidateStage):
 def judge_shapes(rows: list[dict[str, Any]]) -> None:
     """Turn each row's shape checks (`verify`) into its stored `shape` (CJK glyphs) and
     `shape_latin` (letters and digits), after matching each glyph with its twins on the
-    other lines of the poster (`match_twins`), and set its glyph confidence: a glyph
+    other lines of the poster (`match_twins`) and lending a short line the poster's
+    median (`lend_medians`), and set its glyph confidence: a glyph
     confirmed only by a twin on another line is confirmed too, so it waits for them."""
     checked = [row["shapes"] for row in rows if row.get("shapes")]
     for script in ("cjk", "latin"):
         match_twins([shapes[script] for shapes in checked])
+        lend_medians([shapes[script] for shapes in checked])
     for row in rows:
         shapes = row.pop("shapes", None)
         if row["found"]:

@@ -1,7 +1,8 @@
 """The glyph shape check: a line drawn right scores low, one malformed glyph stands out,
 whatever the recogniser reads (it reads through the damage); CJK glyphs and Latin
 letters each against their own references, a glyph like its twin on the poster is the
-font's design, and an l drawn for an I stands out by its height."""
+font's design, an l drawn for an I stands out by its height and an O drawn for a 0 by
+its width."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ import pytest
 from conftest import ROOT
 from PIL import Image, ImageFont
 
-from datapipe.backends.ocr_glyphs import ShapeCheck, cells, check_shapes, match_twins
+from datapipe.backends.ocr_glyphs import (
+    ShapeCheck,
+    cells,
+    check_shapes,
+    ink_mask,
+    lend_medians,
+    match_twins,
+)
 from datapipe.backends.ocr_rapidocr import RapidOcrBackend
 from datapipe.backends.procedural.lettering import Look, draw_layer
 from datapipe.backends.procedural.text_faults import damage_glyph
@@ -118,6 +126,7 @@ def test_a_latin_line_drawn_right_scores_under_the_rule(reader, face):
     assert check.chars == LATIN.replace(" ", "")
     assert check.outlier is not None and check.outlier <= train_rule("text_shape_latin"), check
     assert check.height is not None and check.height <= train_rule("text_height"), check
+    assert check.width is not None and check.width <= train_rule("text_width"), check
 
 
 def test_malformed_latin_glyphs_are_caught_by_the_read_or_the_shape(reader):
@@ -151,6 +160,31 @@ def test_an_l_drawn_for_an_i_in_capitals_stands_out_by_its_height(reader):
     assert heights["NIGHT MARKET"] <= train_rule("text_height") < heights["NlGHT MARKET"]
 
 
+@pytest.mark.parametrize("face", ["bold", "held-out"])
+def test_an_o_drawn_for_a_zero_stands_out_by_its_width(reader, face):
+    """The recogniser reads 2O26 as 2026, and blurred and stretched the O has a 0's
+    shape; it is a third wider than the digits beside it, in Noto as in DejaVu."""
+    widths = {}
+    for text in ("MAY 11, 2026", "MAY 11, 2O26"):
+        image = drawn(text=text, face=held_out_face(56) if face == "held-out" else font(face, 56))
+        got = reader.recognize(image)
+        assert letters(got.text) == letters("MAY 11, 2026"), got.text
+        widths[text] = check_shapes(np.asarray(image), got.text, got.places, PAD)["latin"].width
+    assert widths["MAY 11, 2026"] <= train_rule("text_width") < widths["MAY 11, 2O26"], widths
+
+
+def test_a_fleck_of_the_grounds_pattern_on_a_glyph_is_not_ink():
+    """Orange confetti on a red ground crossing a white letter: its grey lies nearer the
+    letter's than the ground's, its colour nearer the ground's."""
+    crop = np.zeros((40, 40, 3), np.uint8)
+    crop[...] = (160, 15, 20)
+    crop[8:32, 10:16] = (250, 245, 230)  # a white bar, the letter
+    crop[14:18, 16:30] = (235, 130, 40)  # an orange fleck touching it
+    ink = ink_mask(crop, 4)
+    assert ink[8:32, 10:16].all()
+    assert not ink[14:18, 16:30].any()
+
+
 def test_a_glyph_drawn_like_its_twin_is_the_fonts_design():
     """A letter far from the references but like another of its character on the poster
     is the font's; damage strikes one glyph, which its twins do not share."""
@@ -167,6 +201,20 @@ def test_a_glyph_drawn_like_its_twin_is_the_fonts_design():
     damaged = ShapeCheck("EGX", [0.02, 0.3, 0.03], inks=[inks[0], inks[1], inks[2]])
     match_twins([damaged, other])
     assert damaged.outlier > 0.2  # its twin G is drawn otherwise
+
+
+def test_a_line_too_short_for_a_median_takes_the_posters():
+    """¥29起 has two Latin glyphs, too few for a median of their own: the poster's longer
+    lines lend theirs, so a damaged 9 stands out; with no longer line nothing is lent."""
+    price = ShapeCheck("29", [0.02, 0.3], places=[1, 2], alone=True)
+    date = ShapeCheck("20270521", [0.02, 0.03, 0.02, 0.01, 0.02, 0.03, 0.02, 0.02])
+    assert price.outlier is None
+    lend_medians([price, date])
+    assert price.median == 0.02
+    assert price.outlier == pytest.approx(0.28)
+    alone = ShapeCheck("29", [0.02, 0.3], places=[1, 2], alone=True)
+    lend_medians([alone, ShapeCheck("5", [0.02])])
+    assert alone.outlier is None
 
 
 def test_cuts_between_glyphs_take_the_space_beside_a_narrow_glyph():

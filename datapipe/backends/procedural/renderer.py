@@ -39,6 +39,7 @@ from datapipe.backends.procedural.text_faults import (
     damage_glyph,
     edit_copy,
     glyph_spot,
+    plain_ink,
 )
 from datapipe.fonts import font
 from datapipe.hashing import derive_seed
@@ -363,7 +364,13 @@ class Lettering:
         said = ""
         if damage is not None and layer.glyphs[damage][2] > layer.glyphs[damage][0]:
             others = [g for g in layer.glyphs[damage + 1 :] + layer.glyphs[:damage] if g[2] > g[0]]
-            said = damage_glyph(layer.image, layer.glyphs[damage], rng, (others or [None])[0])
+            said = damage_glyph(
+                layer.image,
+                layer.glyphs[damage],
+                rng,
+                (others or [None])[0],
+                plain_ink(text[damage], self.face),
+            )
         drawn = placed(layer, self.look)
         image.paste(drawn, (x, y), drawn)
         return TextBox(role=role, text=text, box=box), said

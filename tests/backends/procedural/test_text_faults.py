@@ -16,6 +16,7 @@ from datapipe.backends.procedural.text_faults import (
     damage_glyph,
     edit_copy,
     glyph_spot,
+    plain_ink,
 )
 from datapipe.backends.template_composer import TemplateComposer
 from datapipe.fonts import font
@@ -133,3 +134,19 @@ def test_a_glyph_damage_is_visible_even_on_a_symmetric_glyph(text):
         damage_glyph(layer.image, box, random.Random(seed), layer.glyphs[1])
         after = np.asarray(layer.image)[box[1] : box[3], box[0] : box[2], 3] > 128
         assert np.count_nonzero(before != after) >= VISIBLE_DAMAGE * np.count_nonzero(before)
+
+
+@pytest.mark.parametrize("text", ["UU", "DD", "AA", "OO"])
+def test_a_half_is_never_mirrored_across_an_axis_the_glyph_is_symmetric_along(text):
+    """U or A mirrored left to right, D top to bottom is U, A or D again (off its box's
+    centre the mirror moves a tenth of the ink, but nobody would call it malformed):
+    a mirror goes across the other axis, or another damage is drawn."""
+    shadowed = Look(outline=0.05, shadow=True, angle=0.0, tracking=0.0, small=False, texture=False)
+    axis = {"U": "right half", "A": "right half", "D": "bottom half", "O": "mirrored"}
+    face = font("bold", 48)
+    for seed in range(12):
+        layer = draw_layer(text, face, (20, 20, 20), shadowed)
+        rng = random.Random(seed)
+        plain = plain_ink(text[0], face)  # the shadow is not the glyph's
+        said = damage_glyph(layer.image, layer.glyphs[0], rng, layer.glyphs[1], plain)
+        assert said and not said.startswith(axis[text[0]]), (seed, said)
