@@ -516,6 +516,132 @@ def glyph_inks(mask: np.ndarray, spans: list[tuple[int, int]]) -> list[np.ndarra
     return inks
 
 
+@dataclass(frozen=True)
+class Scored:
+    """One glyph's ink under one cut: its distance to the nearest reference, its
+    normalised map (for twins) and its pixels (for its height and width)."""
+
+    distance: float
+    map: np.ndarray
+    ink: np.ndarray
+
+
+def _score(ink: np.ndarray, char: str) -> Scored | None:
+    how = CJK if is_cjk(char) else LATIN
+    v = _normalised(ink, how)
+    if v is None:
+        return None
+    distance = round(1.0 - max(float((v * r).sum()) for r in references(char)), 4)
+    return Scored(distance, v, ink)
+
+
+def _cut_options(profile: np.ndarray, a: float, b: float, now: int) -> list[int]:
+    """Columns where the cut between two glyphs placed at `a` and `b` may go: the one
+    taken (`now`), the middle of each run of empty columns and the `JOINS` thinnest
+    joins of ink, from half a gap before `a` to half a gap after `b` (a place is the
+    recogniser's frame, about half a Latin letter wide: a narrow glyph's place can lie
+    in its neighbour, a line's last place beyond its ink)."""
+    lo = max(0, int(a - (b - a) * 0.5))
+    hi = min(len(profile) - 1, max(lo, int(np.ceil(b + (b - a) * 0.5))))
+    window = profile[lo : hi + 1]
+    options = {now}
+    empty = np.concatenate([[0], (window == 0).astype(np.int8), [0]])
+    starts = np.nonzero(np.diff(empty) == 1)[0]
+    ends = np.nonzero(np.diff(empty) == -1)[0]
+    options.update(int(lo + (s + e) // 2) for s, e in zip(starts, ends, strict=True))
+    # the thinnest joins between two glyphs' ink: local minima, one per plateau
+    low = [
+        k for k in range(1, len(window) - 1) if 0 < window[k] <= min(window[k - 1], window[k + 1])
+    ]
+    plateaus: list[list[int]] = []
+    for k in low:
+        if plateaus and k == plateaus[-1][-1] + 1 and window[k] == window[plateaus[-1][-1]]:
+            plateaus[-1].append(k)
+        else:
+            plateaus.append([k])
+    plateaus.sort(key=lambda run: int(window[run[0]]))
+    options.update(int(lo + run[len(run) // 2]) for run in plateaus[:JOINS])
+    return sorted(options)
+
+
+JOINS = 4
+"""Thinnest joins of ink tried as cuts around a glyph that stands out (`_recut`)."""
+
+
+def _recut(
+    mask: np.ndarray,
+    centres: list[float],
+    spans: list[tuple[int, int]],
+    glyphs: list[str],
+    scripts: dict[int, str],
+    best: dict[int, Scored],
+) -> None:
+    """Where a glyph stands out (over `CONFIRMS` above its script's median, or no ink),
+    move the cuts on either side of it among `_cut_options`; the pair that fits it and
+    its two neighbours best (the least worst excess of the three), if better, scores
+    each of the three where it fits that glyph better (as each glyph takes the better
+    of two cuts; a glyph no cut gave ink, where it fits):
+    a glyph that overhangs or tucks under its neighbour (an f's hook, a kerned AV, a
+    4 beside a $) is cut wrong by columns between places, while damage fits no cut
+    (a wrong half or an added stroke stays in the glyph whichever way it is cut).
+    `best` is updated in place."""
+    medians = {
+        script: float(np.median([best[p].distance for p in best if scripts[p] == script]))
+        for script in set(scripts.values())
+        if any(scripts[p] == script for p in best)
+    }
+
+    def excess(place: int, scored: Scored | None) -> float:
+        if scored is None:
+            return 1.0
+        return scored.distance - medians.get(scripts[place], 0.0)
+
+    profile = mask.sum(axis=0)
+    last = len(spans) - 1
+    for place in sorted(scripts):
+        if place in best and excess(place, best[place]) <= CONFIRMS:
+            continue
+        trio = [p for p in (place - 1, place, place + 1) if p in scripts]
+        worst = max(excess(p, best.get(p)) for p in trio)
+        lefts = (
+            [spans[place][0]]
+            if place == 0
+            else _cut_options(profile, centres[place - 1], centres[place], spans[place][0])
+        )
+        rights = (
+            [spans[place][1]]
+            if place == last
+            else _cut_options(profile, centres[place], centres[place + 1], spans[place][1])
+        )
+        found: dict[int, Scored | None] | None = None
+        for left in lefts:
+            for right in rights:
+                inside = (place == 0 or spans[place - 1][0] < left) and (
+                    place == last or right < spans[place + 1][1]
+                )
+                if right <= left or not inside:
+                    continue
+                trial = list(spans)
+                trial[place] = (left, right)
+                if place > 0:
+                    trial[place - 1] = (trial[place - 1][0], left)
+                if place < last:
+                    trial[place + 1] = (right, trial[place + 1][1])
+                inks = glyph_inks(mask, trial)
+                scored = {p: _score(inks[p], glyphs[p]) for p in trio}
+                fit = max(excess(p, s) for p, s in scored.items())
+                if fit < worst:
+                    worst, found = fit, scored
+        for p, scored in (found or {}).items():
+            if scored is None:
+                continue
+            better = (
+                scored.distance < best[p].distance if p in best else excess(p, scored) <= CONFIRMS
+            )
+            if better:
+                best[p] = scored
+
+
 def check_shapes(
     crop: np.ndarray, text: str, centres: list[float], pad: int
 ) -> dict[str, ShapeCheck]:
@@ -536,28 +662,27 @@ def check_shapes(
     # Two cuts err in different places (the window between two places can miss the
     # space beside a narrow glyph; the space nearest a place can be a glyph's own gap):
     # each glyph is scored on the cut that fits it better. Damage fits neither.
-    cuts = [
-        glyph_inks(mask, spans) for spans in (window_cells(mask, centres), cells(mask, centres))
-    ]
-    for place, char in enumerate(glyphs):
-        script = "cjk" if is_cjk(char) else "latin" if is_latin(char) else None
-        refs = references(char) if script else []
-        scored = []
-        for inks in cuts if refs else []:
-            v = _normalised(inks[place], CJK if script == "cjk" else LATIN)
-            if v is not None:
-                distance = round(1.0 - max(float((v * r).sum()) for r in refs), 4)
-                scored.append((distance, v, inks[place]))
-        if not scored:
-            continue
-        distance, v, ink = min(scored, key=lambda t: t[0])
-        check = checks[script]
-        check.chars += char
+    spans = cells(mask, centres)
+    cuts = [glyph_inks(mask, window_cells(mask, centres)), glyph_inks(mask, spans)]
+    scripts = {
+        place: "cjk" if is_cjk(char) else "latin"
+        for place, char in enumerate(glyphs)
+        if (is_cjk(char) or is_latin(char)) and references(char)
+    }
+    best: dict[int, Scored] = {}
+    for place in scripts:
+        scored = [s for inks in cuts if (s := _score(inks[place], glyphs[place]))]
+        if scored:
+            best[place] = min(scored, key=lambda t: t.distance)
+    _recut(mask, centres, spans, glyphs, scripts, best)
+    for place, scored in sorted(best.items()):
+        check = checks[scripts[place]]
+        check.chars += glyphs[place]
         check.places.append(place)
-        rows = np.nonzero(ink.any(axis=1))[0]
-        columns = np.nonzero(ink.any(axis=0))[0]
+        rows = np.nonzero(scored.ink.any(axis=1))[0]
+        columns = np.nonzero(scored.ink.any(axis=0))[0]
         check.heights.append(float(rows[-1] - rows[0] + 1))
         check.widths.append(float(columns[-1] - columns[0] + 1))
-        check.distances.append(distance)
-        check.inks.append(v)
+        check.distances.append(scored.distance)
+        check.inks.append(scored.map)
     return checks
