@@ -210,6 +210,9 @@ class ShapeCheck:
     twins: list[float | None] = field(default_factory=list)
     """Each glyph's distance to the nearest other glyph of its character on the poster
     (None where it has none); empty until `match_twins`."""
+    inkless: list[int] = field(default_factory=list)
+    """Places of glyphs of the script that no cut gave ink: the cut went wrong there, so
+    for an `alone` check their neighbours do not count either."""
     lent: float | None = None
     """For a line under `MIN_GLYPHS` glyphs (a price, ¥29起): the median distance of the
     poster's longer lines of its script (`lend_medians`), taken as its own."""
@@ -240,7 +243,7 @@ class ShapeCheck:
         """`own_excess`, where an `alone` glyph's neighbour does not fit 0."""
         raw = self.own_excess
         if self.alone:
-            near = dict(zip(self.places, raw, strict=True))
+            near = dict(zip(self.places, raw, strict=True)) | dict.fromkeys(self.inkless, 1.0)
             raw = [
                 0.0 if max(near.get(p - 1, 0.0), near.get(p + 1, 0.0)) > CONFIRMS else e
                 for p, e in zip(self.places, raw, strict=True)
@@ -675,6 +678,8 @@ def check_shapes(
         if scored:
             best[place] = min(scored, key=lambda t: t.distance)
     _recut(mask, centres, spans, glyphs, scripts, best)
+    for place in sorted(set(scripts) - set(best)):
+        checks[scripts[place]].inkless.append(place)
     for place, scored in sorted(best.items()):
         check = checks[scripts[place]]
         check.chars += glyphs[place]

@@ -407,13 +407,14 @@ class OcrStage(CandidateStage):
 def judge_shapes(rows: list[dict[str, Any]]) -> None:
     """Turn each row's shape checks (`verify`) into its stored `shape` (CJK glyphs) and
     `shape_latin` (letters and digits), after matching each glyph with its twins on the
-    other lines of the poster (`match_twins`) and lending a short line the poster's
-    median (`lend_medians`), and set its glyph confidence: a glyph
+    other lines of the poster (`match_twins`) and lending a short Latin line (a price)
+    the poster's median (`lend_medians`), and set its glyph confidence: a glyph
     confirmed only by a twin on another line is confirmed too, so it waits for them."""
     checked = [row["shapes"] for row in rows if row.get("shapes")]
     for script in ("cjk", "latin"):
         match_twins([shapes[script] for shapes in checked])
-        lend_medians([shapes[script] for shapes in checked])
+    # A two-glyph CJK line is mostly a large title (婚礼), where one bad cut is no damage.
+    lend_medians([shapes["latin"] for shapes in checked])
     for row in rows:
         shapes = row.pop("shapes", None)
         if row["found"]:

@@ -258,3 +258,8 @@ def test_two_neighbours_unlike_their_letters_are_a_cut_gone_wrong():
     damaged = ShapeCheck("FAVOR", [0.01, 0.3, 0.02, 0.01, 0.02], places=[0, 1, 2, 3, 4], alone=True)
     assert damaged.outlier == pytest.approx(0.28)
     assert damaged.worst == "A"
+    # a neighbour no cut gave ink (the e of "Recipe" on a tilted line) does not fit
+    last = ShapeCheck("Recip", [0.01, 0.02, 0.01, 0.01, 0.44], places=[0, 1, 2, 3, 4], alone=True)
+    assert last.outlier == pytest.approx(0.43)
+    last.inkless = [5]
+    assert last.outlier == pytest.approx(0.01)  # the e of "Recip", 0.01 over the median
