@@ -65,6 +65,7 @@ dot is 5-10 % of a letter; a fleck of texture 1-2 %)."""
 MIN_GLYPHS = 3
 """A median needs three glyphs; a shorter line is not scored."""
 FLAT = set("BDEFHIKLMNPRTXZ")
+"""Capitals whose ink runs from the baseline to the cap height, no overshoot."""
 WIDE_ENOUGH = 0.45
 """Glyphs narrower than this (width over height, in the references: I, l, i, j, f) are
 not compared in width: a bar's width is its stroke's weight, not its design."""
@@ -77,7 +78,6 @@ PROPORTIONED = 0.2
 """A glyph further than this from its line's median shape is not compared in width: its
 shape is the shape rule's business, and a glyph cut wrong has a wrong width too (an O
 drawn for a 0 lies 0.11-0.12 from its line's median)."""
-"""Capitals whose ink runs from the baseline to the cap height, no overshoot."""
 CONFIRMS = 0.07
 """A glyph within this of its line's median distance is drawn as its character: the
 recogniser's doubt about it is the recogniser's (measured: 满 in Noto Sans CJK TC read
@@ -128,12 +128,18 @@ def _face(name: str) -> ImageFont.FreeTypeFont:
     return pillow_sans(64) if name == "pillow" else font(name, 64)
 
 
+def _drawn(char: str, face: str) -> Image.Image:
+    """`char` in a reference face at 64 px, on a canvas with room for any glyph."""
+    canvas = Image.new("L", (160, 128), 0)
+    ImageDraw.Draw(canvas).text((40, 24), char, font=_face(face), fill=255)
+    return canvas
+
+
 @lru_cache(maxsize=8192)
 def reference(char: str, face: str, slant: float, how: Comparison) -> np.ndarray | None:
     """The character drawn in a reference face, as a normalised ink map; `slant` shears
     it as an oblique face leans (x moves right by `slant` per pixel up)."""
-    canvas = Image.new("L", (160, 128), 0)
-    ImageDraw.Draw(canvas).text((40, 24), char, font=_face(face), fill=255)
+    canvas = _drawn(char, face)
     if slant:
         shear = (1.0, slant, -slant * 64, 0.0, 1.0, 0.0)
         canvas = canvas.transform(canvas.size, Image.Transform.AFFINE, shear, Image.BILINEAR)
@@ -147,9 +153,7 @@ def reference_aspect(char: str) -> float | None:
     how = CJK if is_cjk(char) else LATIN
     aspects = []
     for face in how.faces:
-        canvas = Image.new("L", (160, 128), 0)
-        ImageDraw.Draw(canvas).text((40, 24), char, font=_face(face), fill=255)
-        ys, xs = np.nonzero(np.asarray(canvas) > 128)
+        ys, xs = np.nonzero(np.asarray(_drawn(char, face)) > 128)
         if len(xs):
             aspects.append((xs.max() - xs.min() + 1) / (ys.max() - ys.min() + 1))
     return float(np.median(aspects)) if aspects else None
@@ -406,15 +410,21 @@ def _drop_long_parts(mask: np.ndarray, longest: float) -> np.ndarray:
     return keep[labels]
 
 
-def _thinnest(profile: np.ndarray) -> int:
-    """The middle of the widest run of empty columns, else the column of least ink."""
+def _empty_runs(profile: np.ndarray) -> list[tuple[int, int]]:
+    """(first, past the last) column of each run of empty columns."""
     empty = np.concatenate([[0], (profile == 0).astype(np.int8), [0]])
     starts = np.nonzero(np.diff(empty) == 1)[0]
     ends = np.nonzero(np.diff(empty) == -1)[0]
-    if len(starts) == 0:
+    return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
+
+
+def _thinnest(profile: np.ndarray) -> int:
+    """The middle of the widest run of empty columns, else the column of least ink."""
+    runs = _empty_runs(profile)
+    if not runs:
         return int(np.argmin(profile))
-    k = int(np.argmax(ends - starts))
-    return int((starts[k] + ends[k]) // 2)
+    start, end = max(runs, key=lambda run: run[1] - run[0])
+    return (start + end) // 2
 
 
 def _thinnest_between(profile: np.ndarray, centres: list[float]) -> list[int]:
@@ -454,10 +464,8 @@ def cells(mask: np.ndarray, centres: list[float]) -> list[tuple[int, int]]:
     ink = np.nonzero(profile)[0]
     spaces = []
     if len(ink):
-        inside = np.concatenate([[0], (profile[ink[0] : ink[-1] + 1] == 0).astype(np.int8), [0]])
-        starts = np.nonzero(np.diff(inside) == 1)[0]
-        ends = np.nonzero(np.diff(inside) == -1)[0]
-        spaces = [int(ink[0] + (s + e) // 2) for s, e in zip(starts, ends, strict=True)]
+        inside = _empty_runs(profile[ink[0] : ink[-1] + 1])
+        spaces = [int(ink[0] + (s + e) // 2) for s, e in inside]
     options = dict.fromkeys(spaces, 0.0)
     for x in thinnest:
         options.setdefault(x, SNAP * advance)
@@ -538,6 +546,10 @@ def _score(ink: np.ndarray, char: str) -> Scored | None:
     return Scored(distance, v, ink)
 
 
+JOINS = 4
+"""Thinnest joins of ink tried as cuts around a glyph that stands out (`_recut`)."""
+
+
 def _cut_options(profile: np.ndarray, a: float, b: float, now: int) -> list[int]:
     """Columns where the cut between two glyphs placed at `a` and `b` may go: the one
     taken (`now`), the middle of each run of empty columns and the `JOINS` thinnest
@@ -548,10 +560,7 @@ def _cut_options(profile: np.ndarray, a: float, b: float, now: int) -> list[int]
     hi = min(len(profile) - 1, max(lo, int(np.ceil(b + (b - a) * 0.5))))
     window = profile[lo : hi + 1]
     options = {now}
-    empty = np.concatenate([[0], (window == 0).astype(np.int8), [0]])
-    starts = np.nonzero(np.diff(empty) == 1)[0]
-    ends = np.nonzero(np.diff(empty) == -1)[0]
-    options.update(int(lo + (s + e) // 2) for s, e in zip(starts, ends, strict=True))
+    options.update(lo + (s + e) // 2 for s, e in _empty_runs(window))
     # the thinnest joins between two glyphs' ink: local minima, one per plateau
     low = [
         k for k in range(1, len(window) - 1) if 0 < window[k] <= min(window[k - 1], window[k + 1])
@@ -565,10 +574,6 @@ def _cut_options(profile: np.ndarray, a: float, b: float, now: int) -> list[int]
     plateaus.sort(key=lambda run: int(window[run[0]]))
     options.update(int(lo + run[len(run) // 2]) for run in plateaus[:JOINS])
     return sorted(options)
-
-
-JOINS = 4
-"""Thinnest joins of ink tried as cuts around a glyph that stands out (`_recut`)."""
 
 
 def _recut(
