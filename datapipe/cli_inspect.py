@@ -84,12 +84,19 @@ def score(
         help="Recipe whose stages and thresholds apply, a file or a shipped recipe's name "
         "(default: quickstart, shipped with datapipe)",
     ),
+    stage: list[str] | None = typer.Option(
+        None,
+        "--stage",
+        help="Run only this annotate stage (repeat for more; the image stage always runs): "
+        "the rules on the other stages' scores are listed as not evaluated. E.g. --recipe "
+        "train --stage ocr applies the cluster's text rules without its SAM-2 and CLIP weights",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables"),
 ) -> None:
     """Score one image with the recipe's annotate stages and filter; print every score
     and the verdict with its reasons."""
     try:
-        scorer = cached_scorer(recipe)
+        scorer = cached_scorer(recipe, stage or None)
         result = scorer.score(image, list(text), entity=entity, language=language)
     except DatapipeError as error:
         fail(error)
@@ -103,9 +110,9 @@ def score(
 _SCORERS: dict[str, Scorer] = {}
 
 
-def cached_scorer(recipe: Path | None) -> Scorer:
-    """One Scorer per recipe hash in this process, so the models load once when the command
-    runs many times in one interpreter (tests, a notebook driving the CLI)."""
+def cached_scorer(recipe: Path | None, stages: list[str] | None = None) -> Scorer:
+    """One Scorer per recipe hash and stages in this process, so the models load once when
+    the command runs many times in one interpreter (tests, a notebook driving the CLI)."""
     from datapipe.loading import load_recipe
     from datapipe.scoring import Scorer, default_recipe
 
@@ -113,12 +120,13 @@ def cached_scorer(recipe: Path | None) -> Scorer:
     if path is None:
         return Scorer()  # raises the error that asks for --recipe
     loaded = load_recipe(path)
-    scorer = _SCORERS.get(loaded.recipe_hash)
+    key = loaded.recipe_hash + "".join(f" {s}" for s in sorted(stages or []))
+    scorer = _SCORERS.get(key)
     if scorer is None:
         for old in _SCORERS.values():
             old.close()
         _SCORERS.clear()
-        scorer = _SCORERS[loaded.recipe_hash] = Scorer(loaded)
+        scorer = _SCORERS[key] = Scorer(loaded, stages)
     return scorer
 
 

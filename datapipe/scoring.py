@@ -16,7 +16,9 @@ Every subject backend finds the subject from the image itself, so a file is judg
 the same evidence as a render. A rule on a score that no annotate stage writes (a
 render-only score) is listed under `not_evaluated` with the reason, `complete` is
 False, and `keep` says what the evaluated rules decided: such rules neither pass nor
-fail silently.
+fail silently. The same holds for the rules of stages left out on purpose (`stages`):
+the cluster recipe's text rules can be applied on a machine without its SAM-2 and CLIP
+weights by scoring with the image and OCR stages alone.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import hashlib
 import io
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,7 @@ from datapipe.records import Candidate, CopyLine, Group, PromptSpec
 from datapipe.runner.driver import StageChain
 from datapipe.stages.base import Stage
 from datapipe.stages.filter import evaluate, image_failed
-from datapipe.stages.registry import annotator_classes, build_annotators
+from datapipe.stages.registry import annotator_classes, build_stage
 
 LANGUAGES = ("zh", "en")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -123,10 +126,18 @@ class ScoreResult:
         return {"keep": self.keep, "verdict": self.verdict, **data}
 
 
-class Scorer:
-    """The recipe's annotate stages and filter, set up once, for one image at a time."""
+DECODES = "image"
+"""The stage that decodes the file: every other stage reads what it decoded."""
 
-    def __init__(self, recipe: LoadedRecipe | str | Path | None = None) -> None:
+
+class Scorer:
+    """The recipe's annotate stages and filter, set up once, for one image at a time.
+    `stages` names the annotate stages to run (the image stage always runs); the rules
+    on the scores of the others are not evaluated, and say so."""
+
+    def __init__(
+        self, recipe: LoadedRecipe | str | Path | None = None, stages: Sequence[str] | None = None
+    ) -> None:
         if recipe is None:
             found = default_recipe()
             if found is None:
@@ -137,7 +148,18 @@ class Scorer:
                 )
             recipe = found
         self.loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe)
-        self._chain = StageChain(lambda: build_annotators(self.loaded))
+        self.recipe_stages = annotator_classes(self.loaded.recipe)
+        names = [cls.name for cls in self.recipe_stages]
+        unknown = sorted(set(stages or ()) - set(names))
+        if unknown:
+            raise DatapipeError(
+                f"no annotate stage named {', '.join(map(repr, unknown))} in this recipe",
+                where=str(self.loaded.path),
+                fix=f"choose among {', '.join(names)}",
+            )
+        chosen = set(names) if stages is None else {DECODES, *stages}
+        self.classes = [cls for cls in self.recipe_stages if cls.name in chosen]
+        self._chain = StageChain(lambda: [build_stage(cls, self.loaded) for cls in self.classes])
 
     @property
     def stages(self) -> list[Stage]:
@@ -210,11 +232,19 @@ class Scorer:
 
     def judge(self, candidate: Candidate, name: str = "") -> ScoreResult:
         recipe = self.loaded.recipe
-        produced = {s for cls in annotator_classes(recipe) for s in cls.produces} | {"render.ok"}
+        produced = {s for cls in self.classes for s in cls.produces} | {"render.ok"}
+        left_out = {s: cls.name for cls in self.recipe_stages for s in cls.produces}
         not_evaluated: dict[str, str] = {}
         notes: list[str] = []
         for reason, rule in recipe.thresholds.items():
-            if rule.score not in produced:
+            if rule.score in produced:
+                continue
+            if rule.score in left_out:
+                not_evaluated[reason] = (
+                    f"{rule.score} is written by the {left_out[rule.score]} stage, which was "
+                    f"not run (stages run: {', '.join(cls.name for cls in self.classes)})"
+                )
+            else:
                 not_evaluated[reason] = (
                     f"{rule.score} is written by a stage that does not run on an image file"
                 )
@@ -272,9 +302,10 @@ def score_image(
     entity: str | None = None,
     language: str | None = None,
     recipe: LoadedRecipe | str | Path | None = None,
+    stages: Sequence[str] | None = None,
 ) -> ScoreResult:
     """One-off scoring; use a `Scorer` to score many images without reloading models."""
-    scorer = Scorer(recipe)
+    scorer = Scorer(recipe, stages)
     try:
         return scorer.score(image, texts, entity=entity, language=language)
     finally:

@@ -238,3 +238,51 @@ def test_score_says_which_line_failed_why_with_each_read(app, quickstart, tmp_pa
     changed = next(line for line in result.output.splitlines() if fault["before"] in line)
     assert "wrong" in changed and f"page: {fault['after']}" in changed
     assert "tight:" in result.output and "where the copy has" in result.output
+
+
+def test_stages_left_out_leave_their_rules_not_evaluated(cases, scorer, quickstart):
+    """`--stage ocr` runs the image and OCR stages alone: the text rules give the verdict
+    the full recipe gives, and each rule of a stage left out is listed, never passed."""
+    text_only = Scorer(quickstart, stages=["ocr"])
+    try:
+        assert [stage.name for stage in text_only.stages] == ["image", "ocr"]
+        for variant in ("good", "no_subject", "digit_changed"):
+            case = cases[variant]
+            full = scorer.score(case.image, case.texts, entity=case.entity)
+            part = text_only.score(case.image, case.texts, entity=case.entity)
+            assert not part.complete and set(part.not_evaluated) >= SUBJECT_RULES
+            assert all(
+                "subject stage, which was not run" in part.not_evaluated[r] for r in SUBJECT_RULES
+            )
+            ocr = {k: v for k, v in full.scores.items() if k.startswith(("ocr.", "image."))}
+            assert {k: part.scores[k] for k in ocr} == ocr
+            assert part.reasons == [r for r in full.reasons if r not in SUBJECT_RULES]
+            assert ("subject_missing" in full.reasons) == (variant == "no_subject")
+        kept = text_only.score(cases["no_subject"].image, cases["no_subject"].texts)
+        assert kept.keep and kept.verdict == "keep on the rules evaluated"
+        statuses = {rule.reason: rule.status for rule in kept.rules}
+        assert statuses["subject_missing"] == "not evaluated"
+    finally:
+        text_only.close()
+
+
+def test_the_cluster_text_rules_apply_without_the_cluster_models(cases, app, tmp_path):
+    """train.yaml's subject and CLIP stages load SAM-2 and CLIP weights from /models; with
+    `--stage ocr` its text rules (the glyph shape, height and width rules the quickstart
+    does not take) are applied on a machine without them."""
+    case = cases["digit_changed"]
+    image = write_case(case, tmp_path)
+    result = CliRunner().invoke(
+        app, score_args(case, image, "--recipe", "train", "--stage", "ocr", "--json")
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    statuses = {rule["reason"]: rule["status"] for rule in data["rules"]}
+    assert statuses["text_numbers"] == "fail" and "text_numbers" in data["reasons"]
+    for reason in ("text_shape", "text_shape_latin", "text_height", "text_width", "text_glyph"):
+        assert statuses[reason] in {"pass", "fail", "n/a"}, (reason, statuses[reason])
+    assert {statuses[r] for r in (*SUBJECT_RULES, "prompt_mismatch")} == {"not evaluated"}
+    shown = CliRunner().invoke(app, score_args(case, image, "--recipe", "train", "--stage", "ocr"))
+    assert "REJECT" in shown.stdout and "not evaluated" in shown.stdout
+    wrong = CliRunner().invoke(app, score_args(case, image, "--stage", "sam2"))
+    assert wrong.exit_code == 2 and "choose among image, ocr" in wrong.output

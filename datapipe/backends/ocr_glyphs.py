@@ -25,6 +25,7 @@ its columns from the ink between two places (`cells`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
@@ -104,11 +105,11 @@ def _normalised(mask: np.ndarray, how: Comparison) -> np.ndarray | None:
     its width pulled toward its height (`how.stretch`; not for a bar such as l or 1,
     which would fill the square), centred in a square, scaled to `how.side`, blurred,
     zero-mean and unit norm."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) < 8:
+    rows, columns = mask.sum(axis=1), mask.sum(axis=0)
+    if rows.sum() < 8:
         return None
-    y0, y1 = np.quantile(ys, [0.01, 0.99]).astype(int)
-    x0, x1 = np.quantile(xs, [0.01, 0.99]).astype(int)
+    y0, y1 = (_quantile(rows, q) for q in (0.01, 0.99))
+    x0, x1 = (_quantile(columns, q) for q in (0.01, 0.99))
     ink = Image.fromarray((mask[y0 : y1 + 1, x0 : x1 + 1] * 255).astype(np.uint8))
     w, h = ink.size
     if how.stretch and h / 3 <= w <= 3 * h:
@@ -122,6 +123,19 @@ def _normalised(mask: np.ndarray, how: Comparison) -> np.ndarray | None:
     v = v - v.mean()
     norm = float(np.linalg.norm(v))
     return v / norm if norm else None
+
+
+def _quantile(counts: np.ndarray, q: float) -> int:
+    """The `q` quantile of the indices of `counts` (pixels per row or column), each
+    taken as often as it counts, as `int(np.quantile(...))` gives it (linear between
+    the two order statistics around it): from the counts, since a glyph is scored
+    thousands of times a poster."""
+    at = (int(counts.sum()) - 1) * q
+    below = np.floor(at)
+    t = at - below
+    cumulative = np.cumsum(counts)
+    a, b = (int(np.searchsorted(cumulative, k, side="right")) for k in (below, below + 1))
+    return int(a + (b - a) * t if t < 0.5 else b - (b - a) * (1 - t))
 
 
 def _face(name: str) -> ImageFont.FreeTypeFont:
@@ -190,10 +204,27 @@ def ink_mask(crop: np.ndarray, pad: int) -> np.ndarray:
     # Grey levels can put a fleck of the ground's pattern on the ink's side (orange
     # confetti between red ground and white letters): ink is what is nearer the ink's
     # colour than the ground's.
-    rgb = np.asarray(Image.fromarray(crop).convert("RGB"), np.float32)
-    to_ink = np.square(rgb - np.median(rgb[ink], axis=0)).sum(axis=2)
-    to_ground = np.square(rgb - np.median(rgb[ground], axis=0)).sum(axis=2)
-    return ink & (to_ink < to_ground)
+    rgb = np.asarray(Image.fromarray(crop).convert("RGB"))
+    ys, xs = np.nonzero(ink)
+    drawn = rgb[ys, xs].astype(np.float32)
+    to_ink = np.square(drawn - _median_colour(rgb[ys, xs])).sum(axis=1)
+    to_ground = np.square(drawn - _median_colour(rgb[ground])).sum(axis=1)
+    out = np.zeros_like(ink)
+    near = to_ink < to_ground
+    out[ys[near], xs[near]] = True
+    return out
+
+
+def _median_colour(pixels: np.ndarray) -> np.ndarray:
+    """The median of each channel of (n, 3) 8-bit pixels, from their histograms (the
+    ground of a long line holds a million pixels)."""
+    out = np.empty(3, np.float32)
+    middle = (len(pixels) - 1) // 2, len(pixels) // 2
+    for channel in range(3):
+        counts = np.cumsum(np.bincount(pixels[:, channel], minlength=256))
+        low, high = np.searchsorted(counts, middle, side="right")
+        out[channel] = (np.float32(low) + np.float32(high)) / np.float32(2)
+    return out
 
 
 @dataclass
@@ -498,33 +529,48 @@ def _choose(options: list[tuple[int, float]], wanted: list[float]) -> list[int]:
     return [int(xs[k]) for k in reversed(picks)]
 
 
-def glyph_inks(mask: np.ndarray, spans: list[tuple[int, int]]) -> list[np.ndarray]:
-    """Each glyph's ink: the connected parts of the line's ink, each given whole to the
-    glyph whose columns (`spans`) hold `WHOLE` of it or more, so a letter that leans or
-    overhangs its neighbour's columns (the bar of an italic T over the i beside it)
-    stays whole and out of the neighbour; a part shared more evenly (two glyphs that
-    touch) is cut at the columns. A part under `SPECK` of the median part is grain of
-    the ground or a fleck of the pattern behind, no glyph's."""
-    from scipy import ndimage
+class LineInk:
+    """A line's ink, split into its connected parts once: the second cut (`_recut`)
+    tries dozens of cuts of one line, and each only counts columns (`glyphs`)."""
 
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)
-    specks = sizes < SPECK * float(np.median(sizes[1:])) if count else sizes < 0
-    specks[0] = True
-    ys, xs = np.nonzero(~specks[labels])
-    column_cell = np.searchsorted([x1 for _, x1 in spans], xs, side="right")
-    column_cell = np.minimum(column_cell, len(spans) - 1)
-    part = labels[ys, xs]
-    counts = np.zeros((count + 1, len(spans)))
-    np.add.at(counts, (part, column_cell), 1)
-    whole = counts.max(axis=1) >= WHOLE * np.maximum(1, counts.sum(axis=1))
-    cell = np.where(whole[part], counts.argmax(axis=1)[part], column_cell)
-    inks = []
-    for k in range(len(spans)):
-        ink = np.zeros_like(mask)
-        ink[ys[cell == k], xs[cell == k]] = True
-        inks.append(ink)
-    return inks
+    def __init__(self, mask: np.ndarray) -> None:
+        from scipy import ndimage
+
+        labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)
+        specks = sizes < SPECK * float(np.median(sizes[1:])) if count else sizes < 0
+        specks[0] = True
+        self.ys, self.xs = np.nonzero(~specks[labels])
+        self.part = labels[self.ys, self.xs]
+        self.parts = count + 1
+
+    def glyphs(
+        self, spans: list[tuple[int, int]], places: Iterable[int] | None = None
+    ) -> dict[int, np.ndarray]:
+        """Each glyph's ink (of `places`, else all), cut to its extent: the connected
+        parts of the line's ink, each given whole to the glyph whose columns (`spans`)
+        hold `WHOLE` of it or more, so a letter that leans or overhangs its neighbour's
+        columns (the bar of an italic T over the i beside it) stays whole and out of the
+        neighbour; a part shared more evenly (two glyphs that touch) is cut at the
+        columns. A part under `SPECK` of the median part is grain of the ground or a
+        fleck of the pattern behind, no glyph's."""
+        n = len(spans)
+        column_cell = np.searchsorted([x1 for _, x1 in spans], self.xs, side="right")
+        column_cell = np.minimum(column_cell, n - 1)
+        counts = np.bincount(self.part * n + column_cell, minlength=self.parts * n)
+        counts = counts.reshape(self.parts, n)
+        whole = counts.max(axis=1) >= WHOLE * np.maximum(1, counts.sum(axis=1))
+        cell = np.where(whole[self.part], counts.argmax(axis=1)[self.part], column_cell)
+        inks = {}
+        for k in range(n) if places is None else places:
+            ys, xs = self.ys[cell == k], self.xs[cell == k]
+            if not len(xs):
+                inks[k] = np.zeros((1, 1), bool)
+                continue
+            ink = np.zeros((ys.max() - ys.min() + 1, xs.max() - xs.min() + 1), bool)
+            ink[ys - ys.min(), xs - xs.min()] = True
+            inks[k] = ink
+        return inks
 
 
 @dataclass(frozen=True)
@@ -577,6 +623,7 @@ def _cut_options(profile: np.ndarray, a: float, b: float, now: int) -> list[int]
 
 
 def _recut(
+    ink: LineInk,
     mask: np.ndarray,
     centres: list[float],
     spans: list[tuple[int, int]],
@@ -635,7 +682,7 @@ def _recut(
                     trial[place - 1] = (trial[place - 1][0], left)
                 if place < last:
                     trial[place + 1] = (right, trial[place + 1][1])
-                inks = glyph_inks(mask, trial)
+                inks = ink.glyphs(trial, trio)
                 scored = {p: _score(inks[p], glyphs[p]) for p in trio}
                 fit = max(excess(p, s) for p, s in scored.items())
                 if fit < worst:
@@ -671,7 +718,8 @@ def check_shapes(
     # space beside a narrow glyph; the space nearest a place can be a glyph's own gap):
     # each glyph is scored on the cut that fits it better. Damage fits neither.
     spans = cells(mask, centres)
-    cuts = [glyph_inks(mask, window_cells(mask, centres)), glyph_inks(mask, spans)]
+    ink = LineInk(mask)
+    cuts = [ink.glyphs(window_cells(mask, centres)), ink.glyphs(spans)]
     scripts = {
         place: "cjk" if is_cjk(char) else "latin"
         for place, char in enumerate(glyphs)
@@ -682,7 +730,7 @@ def check_shapes(
         scored = [s for inks in cuts if (s := _score(inks[place], glyphs[place]))]
         if scored:
             best[place] = min(scored, key=lambda t: t.distance)
-    _recut(mask, centres, spans, glyphs, scripts, best)
+    _recut(ink, mask, centres, spans, glyphs, scripts, best)
     for place in sorted(set(scripts) - set(best)):
         checks[scripts[place]].inkless.append(place)
     for place, scored in sorted(best.items()):

@@ -73,7 +73,7 @@ def judge(server: StubServer, tmp_path: Path, cache: bool = True, **overrides):
         "base_url": server.base_url,
         "model": "gemini-stub",
         "api_key_env": ENV,
-        "timeout_s": 5.0,
+        "timeout_s": 30.0,  # a loaded machine can take seconds; timeout tests set their own
         "max_retries": 3,
         "backoff_s": 0.25,
         "requests_per_minute": FAST,
@@ -131,7 +131,8 @@ def test_images_are_sent_in_a_canonical_order(stub, tmp_path, key_env):
     stub.push(gemini_json(GOOD))
     backend, _ = judge(stub, tmp_path)
     shuffled = {"target": IMAGES["target"], "mask": IMAGES["mask"], "source": IMAGES["source"]}
-    ask(backend, images=shuffled)
+    first = ask(backend, images=shuffled)
+    assert first.ok, first.detail
     parts = stub.requests[0].json()["contents"][0]["parts"]
     sent = [unb64(p["inlineData"]["data"]) for p in parts if "inlineData" in p]
     assert sent == [IMAGES["source"], IMAGES["mask"], IMAGES["target"]]

@@ -15,6 +15,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from datapipe.backends.ocr_glyphs import (
     ShapeCheck,
+    _median_colour,
+    _quantile,
     cells,
     check_shapes,
     ink_mask,
@@ -235,6 +237,22 @@ def test_a_line_too_short_for_a_median_takes_the_posters():
     alone = ShapeCheck("29", [0.02, 0.3], places=[1, 2], alone=True)
     lend_medians([alone, ShapeCheck("5", [0.02])])
     assert alone.outlier is None
+
+
+def test_counted_quantiles_and_medians_are_numpy_s():
+    """A glyph's extent and the ink's colour are taken from counts, for speed: the values
+    are exactly numpy's, so a score does not move."""
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        counts = rng.integers(0, 4, size=int(rng.integers(2, 80))) * rng.integers(0, 2, 1)
+        counts[int(rng.integers(len(counts)))] += 8
+        values = np.repeat(np.arange(len(counts)), counts)
+        for q in (0.01, 0.5, 0.99):
+            assert _quantile(counts, q) == int(np.quantile(values, q)), (counts, q)
+        pixels = rng.integers(0, 256, (int(rng.integers(1, 500)), 3), dtype=np.uint8)
+        assert np.array_equal(
+            _median_colour(pixels), np.median(pixels.astype(np.float32), axis=0)
+        )
 
 
 def test_cuts_between_glyphs_take_the_space_beside_a_narrow_glyph():
