@@ -250,9 +250,7 @@ def test_counted_quantiles_and_medians_are_numpy_s():
         for q in (0.01, 0.5, 0.99):
             assert _quantile(counts, q) == int(np.quantile(values, q)), (counts, q)
         pixels = rng.integers(0, 256, (int(rng.integers(1, 500)), 3), dtype=np.uint8)
-        assert np.array_equal(
-            _median_colour(pixels), np.median(pixels.astype(np.float32), axis=0)
-        )
+        assert np.array_equal(_median_colour(pixels), np.median(pixels.astype(np.float32), axis=0))
 
 
 def test_cuts_between_glyphs_take_the_space_beside_a_narrow_glyph():
