@@ -152,6 +152,8 @@ class Doctor:
         else:
             self.package("ocr", "rapidocr", "pip install 'rapidocr>=3.4,<4'")
             self.package("ocr", "onnxruntime", "pip install onnxruntime")
+        if any(r.score == "ocr.glyph_shape" for r in self.loaded.recipe.thresholds.values()):
+            self._shaping()
         if stages.subject.backend == "sam2":
             config = stages.subject.sam2
             for module in ("torch", "transformers"):
@@ -284,6 +286,23 @@ class Doctor:
                 self.findings.append(Finding("render", f"font {weight}", False, exc.what, exc.fix))
             else:
                 self.findings.append(Finding("render", f"font {weight}", True, f"{path}"))
+
+    def _shaping(self) -> None:
+        """A recipe with a rule on CJK glyph shapes needs the font's simplified forms,
+        which only a shaping layout reaches (`datapipe.fonts.shaped`)."""
+        from datapipe.fonts import shaping
+
+        what = "regional glyph forms"
+        if shaping():
+            detail = "Pillow shapes text: CJK glyphs are compared with both regional forms"
+            self.findings.append(Finding("ocr", what, True, detail))
+            return
+        detail = (
+            "Pillow cannot shape text (no libraqm/FriBiDi): the glyph shape rule would "
+            "compare simplified glyphs with traditional forms and reject good zh posters"
+        )
+        fix = "install FriBiDi (Debian: apt install libfribidi0), which Pillow's libraqm loads"
+        self.findings.append(Finding("ocr", what, False, detail, fix))
 
 
 def preflight(loaded: LoadedRecipe) -> None:

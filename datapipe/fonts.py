@@ -12,7 +12,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from PIL import ImageFont
+from PIL import ImageFont, features
 
 from datapipe.errors import MissingDependencyError
 
@@ -46,6 +46,22 @@ def font_path(weight: str) -> Path:
 @lru_cache(maxsize=512)
 def font(weight: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(font_path(weight)), size)
+
+
+@lru_cache(maxsize=1)
+def shaping() -> bool:
+    """Can Pillow shape text (libraqm, with FriBiDi)? Only shaping reaches the regional
+    glyph forms the CJK font holds besides its default ones (`shaped`)."""
+    return features.check("raqm")
+
+
+@lru_cache(maxsize=8)
+def shaped(weight: str, size: int) -> ImageFont.FreeTypeFont:
+    """The CJK font laid out by libraqm, so that text drawn with `language="zh-Hans"`
+    takes the font's simplified-Chinese forms (its `locl` feature): the font's default
+    forms are Traditional Chinese ones (two dots on 辶, 戶 for 户), while zh posters are
+    mostly set in faces whose forms are the mainland's."""
+    return ImageFont.truetype(str(font_path(weight)), size, layout_engine=ImageFont.Layout.RAQM)
 
 
 @lru_cache(maxsize=4)

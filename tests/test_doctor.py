@@ -57,6 +57,18 @@ def test_train_recipe_validates_and_names_every_missing_weight(monkeypatch):
     assert result.exit_code == 1 and "cannot run here" in result.output
 
 
+def test_a_glyph_shape_rule_needs_the_simplified_forms(quickstart, monkeypatch):
+    """train.yaml's text_shape compares zh glyphs with both regional forms of the font,
+    which only Pillow's shaping layout reaches; the quickstart takes no shape rule."""
+    loaded = load_recipe(TRAIN)
+    ready = {f.what: f for f in Doctor(loaded, devices=False).check()}
+    assert ready["regional glyph forms"].ok
+    monkeypatch.setattr("datapipe.fonts.shaping", lambda: False)
+    missing = {f.what: f for f in Doctor(loaded, devices=False).check() if not f.ok}
+    assert "libfribidi0" in missing["regional glyph forms"].fix
+    assert "regional glyph forms" not in {f.what for f in Doctor(quickstart).check()}
+
+
 def test_a_run_refuses_to_start_without_its_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
     override = {

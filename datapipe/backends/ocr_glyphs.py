@@ -25,6 +25,7 @@ its columns from the ink between two places (`cells`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -33,23 +34,37 @@ from itertools import pairwise
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from datapipe.fonts import font, pillow_sans
+from datapipe.fonts import font, pillow_sans, shaped, shaping
+
+SC = "zh-Hans"
+"""The language whose regional forms a CJK glyph is also compared with."""
 
 
 @dataclass(frozen=True)
 class Comparison:
     """How a script's glyphs are compared: as `side` x `side` ink maps, blurred by
     `blur` so a stroke's weight matters less, the width pulled `stretch` of the way to
-    the height (on a log scale) so a condensed or extended face matters less."""
+    the height (on a log scale) so a condensed or extended face matters less; the
+    references drawn in each of `forms` (a language for the font's regional forms,
+    "" for its default ones)."""
 
     faces: tuple[str, ...]
     slants: tuple[float, ...]
     side: int
     blur: float
     stretch: float
+    forms: tuple[str, ...] = ("",)
 
 
-CJK = Comparison(faces=("bold", "regular"), slants=(0.0,), side=32, blur=1.2, stretch=0.0)
+CJK = Comparison(
+    faces=("bold", "regular"), slants=(0.0,), side=32, blur=1.2, stretch=0.0, forms=("", SC)
+)
+"""Both regional forms: Noto Sans CJK TC's own, which the procedural renderer draws, and
+its simplified-Chinese ones, which mainland faces draw (Noto Sans SC, and what a model
+trained on mainland posters writes). Measured on 24 good zh posters set in Noto Sans SC
+(fontsource's files, not in the repository) under train.yaml's rules: against the TC
+forms alone text_shape rejected 11 (辶 with one dot, 户, 心 drawn the mainland way:
+0.15-0.42 over the line's median)."""
 LATIN = Comparison(
     faces=("bold", "regular", "pillow"), slants=(0.0, 0.2), side=16, blur=1.0, stretch=0.5
 )
@@ -142,18 +157,26 @@ def _face(name: str) -> ImageFont.FreeTypeFont:
     return pillow_sans(64) if name == "pillow" else font(name, 64)
 
 
-def _drawn(char: str, face: str) -> Image.Image:
-    """`char` in a reference face at 64 px, on a canvas with room for any glyph."""
+def _drawn(char: str, face: str, form: str = "") -> Image.Image:
+    """`char` in a reference face at 64 px, on a canvas with room for any glyph; in the
+    font's regional forms for the language `form` ("": its default forms)."""
     canvas = Image.new("L", (160, 128), 0)
-    ImageDraw.Draw(canvas).text((40, 24), char, font=_face(face), fill=255)
+    draw = ImageDraw.Draw(canvas)
+    if form:
+        draw.text((40, 24), char, font=shaped(face, 64), fill=255, language=form)
+    else:
+        draw.text((40, 24), char, font=_face(face), fill=255)
     return canvas
 
 
 @lru_cache(maxsize=8192)
-def reference(char: str, face: str, slant: float, how: Comparison) -> np.ndarray | None:
-    """The character drawn in a reference face, as a normalised ink map; `slant` shears
-    it as an oblique face leans (x moves right by `slant` per pixel up)."""
-    canvas = _drawn(char, face)
+def reference(
+    char: str, face: str, slant: float, how: Comparison, form: str = ""
+) -> np.ndarray | None:
+    """The character drawn in a reference face (in the regional forms of `form`), as a
+    normalised ink map; `slant` shears it as an oblique face leans (x moves right by
+    `slant` per pixel up)."""
+    canvas = _drawn(char, face, form)
     if slant:
         shear = (1.0, slant, -slant * 64, 0.0, 1.0, 0.0)
         canvas = canvas.transform(canvas.size, Image.Transform.AFFINE, shear, Image.BILINEAR)
@@ -174,13 +197,31 @@ def reference_aspect(char: str) -> float | None:
 
 
 def references(char: str) -> list[np.ndarray]:
-    """What `char` may look like: a CJK glyph in each reference weight; a Latin letter
-    in either case too (the recogniser's case of c/C, o/O, s/S ... is a guess, and a
-    poster may set its copy in capitals)."""
+    """What `char` may look like: a CJK glyph in each reference weight and regional form
+    (`forms`); a Latin letter in either case too (the recogniser's case of c/C, o/O,
+    s/S ... is a guess, and a poster may set its copy in capitals)."""
     how = CJK if is_cjk(char) else LATIN
     cases = {char} if is_cjk(char) else {char, char.swapcase()}
-    shapes = [(c, f, s) for c in cases for f in how.faces for s in how.slants]
-    return [r for r in (reference(c, f, s, how) for c, f, s in shapes) if r is not None]
+    shapes = [
+        (c, f, s, m) for c in cases for f in how.faces for s in how.slants for m in forms(how)
+    ]
+    return [r for r in (reference(c, f, s, how, m) for c, f, s, m in shapes) if r is not None]
+
+
+@lru_cache(maxsize=4)
+def forms(how: Comparison) -> tuple[str, ...]:
+    """`how.forms`, less the regional ones where Pillow cannot shape text: then a glyph
+    drawn in another region's forms is compared with the default ones only, which can
+    reject it, so it is said once, with the fix."""
+    if shaping() or how.forms == ("",):
+        return how.forms
+    warnings.warn(
+        "Pillow cannot shape text here (no libraqm/FriBiDi), so the glyph shape check "
+        "compares CJK glyphs with Traditional Chinese forms only and may reject "
+        "simplified forms (fix: install FriBiDi, e.g. apt install libfribidi0)",
+        stacklevel=2,
+    )
+    return ("",)
 
 
 def ink_mask(crop: np.ndarray, pad: int) -> np.ndarray:
