@@ -11,13 +11,14 @@ face, a serif) spreads every glyph's distance as much as damage does: its lines 
 scored (`MAX_MEDIAN`), so the check covers the sans faces posters mostly use, and says
 where it did not look.
 
-CJK glyphs (`CJK`) are compared with Noto Sans CJK Bold and Regular (wheels). Latin
-letters and digits (`LATIN`) differ more between sans fonts (a single- or double-storey
-g, a narrow or wide M), so they are compared coarser, with their width pulled halfway
-to their height, and with a second design besides Noto's (Pillow's Aileron), in either
-case and upright or oblique. What is left of one font's design is answered by the
-poster itself: a glyph drawn like another glyph of its character on the same poster
-(`match_twins`) is that font's design, not damage; damage strikes one glyph.
+CJK glyphs (`CJK`) are compared with Noto Sans CJK Bold and Regular (wheels), in the
+font's Traditional and simplified regional forms. Latin letters and digits (`LATIN`)
+differ more between sans fonts (a single- or double-storey g, a narrow or wide M), so
+they are compared coarser, with their width pulled halfway to their height, and with a
+second design besides Noto's (Pillow's Aileron), in either case and upright or oblique.
+What is left of one font's design is answered by the poster itself: a glyph drawn like
+another glyph of its character on the same poster (`match_twins`) is that font's
+design, not damage; damage strikes one glyph.
 
 The glyph's place comes from the recogniser (the frame where it read the character),
 its columns from the ink between two places (`cells`).
