@@ -34,11 +34,13 @@ BENCHMARKS = (
     "shard_write",
     "scale",
     "fidelity",
+    "fidelity_fonts",
     "fidelity_pairs",
     "shard_read",
     "plan_pilot",
 )
-"""P1 (CPU, simulated GPU), P1 (CUDA), P2 and P7, P3, P4, P5, text fidelity (issue 14), pair
+"""P1 (CPU, simulated GPU), P1 (CUDA), P2 and P7, P3, P4, P5, text fidelity (issue 14) on the
+renderer's posters and on posters drawn in other fonts, pair
 checks and subject-mask IoU against the renderer's truth (issue 15), shard reading (issue 16),
 P8 plan from a pilot (issue 18)."""
 

@@ -168,8 +168,8 @@ class Scorer:
     def close(self) -> None:
         self._chain.teardown()
 
+    @staticmethod
     def candidate(
-        self,
         data: bytes,
         texts: list[str],
         entity: str | None,
