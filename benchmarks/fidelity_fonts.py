@@ -84,7 +84,7 @@ def poster(face: Face, lines: list[str], size: int, rng: random.Random, damage: 
     """The poster, and (line, char, how) of the glyph damaged, if one was."""
     from PIL import Image, ImageDraw
 
-    from datapipe.backends.procedural.text_faults import damage_glyph
+    from datapipe.backends.procedural.text_faults import damage_glyph, plain_ink
 
     dark = rng.random() < 0.5
     ground = tuple(rng.randrange(20, 90) if dark else rng.randrange(170, 250) for _ in range(3))
@@ -110,7 +110,8 @@ def poster(face: Face, lines: list[str], size: int, rng: random.Random, damage: 
             if j == at:
                 left, top, right, bottom = font.getbbox(char)
                 box = (int(x + left), int(y + top), int(x + right) + 1, int(y + bottom) + 1)
-                how = damage_glyph(layer, box, rng)
+                # as the renderer does: a mirror respects the plain glyph's symmetry
+                how = damage_glyph(layer, box, rng, plain=plain_ink(char, font))
                 damaged = (i, char, how) if how else None
             x += font.getlength(char)
         y += int(px * 1.9) + int(size * 0.04)

@@ -248,8 +248,9 @@ def ink_mask(crop: np.ndarray, pad: int) -> np.ndarray:
     # colour than the ground's.
     rgb = np.asarray(Image.fromarray(crop).convert("RGB"))
     ys, xs = np.nonzero(ink)
-    drawn = rgb[ys, xs].astype(np.float32)
-    to_ink = np.square(drawn - _median_colour(rgb[ys, xs])).sum(axis=1)
+    pixels = rgb[ys, xs]
+    drawn = pixels.astype(np.float32)
+    to_ink = np.square(drawn - _median_colour(pixels)).sum(axis=1)
     to_ground = np.square(drawn - _median_colour(rgb[ground])).sum(axis=1)
     out = np.zeros_like(ink)
     near = to_ink < to_ground
@@ -666,7 +667,7 @@ def _cut_options(profile: np.ndarray, a: float, b: float, now: int) -> list[int]
 
 def _recut(
     ink: LineInk,
-    mask: np.ndarray,
+    profile: np.ndarray,
     centres: list[float],
     spans: list[tuple[int, int]],
     glyphs: list[str],
@@ -681,7 +682,7 @@ def _recut(
     a glyph that overhangs or tucks under its neighbour (an f's hook, a kerned AV, a
     4 beside a $) is cut wrong by columns between places, while damage fits no cut
     (a wrong half or an added stroke stays in the glyph whichever way it is cut).
-    `best` is updated in place."""
+    `profile` is the line's ink per column; `best` is updated in place."""
     medians = {
         script: float(np.median([best[p].distance for p in best if scripts[p] == script]))
         for script in set(scripts.values())
@@ -693,7 +694,6 @@ def _recut(
             return 1.0
         return scored.distance - medians.get(scripts[place], 0.0)
 
-    profile = mask.sum(axis=0)
     last = len(spans) - 1
     for place in sorted(scripts):
         if place in best and excess(place, best[place]) <= CONFIRMS:
@@ -772,7 +772,7 @@ def check_shapes(
         scored = [s for inks in cuts if (s := _score(inks[place], glyphs[place]))]
         if scored:
             best[place] = min(scored, key=lambda t: t.distance)
-    _recut(ink, mask, centres, spans, glyphs, scripts, best)
+    _recut(ink, mask.sum(axis=0), centres, spans, glyphs, scripts, best)
     for place in sorted(set(scripts) - set(best)):
         checks[scripts[place]].inkless.append(place)
     for place, scored in sorted(best.items()):
