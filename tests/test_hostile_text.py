@@ -27,7 +27,6 @@ import re
 import shutil
 import tarfile
 import unicodedata
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,10 @@ from datapipe.recipe import Libraries, OpenAIConfig
 from datapipe.records import CopyLine, PromptSpec
 
 runner = CliRunner()
-ESCAPE = f"datapipe-escape-{uuid.uuid4().hex[:8]}"
+ESCAPE = "datapipe-escape-5f0c2e91"
+"""Fixed, not drawn per run: it is part of an entity's name, so it reaches the prompt and
+the render seeds, and a name drawn anew each run drew other posters and other verdicts
+(2 of 3 wanted hostile names reached the samples in one run)."""
 HOSTILE = [
     f"../../../../../../../../tmp/{ESCAPE}",
     "a/b\\c:d*e?f|g",
