@@ -8,8 +8,9 @@ with an O set for a 0. A font is a glob of files taken glyph by glyph, the first
 that holds a character drawing it, so a font split into subset files (fontsource's
 woff files from npm) works as one. en takes `--font` (default: the DejaVu and
 Liberation sans cuts where the system has them, Debian fonts-dejavu-core and
-fonts-liberation), zh `--zh-font` (no default: e.g. Noto Sans SC, which draws the
-mainland's regional forms). Prints, per font and over all, precision (good posters
+fonts-liberation; fontsource's Latin files from npm add geometric and humanist faces,
+e.g. Poppins, Raleway, Roboto), zh `--zh-font` (no default: e.g. Noto Sans SC, which
+draws the mainland's regional forms). Prints, per font and over all, precision (good posters
 kept) and recall of the damaged glyph and of O for 0 (share rejected). What was drawn
 only grades.
 

@@ -277,15 +277,16 @@ class Doctor:
         self.findings.append(Finding("ocr", field, True, f"{field} = {value}: {found}"))
 
     def _fonts(self) -> None:
-        from datapipe.fonts import font_path
+        from datapipe.fonts import LATIN_FACES, font_path
 
-        for weight in ("bold", "regular"):
+        for weight in ("bold", "regular", *LATIN_FACES):
+            area = "ocr" if weight in LATIN_FACES else "render"  # the glyph check's only
             try:
                 path = font_path(weight)
             except DatapipeError as exc:
-                self.findings.append(Finding("render", f"font {weight}", False, exc.what, exc.fix))
+                self.findings.append(Finding(area, f"font {weight}", False, exc.what, exc.fix))
             else:
-                self.findings.append(Finding("render", f"font {weight}", True, f"{path}"))
+                self.findings.append(Finding(area, f"font {weight}", True, f"{path}"))
 
     def _shaping(self) -> None:
         """A recipe with a rule on CJK glyph shapes needs the font's simplified forms,
@@ -294,12 +295,16 @@ class Doctor:
 
         what = "regional glyph forms"
         if shaping():
-            detail = "Pillow shapes text: CJK glyphs are compared with both regional forms"
+            detail = (
+                "Pillow shapes text: CJK glyphs are compared with both regional forms, "
+                "Latin letters with alternate designs"
+            )
             self.findings.append(Finding("ocr", what, True, detail))
             return
         detail = (
             "Pillow cannot shape text (no libraqm/FriBiDi): the glyph shape rule would "
-            "compare simplified glyphs with traditional forms and reject good zh posters"
+            "compare simplified glyphs with traditional forms and reject good zh posters "
+            "(and a single-storey a with double-storey ones)"
         )
         fix = "install FriBiDi (Debian: apt install libfribidi0), which Pillow's libraqm loads"
         self.findings.append(Finding("ocr", what, False, detail, fix))

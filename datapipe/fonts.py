@@ -3,7 +3,9 @@ glyph shape check compares letters with.
 
 They come from PyPI wheels (Noto Sans CJK, Bold and Regular) so that a fresh machine
 renders Chinese copy with `pip install` alone, no system font package needed. The
-second Latin design is the one Pillow carries (`pillow_sans`).
+Latin designs besides Noto's are the one Pillow carries (`pillow_sans`) and Source Sans
+Pro (`LATIN_FACES`, a wheel too), whose stylistic alternates hold the other common
+forms of a, g, I and l.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from PIL import ImageFont, features
 
 from datapipe.errors import MissingDependencyError
 
+_SSP = "font-source-sans-pro"
 _PACKAGES = {
     "bold": ("cvttf_NotoSansCJK_Bold", "NotoSansCJKtc-Bold.otf", "cvttf-NotoSansCJK-Bold"),
     "regular": (
@@ -23,17 +26,22 @@ _PACKAGES = {
         "NotoSansCJKtc-Regular.otf",
         "cvttf-NotoSansCJK-Regular",
     ),
+    "source-sans": ("font_source_sans_pro", "files/SourceSansPro-Regular.otf", _SSP),
+    "source-sans-bold": ("font_source_sans_pro", "files/SourceSansPro-Bold.otf", _SSP),
 }
+LATIN_FACES = ("source-sans", "source-sans-bold")
+"""Faces that only the glyph shape check draws (Latin letters and digits)."""
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=8)
 def font_path(weight: str) -> Path:
+    """The file of a face: a CJK weight ("bold", "regular") or one of `LATIN_FACES`."""
     package, filename, dist = _PACKAGES[weight]
     try:
         path = Path(str(resources.files(package) / filename))
     except ModuleNotFoundError:
         raise MissingDependencyError(
-            f"the {weight} CJK font package {dist} is not installed",
+            f"the {weight} font package {dist} is not installed",
             fix=f"pip install {dist} (it is a core dependency: reinstall datapipe)",
         ) from None
     if not path.is_file():
@@ -57,10 +65,11 @@ def shaping() -> bool:
 
 @lru_cache(maxsize=8)
 def shaped(weight: str, size: int) -> ImageFont.FreeTypeFont:
-    """The CJK font laid out by libraqm, so that text drawn with `language="zh-Hans"`
-    takes the font's simplified-Chinese forms (its `locl` feature): the font's default
-    forms are Traditional Chinese ones (two dots on 辶, 戶 for 户), while zh posters are
-    mostly set in faces whose forms are the mainland's."""
+    """The face laid out by libraqm, so that text drawn with `language="zh-Hans"` takes
+    the CJK font's simplified-Chinese forms (its `locl` feature: its default forms are
+    Traditional Chinese ones, two dots on 辶, 戶 for 户, while zh posters are mostly
+    set in faces whose forms are the mainland's), and with `features=["salt"]` a Latin
+    face's stylistic alternates."""
     return ImageFont.truetype(str(font_path(weight)), size, layout_engine=ImageFont.Layout.RAQM)
 
 

@@ -14,8 +14,9 @@ where it did not look.
 CJK glyphs (`CJK`) are compared with Noto Sans CJK Bold and Regular (wheels), in the
 font's Traditional and simplified regional forms. Latin letters and digits (`LATIN`)
 differ more between sans fonts (a single- or double-storey g, a narrow or wide M), so
-they are compared coarser, with their width pulled halfway to their height, and with a
-second design besides Noto's (Pillow's Aileron), in either case and upright or oblique.
+they are compared coarser, with their width pulled halfway to their height, and with
+other designs besides Noto's (Pillow's Aileron; Source Sans Pro, with its alternate a,
+g, I and l), in either case and upright or oblique.
 What is left of one font's design is answered by the poster itself: a glyph drawn like
 another glyph of its character on the same poster (`match_twins`) is that font's
 design, not damage; damage strikes one glyph.
@@ -35,7 +36,11 @@ from itertools import pairwise
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from datapipe.fonts import font, pillow_sans, shaped, shaping
+from datapipe.fonts import LATIN_FACES, font, pillow_sans, shaped, shaping
+
+ALTERNATES = "salt"
+"""The OpenType feature that draws a face's stylistic alternates (Source Sans Pro: a
+single-storey a upright, a double-storey g, I with serifs, l with a tail)."""
 
 SC = "zh-Hans"
 """The language whose regional forms a CJK glyph is also compared with."""
@@ -47,7 +52,8 @@ class Comparison:
     `blur` so a stroke's weight matters less, the width pulled `stretch` of the way to
     the height (on a log scale) so a condensed or extended face matters less; the
     references drawn in each of `forms` (a language for the font's regional forms,
-    "" for its default ones)."""
+    "" for its default ones), and the faces of `alternates` in their stylistic
+    alternates (`ALTERNATES`) too."""
 
     faces: tuple[str, ...]
     slants: tuple[float, ...]
@@ -55,6 +61,7 @@ class Comparison:
     blur: float
     stretch: float
     forms: tuple[str, ...] = ("",)
+    alternates: tuple[str, ...] = ()
 
 
 CJK = Comparison(
@@ -67,11 +74,21 @@ trained on mainland posters writes). Measured on 24 good zh posters set in Noto 
 forms alone text_shape rejected 11 (辶 with one dot, 户, 心 drawn the mainland way:
 0.15-0.42 over the line's median)."""
 LATIN = Comparison(
-    faces=("bold", "regular", "pillow"), slants=(0.0, 0.2), side=16, blur=1.0, stretch=0.5
+    faces=("bold", "regular", "pillow", *LATIN_FACES),
+    slants=(0.0, 0.2),
+    side=16,
+    blur=1.0,
+    stretch=0.5,
+    alternates=LATIN_FACES,
 )
 """Measured on letters and digits set in 7 sans faces not among the references (DejaVu
 Sans, Liberation Sans, their bold, oblique and narrow cuts) against the same glyphs in
-Noto with a seeded damage: AUC 0.76 compared as CJK is, 0.94 as LATIN."""
+Noto with a seeded damage: AUC 0.76 compared as CJK is, 0.94 as LATIN. Source Sans Pro
+and its alternates were added for the letters whose design sans faces disagree on:
+over 52 cuts of 14 sans families (fontsource's and Debian's, none a reference), a
+single-storey a (Poppins, Futura-like faces, most italics) lay up to 0.67 above its
+face's median against Noto and Aileron, 0.20 with Source Sans Pro's alternates; good
+glyphs over 0.2 above their face's median fell from 23 of 3224 to 9."""
 SNAP = 1.0
 """A cut through ink costs this many advances more than a cut through empty columns."""
 WHOLE = 0.85
@@ -83,14 +100,13 @@ MIN_GLYPHS = 3
 """A median needs three glyphs; a shorter line is not scored."""
 FLAT = set("BDEFHIKLMNPRTXZ")
 """Capitals whose ink runs from the baseline to the cap height, no overshoot."""
-WIDE_ENOUGH = 0.45
-"""Glyphs narrower than this (width over height, in the references: I, l, i, j, f) are
-not compared in width: a bar's width is its stroke's weight, not its design."""
-UNSTEADY_WIDTH = set("vwZREFrt1J")
-"""Glyphs whose width varies among sans faces by more than 0.15 (log scale, the face's
-own width taken out): measured over Noto Sans Bold and Regular, Aileron, DejaVu Sans
-(book, bold, condensed, oblique) and Liberation Sans (regular, bold, narrow, italic).
-The rest vary by 0.03 (8) to 0.14 (B, L, N, Q, q, z); 0 and O by 0.09 and 0.07."""
+STEADY_DIGITS = set("023456789")
+"""Digits whose width varies among sans faces by at most 0.15 (log scale, the face's own
+width taken out), measured over Noto Sans Bold and Regular, Aileron, DejaVu Sans (book,
+bold, condensed, oblique) and Liberation Sans (regular, bold, narrow, italic): all but
+the 1, a bar with or without a flag and a foot (its width is its design). Letters vary
+more: v, w, Z, R, E, F, r, t and J by over 0.15 in those faces, C, G, a, E and L by a
+quarter in geometric ones (Poppins)."""
 PROPORTIONED = 0.2
 """A glyph further than this from its line's median shape is not compared in width: its
 shape is the shape rule's business, and a glyph cut wrong has a wrong width too (an O
@@ -160,10 +176,13 @@ def _face(name: str) -> ImageFont.FreeTypeFont:
 
 def _drawn(char: str, face: str, form: str = "") -> Image.Image:
     """`char` in a reference face at 64 px, on a canvas with room for any glyph; in the
-    font's regional forms for the language `form` ("": its default forms)."""
+    font's stylistic alternates (`form` is `ALTERNATES`), its regional forms for the
+    language `form`, or its default forms ("")."""
     canvas = Image.new("L", (160, 128), 0)
     draw = ImageDraw.Draw(canvas)
-    if form:
+    if form == ALTERNATES:
+        draw.text((40, 24), char, font=shaped(face, 64), fill=255, features=[form])
+    elif form:
         draw.text((40, 24), char, font=shaped(face, 64), fill=255, language=form)
     else:
         draw.text((40, 24), char, font=_face(face), fill=255)
@@ -174,8 +193,8 @@ def _drawn(char: str, face: str, form: str = "") -> Image.Image:
 def reference(
     char: str, face: str, slant: float, how: Comparison, form: str = ""
 ) -> np.ndarray | None:
-    """The character drawn in a reference face (in the regional forms of `form`), as a
-    normalised ink map; `slant` shears it as an oblique face leans (x moves right by
+    """The character drawn in a reference face (in the forms of `form`, as `_drawn`), as
+    a normalised ink map; `slant` shears it as an oblique face leans (x moves right by
     `slant` per pixel up)."""
     canvas = _drawn(char, face, form)
     if slant:
@@ -197,32 +216,39 @@ def reference_aspect(char: str) -> float | None:
     return float(np.median(aspects)) if aspects else None
 
 
-def references(char: str) -> list[np.ndarray]:
-    """What `char` may look like: a CJK glyph in each reference weight and regional form
-    (`forms`); a Latin letter in either case too (the recogniser's case of c/C, o/O,
-    s/S ... is a guess, and a poster may set its copy in capitals)."""
+@lru_cache(maxsize=4096)
+def references(char: str) -> np.ndarray:
+    """What `char` may look like, one flattened normalised ink map a row (none alike):
+    a CJK glyph in each reference weight and regional form; a Latin letter in each
+    design (`designs`), in either case too (the recogniser's case of c/C, o/O, s/S ...
+    is a guess, and a poster may set its copy in capitals)."""
     how = CJK if is_cjk(char) else LATIN
     cases = {char} if is_cjk(char) else {char, char.swapcase()}
-    shapes = [
-        (c, f, s, m) for c in cases for f in how.faces for s in how.slants for m in forms(how)
-    ]
-    return [r for r in (reference(c, f, s, how, m) for c, f, s, m in shapes) if r is not None]
+    shapes = [(c, f, s, m) for c in sorted(cases) for f, m in designs(how) for s in how.slants]
+    drawn = (reference(c, f, s, how, m) for c, f, s, m in shapes)
+    rows = {r.tobytes(): r.ravel() for r in drawn if r is not None}
+    return np.stack(list(rows.values())) if rows else np.zeros((0, how.side * how.side))
 
 
 @lru_cache(maxsize=4)
-def forms(how: Comparison) -> tuple[str, ...]:
-    """`how.forms`, less the regional ones where Pillow cannot shape text: then a glyph
-    drawn in another region's forms is compared with the default ones only, which can
-    reject it, so it is said once, with the fix."""
-    if shaping() or how.forms == ("",):
-        return how.forms
+def designs(how: Comparison) -> tuple[tuple[str, str], ...]:
+    """(face, form) of each reference design: every face in each of `how.forms`, the
+    faces of `how.alternates` in their alternates too; only the default forms where
+    Pillow cannot shape text, where a glyph drawn in another region's forms or an
+    alternate design is compared with the default ones only, which can reject it: it
+    is said once, with the fix."""
+    every = [(f, m) for f in how.faces for m in how.forms]
+    every += [(f, ALTERNATES) for f in how.alternates]
+    if shaping() or all(m == "" for _, m in every):
+        return tuple(every)
     warnings.warn(
         "Pillow cannot shape text here (no libraqm/FriBiDi), so the glyph shape check "
-        "compares CJK glyphs with Traditional Chinese forms only and may reject "
-        "simplified forms (fix: install FriBiDi, e.g. apt install libfribidi0)",
+        "compares CJK glyphs with Traditional Chinese forms only and Latin letters "
+        "without their alternate designs, and may reject simplified forms or a "
+        "single-storey a (fix: install FriBiDi, e.g. apt install libfribidi0)",
         stacklevel=2,
     )
-    return ("",)
+    return tuple((f, m) for f, m in every if m == "")
 
 
 def ink_mask(crop: np.ndarray, pad: int) -> np.ndarray:
@@ -294,6 +320,9 @@ class ShapeCheck:
     lent: float | None = None
     """For a line under `MIN_GLYPHS` glyphs (a price, ¥29起): the median distance of the
     poster's longer lines of its script (`lend_medians`), taken as its own."""
+    lent_digits: list[float] = field(default_factory=list)
+    """The width shares of the poster's other lines' digits (`lend_medians`), for a
+    digit whose line holds under two others (a price, 20%)."""
     alone: bool = False
     """Only a glyph whose neighbours fit their characters counts (Latin letters): a cut
     that misses a glyph's edge (a kerned AV, a descender under its neighbour) takes ink
@@ -372,50 +401,62 @@ class ShapeCheck:
             out.append(abs(h / others - 1.0))
         return round(max(out), 4)
 
-    @property
-    def width(self) -> float | None:
-        """How far the glyph whose proportions differ most from its character's, against
-        the line's other glyphs, differs (on a log scale: 0.29 is a third wider); None
-        with under three glyphs to compare. Each glyph's width over its height is taken
-        as a share of its character's in the references (either case: the recogniser's
-        case is a guess), and the median share of the line's other glyphs of its kind
-        (digits, else letters; the whole line where it has under two of them), the
-        font's own width, is taken out. Only glyphs whose shapes and neighbours fit
-        (`CONFIRMS`) set a median; a glyph is judged when its neighbours fit (a cut that
-        goes wrong takes width from one glyph to the next) and its shape lies within
-        `PROPORTIONED` of the line's median. An O drawn for a 0 has a 0's shape once
-        blurred and stretched, and is a third wider than a 0 in every sans face measured
-        (1.30-1.47 in Noto, Aileron, DejaVu and Liberation, their bold, narrow and
-        oblique cuts; the other digits within 0.07 of each other, 4 within 0.15)."""
-        if len(self.widths) != len(self.chars) or self.outlier is None:
-            return None
+    def _digit_shares(self) -> tuple[dict[int, float], dict[int, float]]:
+        """Each digit's width over its height as a share of its character's in the
+        references (log scale), by place: of the digits whose neighbours' shapes fit
+        (`CONFIRMS`: a cut that goes wrong takes width from one glyph to the next),
+        which are judged; and of the digits whose own shape fits, which set medians."""
         excess = dict(zip(self.places, self.own_excess, strict=True))
         fits = {p: e <= CONFIRMS for p, e in excess.items()}
-        shares: dict[int, tuple[bool, list[float]]] = {}
+        shares = {}
         for place, char, w, h in zip(
             self.places, self.chars, self.widths, self.heights, strict=True
         ):
-            refs = [  # the read case first: it sets the medians
-                a
-                for c in dict.fromkeys((char, char.swapcase()))
-                if c not in UNSTEADY_WIDTH and (a := reference_aspect(c)) and a >= WIDE_ENOUGH
-            ]
-            own = reference_aspect(char)
-            if h > 0 and refs and refs[0] == own:
-                shares[place] = (char.isdigit(), [float(np.log(w / h / a)) for a in refs])
-        framed = {p for p in shares if fits.get(p - 1, True) and fits.get(p + 1, True)}
-        font = {p: shares[p] for p in framed if fits[p]}
+            aspect = reference_aspect(char) if char in STEADY_DIGITS else None
+            if h > 0 and aspect:
+                shares[place] = float(np.log(w / h / aspect))
+        framed = {
+            p: v for p, v in shares.items() if fits.get(p - 1, True) and fits.get(p + 1, True)
+        }
+        return framed, {p: v for p, v in shares.items() if fits[p]}
+
+    def digit_widths(self) -> list[float]:
+        """The width shares of the line's digits that set medians (`_digit_shares`),
+        lent to the poster's other lines (`lend_medians`)."""
+        if len(self.widths) != len(self.chars) or self.outlier is None:
+            return []
+        return list(self._digit_shares()[1].values())
+
+    @property
+    def width(self) -> float | None:
+        """How far the digit whose proportions differ most from its character's, against
+        the poster's other digits, differs (on a log scale: 0.29 is a third wider);
+        None with no digit to judge. An O drawn for a 0 reads as 0 and has a 0's shape
+        once blurred and stretched, and is a third wider than a 0 in every sans face
+        measured (1.30-1.47 in Noto, Aileron, DejaVu and Liberation, their bold, narrow
+        and oblique cuts; the other digits within 0.07 of each other, 4 within 0.15).
+        Each digit's share of its character's width (`_digit_shares`) is compared with
+        the median share of the line's other digits, the font's own width; with under
+        two, of the poster's (`lent_digits`). Letters are not judged, nor compared
+        with: geometric faces (Poppins) draw C, G and a a quarter wider and E, L
+        narrower than the references, serif faces most capitals wider (Liberation
+        Serif: a good 0 lay 0.26 from its line's letters), while a digit's width is
+        steady across sans faces. A digit whose shape lies further than `PROPORTIONED`
+        from the line's median is not judged: its shape is the shape rule's business,
+        and a glyph cut wrong has a wrong width too."""
+        if len(self.widths) != len(self.chars) or self.outlier is None:
+            return None
+        judged, steady = self._digit_shares()
+        excess = dict(zip(self.places, self.own_excess, strict=True))
         out = []
-        for place in framed:
+        for place, share in judged.items():
             if excess[place] > PROPORTIONED:
                 continue
-            digit, logs = shares[place]
-            others = [v[0] for p, (d, v) in font.items() if p != place]
-            kind = [v[0] for p, (d, v) in font.items() if p != place and d == digit]
-            others = kind if len(kind) >= MIN_GLYPHS - 1 else others
-            if len(others) >= MIN_GLYPHS - 1:
-                median = float(np.median(others))
-                out.append(min(abs(v - median) for v in logs))
+            pool = [v for p, v in steady.items() if p != place]
+            if len(pool) < MIN_GLYPHS - 1:
+                pool += self.lent_digits
+            if len(pool) >= MIN_GLYPHS - 1:
+                out.append(abs(share - float(np.median(pool))))
         return round(max(out), 4) if out else None
 
     @property
@@ -460,13 +501,17 @@ def lend_medians(checks: list[ShapeCheck]) -> None:
     """A line too short for a median of its own (under `MIN_GLYPHS` glyphs) takes the
     median of the poster's other lines of the script (`checks`), where they hold enough
     glyphs: the poster's font is mostly one, and a price such as ¥29起 is where a wrong
-    or damaged digit costs most."""
+    or damaged digit costs most. Each line is lent the other lines' digit widths too
+    (`ShapeCheck.lent_digits`)."""
     for check in checks:
         if 0 < len(check.distances) < MIN_GLYPHS:
             pool = [
                 d for other in checks if len(other.distances) >= MIN_GLYPHS for d in other.distances
             ]
             check.lent = round(float(np.median(pool)), 4) if len(pool) >= MIN_GLYPHS else None
+    widths = [check.digit_widths() for check in checks]
+    for k, check in enumerate(checks):
+        check.lent_digits = [v for j, own in enumerate(widths) if j != k for v in own]
 
 
 def _drop_long_parts(mask: np.ndarray, longest: float) -> np.ndarray:
@@ -631,7 +676,7 @@ def _score(ink: np.ndarray, char: str) -> Scored | None:
     v = _normalised(ink, how)
     if v is None:
         return None
-    distance = round(1.0 - max(float((v * r).sum()) for r in references(char)), 4)
+    distance = round(1.0 - float((references(char) @ v.ravel()).max()), 4)
     return Scored(distance, v, ink)
 
 
@@ -765,7 +810,7 @@ def check_shapes(
     scripts = {
         place: "cjk" if is_cjk(char) else "latin"
         for place, char in enumerate(glyphs)
-        if (is_cjk(char) or is_latin(char)) and references(char)
+        if (is_cjk(char) or is_latin(char)) and len(references(char))
     }
     best: dict[int, Scored] = {}
     for place in scripts:

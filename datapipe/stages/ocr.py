@@ -28,8 +28,9 @@ so each expected line is judged on evidence:
   confirms does not set the glyph confidence: the recogniser's doubt about a glyph
   drawn as its character is the recogniser's. Capitals with flat tops and feet are
   compared in height (`ocr.glyph_height`): an l drawn for an I reads as I and has its
-  shape, not its height; letters and digits in width against their characters'
-  (`ocr.glyph_width`): an O drawn for a 0 reads as 0, and is a third wider;
+  shape, not its height; digits in width against their characters', the poster's
+  other digits' taken as the font's (`ocr.glyph_width`): an O drawn for a 0 reads as
+  0, and is a third wider;
 - a copy line the detector did not find is looked for again by the reader's detector
   at a coarser scale (very large glyphs escape it at the first); only lines that match
   the copy are taken from that look.
