@@ -27,6 +27,7 @@ its columns from the ink between two places (`cells`).
 
 from __future__ import annotations
 
+import string
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -104,9 +105,14 @@ STEADY_DIGITS = set("023456789")
 """Digits whose width varies among sans faces by at most 0.15 (log scale, the face's own
 width taken out), measured over Noto Sans Bold and Regular, Aileron, DejaVu Sans (book,
 bold, condensed, oblique) and Liberation Sans (regular, bold, narrow, italic): all but
-the 1, a bar with or without a flag and a foot (its width is its design). Letters vary
-more: v, w, Z, R, E, F, r, t and J by over 0.15 in those faces, C, G, a, E and L by a
-quarter in geometric ones (Poppins)."""
+the 1, a bar with or without a flag and a foot (its width is its design)."""
+STEADY_LETTERS = set(string.ascii_letters) - set("vwZREFrtJ")
+"""Letters whose width varies among those faces by at most 0.15 (v, w, Z, R, E, F, r, t
+and J by more); geometric faces (Poppins) still draw C, G and a a quarter wider and E,
+L narrower, so letters are only a last measure of a digit's width (`ShapeCheck.width`)."""
+WIDE_ENOUGH = 0.45
+"""Glyphs narrower than this (width over height, in the references: I, l, i, j, f) are
+not compared in width: a bar's width is its stroke's weight, not its design."""
 PROPORTIONED = 0.2
 """A glyph further than this from its line's median shape is not compared in width: its
 shape is the shape rule's business, and a glyph cut wrong has a wrong width too (an O
@@ -401,19 +407,19 @@ class ShapeCheck:
             out.append(abs(h / others - 1.0))
         return round(max(out), 4)
 
-    def _digit_shares(self) -> tuple[dict[int, float], dict[int, float]]:
-        """Each digit's width over its height as a share of its character's in the
-        references (log scale), by place: of the digits whose neighbours' shapes fit
+    def _width_shares(self, kinds: set[str]) -> tuple[dict[int, float], dict[int, float]]:
+        """Each glyph of `kinds`' width over its height as a share of its character's in
+        the references (log scale), by place: of the glyphs whose neighbours' shapes fit
         (`CONFIRMS`: a cut that goes wrong takes width from one glyph to the next),
-        which are judged; and of the digits whose own shape fits, which set medians."""
+        which may be judged; and of the glyphs whose own shape fits, which set medians."""
         excess = dict(zip(self.places, self.own_excess, strict=True))
         fits = {p: e <= CONFIRMS for p, e in excess.items()}
         shares = {}
         for place, char, w, h in zip(
             self.places, self.chars, self.widths, self.heights, strict=True
         ):
-            aspect = reference_aspect(char) if char in STEADY_DIGITS else None
-            if h > 0 and aspect:
+            aspect = reference_aspect(char) if char in kinds else None
+            if h > 0 and aspect and aspect >= WIDE_ENOUGH:
                 shares[place] = float(np.log(w / h / aspect))
         framed = {
             p: v for p, v in shares.items() if fits.get(p - 1, True) and fits.get(p + 1, True)
@@ -421,11 +427,11 @@ class ShapeCheck:
         return framed, {p: v for p, v in shares.items() if fits[p]}
 
     def digit_widths(self) -> list[float]:
-        """The width shares of the line's digits that set medians (`_digit_shares`),
+        """The width shares of the line's digits that set medians (`_width_shares`),
         lent to the poster's other lines (`lend_medians`)."""
         if len(self.widths) != len(self.chars) or self.outlier is None:
             return []
-        return list(self._digit_shares()[1].values())
+        return list(self._width_shares(STEADY_DIGITS)[1].values())
 
     @property
     def width(self) -> float | None:
@@ -435,18 +441,21 @@ class ShapeCheck:
         once blurred and stretched, and is a third wider than a 0 in every sans face
         measured (1.30-1.47 in Noto, Aileron, DejaVu and Liberation, their bold, narrow
         and oblique cuts; the other digits within 0.07 of each other, 4 within 0.15).
-        Each digit's share of its character's width (`_digit_shares`) is compared with
+        Each digit's share of its character's width (`_width_shares`) is compared with
         the median share of the line's other digits, the font's own width; with under
-        two, of the poster's (`lent_digits`). Letters are not judged, nor compared
-        with: geometric faces (Poppins) draw C, G and a a quarter wider and E, L
-        narrower than the references, serif faces most capitals wider (Liberation
-        Serif: a good 0 lay 0.26 from its line's letters), while a digit's width is
-        steady across sans faces. A digit whose shape lies further than `PROPORTIONED`
-        from the line's median is not judged: its shape is the shape rule's business,
-        and a glyph cut wrong has a wrong width too."""
+        two, of the poster's (`lent_digits`); with under two of those either (SAVE 20%
+        alone), of the line's letters. Letters are not judged: geometric faces (Poppins)
+        draw C, G and a a quarter wider and E, L narrower than the references (judged,
+        they rejected 3 of 4 good Poppins posters), while a digit's width is steady
+        across sans faces; as a measure they are the last resort (a good 0 lay 0.2-0.27
+        from its line's letters in Raleway, 0.26 in Liberation Serif). A digit whose
+        shape lies further than `PROPORTIONED` from the line's median is not judged: its
+        shape is the shape rule's business, and a glyph cut wrong has a wrong width
+        too."""
         if len(self.widths) != len(self.chars) or self.outlier is None:
             return None
-        judged, steady = self._digit_shares()
+        judged, steady = self._width_shares(STEADY_DIGITS)
+        letters = list(self._width_shares(STEADY_LETTERS)[1].values())
         excess = dict(zip(self.places, self.own_excess, strict=True))
         out = []
         for place, share in judged.items():
@@ -455,6 +464,8 @@ class ShapeCheck:
             pool = [v for p, v in steady.items() if p != place]
             if len(pool) < MIN_GLYPHS - 1:
                 pool += self.lent_digits
+            if len(pool) < MIN_GLYPHS - 1:
+                pool = letters
             if len(pool) >= MIN_GLYPHS - 1:
                 out.append(abs(share - float(np.median(pool))))
         return round(max(out), 4) if out else None
