@@ -146,12 +146,17 @@ class Doctor:
             self.device("render", config.device)
         else:
             self.package("render", "PIL", "pip install pillow")
-            self._fonts()
+            self._fonts("render", ("bold", "regular"))
         if stages.ocr.backend == "paddleocr":
             self._paddleocr(stages.ocr.paddleocr)
         else:
             self.package("ocr", "rapidocr", "pip install 'rapidocr>=3.4,<4'")
             self.package("ocr", "onnxruntime", "pip install onnxruntime")
+        shapes = {"ocr.glyph_shape", "ocr.glyph_shape_latin", "ocr.glyph_width"}
+        if any(r.score in shapes for r in self.loaded.recipe.thresholds.values()):
+            from datapipe.fonts import LATIN_FACES
+
+            self._fonts("ocr", ("bold", "regular", *LATIN_FACES))  # the glyphs' references
         if any(r.score == "ocr.glyph_shape" for r in self.loaded.recipe.thresholds.values()):
             self._shaping()
         if stages.subject.backend == "sam2":
@@ -276,11 +281,10 @@ class Doctor:
             return
         self.findings.append(Finding("ocr", field, True, f"{field} = {value}: {found}"))
 
-    def _fonts(self) -> None:
-        from datapipe.fonts import LATIN_FACES, font_path
+    def _fonts(self, area: str, weights: tuple[str, ...]) -> None:
+        from datapipe.fonts import font_path
 
-        for weight in ("bold", "regular", *LATIN_FACES):
-            area = "ocr" if weight in LATIN_FACES else "render"  # the glyph check's only
+        for weight in weights:
             try:
                 path = font_path(weight)
             except DatapipeError as exc:

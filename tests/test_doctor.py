@@ -6,6 +6,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -16,6 +17,7 @@ from datapipe.backends.ocr_paddle import PADDLE_PINS
 from datapipe.cli import app
 from datapipe.doctor import Doctor
 from datapipe.errors import DatapipeError
+from datapipe.fonts import font_path
 from datapipe.loading import load_recipe
 from datapipe.runner.local import run_local
 
@@ -67,6 +69,27 @@ def test_a_glyph_shape_rule_needs_the_simplified_forms(quickstart, monkeypatch):
     missing = {f.what: f for f in Doctor(loaded, devices=False).check() if not f.ok}
     assert "libfribidi0" in missing["regional glyph forms"].fix
     assert "regional glyph forms" not in {f.what for f in Doctor(quickstart).check()}
+
+
+def test_a_glyph_shape_rule_needs_its_reference_fonts(monkeypatch):
+    """train.yaml's shape rules compare glyphs with Noto Sans CJK and Source Sans Pro,
+    whatever renders its posters: a missing font wheel is a finding of the ocr stage,
+    with its pip fix."""
+    loaded = load_recipe(TRAIN)
+    ready = {f.what: f for f in Doctor(loaded, devices=False).check() if f.stage == "ocr"}
+    assert ready["font source-sans"].ok and ready["font bold"].ok
+    monkeypatch.setattr("datapipe.fonts.resources", SimpleNamespace(files=missing_package))
+    font_path.cache_clear()
+    try:
+        missing = {f.what: f for f in Doctor(loaded, devices=False).check() if not f.ok}
+    finally:
+        font_path.cache_clear()
+    assert missing["font source-sans"].stage == "ocr"
+    assert "pip install font-source-sans-pro" in missing["font source-sans"].fix
+
+
+def missing_package(package: str):
+    raise ModuleNotFoundError(f"No module named {package!r}")
 
 
 def test_a_run_refuses_to_start_without_its_weights(tmp_path, monkeypatch):
