@@ -88,7 +88,7 @@ Noto with a seeded damage: AUC 0.76 compared as CJK is, 0.94 as LATIN. Source Sa
 and its alternates were added for the letters whose design sans faces disagree on:
 over 52 cuts of 14 sans families (fontsource's and Debian's, none a reference), a
 single-storey a (Poppins, Futura-like faces, most italics) lay up to 0.67 above its
-face's median against Noto and Aileron, 0.20 with Source Sans Pro's alternates; good
+face's median against Noto and Aileron, 0.16 with Source Sans Pro's alternates; good
 glyphs over 0.2 above their face's median fell from 23 of 3224 to 9."""
 SNAP = 1.0
 """A cut through ink costs this many advances more than a cut through empty columns."""
