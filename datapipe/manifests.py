@@ -243,7 +243,7 @@ class RecipeNeeds(Doctor):
             value = getattr(config, f"{kind}_model_dir")
             self.paths.append(("ocr", f"stages.ocr.paddleocr.{kind}_model_dir", value))
 
-    def _fonts(self) -> None:
+    def _fonts(self, area: str, weights: tuple[str, ...]) -> None:  # noqa: ARG002
         return None
 
 
