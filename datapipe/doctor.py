@@ -157,7 +157,6 @@ class Doctor:
             from datapipe.fonts import LATIN_FACES
 
             self._fonts("ocr", ("bold", "regular", *LATIN_FACES))  # the glyphs' references
-        if any(r.score == "ocr.glyph_shape" for r in self.loaded.recipe.thresholds.values()):
             self._shaping()
         if stages.subject.backend == "sam2":
             config = stages.subject.sam2
@@ -293,8 +292,9 @@ class Doctor:
                 self.findings.append(Finding(area, f"font {weight}", True, f"{path}"))
 
     def _shaping(self) -> None:
-        """A recipe with a rule on CJK glyph shapes needs the font's simplified forms,
-        which only a shaping layout reaches (`datapipe.fonts.shaped`)."""
+        """A recipe with a rule on glyph shapes needs the CJK font's simplified forms and
+        the Latin faces' alternates, which only a shaping layout reaches
+        (`datapipe.fonts.shaped`)."""
         from datapipe.fonts import shaping
 
         what = "regional glyph forms"

@@ -626,9 +626,7 @@ def _shear(mask: np.ndarray, lean: float) -> tuple[np.ndarray, int]:
 def _gaps(mask: np.ndarray) -> int:
     """Empty columns between the first and the last column of ink."""
     ink = np.nonzero(mask.any(axis=0))[0]
-    return int(
-        len(ink) and (ink[-1] - ink[0] + 1) - mask[:, ink[0] : ink[-1] + 1].any(axis=0).sum()
-    )
+    return int(ink[-1] - ink[0] + 1 - len(ink)) if len(ink) else 0
 
 
 def upright(mask: np.ndarray, centres: list[float]) -> tuple[np.ndarray, list[float]]:
