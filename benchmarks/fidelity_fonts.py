@@ -4,15 +4,15 @@ Compares train.yaml's text verdicts with what was drawn, on posters this file dr
 with Pillow alone (not the procedural renderer, whose Noto Sans CJK TC the glyph check
 knows): four lines each, at the cluster's 1328 and 1664 px, plain or lightly grained
 grounds, good and with one glyph damaged (`text_faults.damage_glyph`); en posters also
-with an O set for a 0. A font is a glob of files taken glyph by glyph, the first file
-that holds a character drawing it, so a font split into subset files (fontsource's
-woff files from npm) works as one. en takes `--font` (default: the DejaVu and
-Liberation sans cuts where the system has them, Debian fonts-dejavu-core and
+with an O set for a 0 and with an l for a 1. A font is a glob of files taken glyph by
+glyph, the first file that holds a character drawing it, so a font split into subset
+files (fontsource's woff files from npm) works as one. en takes `--font` (default: the
+DejaVu and Liberation sans cuts where the system has them, Debian fonts-dejavu-core and
 fonts-liberation; fontsource's Latin files from npm add geometric and humanist faces,
 e.g. Poppins, Raleway, Roboto), zh `--zh-font` (no default: e.g. Noto Sans SC, which
-draws the mainland's regional forms). Prints, per font and over all, precision (good posters
-kept) and recall of the damaged glyph and of O for 0 (share rejected). What was drawn
-only grades.
+draws the mainland's regional forms). Prints, per font and over all, precision (good
+posters kept) and recall of the damaged glyph, of O for 0 and of l for 1 (share
+rejected), and stores each line's shape checks. What was drawn only grades.
 
     python benchmarks/fidelity_fonts.py [--quick] [--json out.json] [--font GLOB ...]
         [--zh-font GLOB ...] [--seed S]
@@ -50,6 +50,9 @@ EN_POSTERS = (
 """Copy as posters of other code carry it: capitals and mixed case, prices, dates."""
 SIZES = (1328, 1664)
 ZH_POSTERS = 12
+SWAPS = {"o_for_0": ("0", "O"), "l_for_1": ("1", "l")}
+"""en look-alikes the recogniser reads through: (digit, letter drawn for it), set once
+on a poster whose copy holds the digit."""
 """zh posters per font: their copy comes from the recipe's libraries (`zh_posters`)."""
 
 
@@ -120,6 +123,26 @@ def poster(face: Face, lines: list[str], size: int, rng: random.Random, damage: 
     return image, damaged
 
 
+def shape_brief(line: dict[str, Any]) -> dict[str, Any]:
+    """A line's shape checks, without twins: what explains a verdict."""
+    keep = (
+        "glyphs",
+        "distances",
+        "median",
+        "outlier",
+        "worst",
+        "height",
+        "width",
+        "swap",
+        "repeated",
+    )
+    return {
+        key: {k: line[key].get(k) for k in keep}
+        for key in ("shape", "shape_latin")
+        if line.get(key) and line[key].get("outlier") is not None
+    }
+
+
 def zh_posters(count: int, seed: int) -> list[list[str]]:
     """The copy of the first `count` zh posters the recipe plans (its entity and style
     libraries): what the cluster asks for."""
@@ -146,7 +169,7 @@ def run(
     result = Result(
         "fidelity_fonts",
         "train.yaml's text rules on posters drawn by Pillow in fonts the references do not "
-        "include: good kept, damaged glyph and O for 0 rejected",
+        "include: good kept; damaged glyph, O for 0 and l for 1 rejected",
     )
     if not faces:
         result.skipped = "no font found: pass --font or --zh-font globs"
@@ -162,12 +185,14 @@ def run(
     rows: list[dict[str, Any]] = []
     for face, language in faces:
         for k, lines in enumerate(copy[language][: per_face[language]]):
-            kinds = ["good", "malformed_glyph"] + (["o_for_0"] if language == "en" else [])
-            for kind in kinds:
+            kinds = ["good", "malformed_glyph"]
+            kinds += [name for name, (digit, _) in SWAPS.items() if any(digit in t for t in lines)]
+            for kind in kinds if language == "en" else kinds[:2]:
                 drawn = list(lines)
-                if kind == "o_for_0":
-                    j = next(i for i, t in enumerate(drawn) if "0" in t)
-                    drawn[j] = drawn[j].replace("0", "O", 1)
+                if kind in SWAPS:
+                    digit, letter = SWAPS[kind]
+                    j = next(i for i, t in enumerate(drawn) if digit in t)
+                    drawn[j] = drawn[j].replace(digit, letter, 1)
                 size = SIZES[k % len(SIZES)]
                 image, damaged = poster(face, drawn, size, rng, kind == "malformed_glyph")
                 if kind == "malformed_glyph" and damaged is None:
@@ -188,6 +213,10 @@ def run(
                         "scores": {
                             k: v for k, v in candidate.scores.items() if k.startswith("ocr.glyph")
                         },
+                        "lines": [
+                            {"read": line.get("read"), **shape_brief(line)}
+                            for line in candidate.details["ocr"]["lines"]
+                        ],
                     }
                 )
     stage.teardown()
@@ -197,6 +226,7 @@ def run(
             ("good", "precision (good kept)", ">= 0.95"),
             ("malformed_glyph", "recall malformed_glyph", ">= 0.9"),
             ("o_for_0", "recall O for 0", ">= 0.9"),
+            ("l_for_1", "recall l for 1", ">= 0.9"),
         ):
             chosen = [r for r in group if r["kind"] == kind]
             if not chosen:

@@ -279,7 +279,8 @@ def test_the_cluster_text_rules_apply_without_the_cluster_models(cases, app, tmp
     data = json.loads(result.stdout)
     statuses = {rule["reason"]: rule["status"] for rule in data["rules"]}
     assert statuses["text_numbers"] == "fail" and "text_numbers" in data["reasons"]
-    for reason in ("text_shape", "text_shape_latin", "text_height", "text_width", "text_glyph"):
+    glyph_rules = ("text_shape", "text_shape_latin", "text_height", "text_width", "text_swap")
+    for reason in (*glyph_rules, "text_repeated_latin", "text_glyph"):
         assert statuses[reason] in {"pass", "fail", "n/a"}, (reason, statuses[reason])
     assert {statuses[r] for r in (*SUBJECT_RULES, "prompt_mismatch")} == {"not evaluated"}
     shown = CliRunner().invoke(app, score_args(case, image, "--recipe", "train", "--stage", "ocr"))

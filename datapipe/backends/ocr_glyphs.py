@@ -122,6 +122,15 @@ CONFIRMS = 0.07
 recogniser's doubt about it is the recogniser's (measured: 满 in Noto Sans CJK TC read
 at 0.77 and 0.75 on a clean poster, 0.05 over its line's median; the glyphs the shape
 rule rejects lie 0.14 and more over it)."""
+SLASHES = set("/\\")
+"""Glyphs that lean over their neighbours' columns in every face: a cell beside one
+gains or loses ink (Poppins' 1 after the / of 10/18 lost its flag to the slash's cell:
+a bar, 0.18 nearer an l than a 1), so `ShapeCheck.swap` and `ShapeCheck.repeated` do
+not judge a glyph there."""
+ROUND_DIGITS = set("0")
+"""Digits not compared with letters (`ShapeCheck.swap`): a 0 is an O in several sans
+designs (Montserrat's and Raleway's 0 lie 0.14-0.15 nearer an O than a 0 reference),
+so its width against its line's digits judges it (`ShapeCheck.width`)."""
 MAX_MEDIAN = 0.1
 """A line whose median glyph is further than this from the references is set in a font
 unlike them (measured: Noto Sans CJK lines <= 0.06 over 90 good lines at cluster sizes;
@@ -236,6 +245,13 @@ def references(char: str) -> np.ndarray:
     return np.stack(list(rows.values())) if rows else np.zeros((0, how.side * how.side))
 
 
+@lru_cache(maxsize=1)
+def letters() -> np.ndarray:
+    """Every Latin letter's `references` (both cases), stacked: what a digit drawn as a
+    letter is compared with (`ShapeCheck.swap`)."""
+    return np.concatenate([references(c) for c in string.ascii_lowercase])
+
+
 @lru_cache(maxsize=4)
 def designs(how: Comparison) -> tuple[tuple[str, str], ...]:
     """(face, form) of each reference design: every face in each of `how.forms`, the
@@ -316,7 +332,8 @@ class ShapeCheck:
     widths: list[float] = field(default_factory=list)
     """Each scored glyph's ink width, pixels (its first to its last column of ink)."""
     inks: list[np.ndarray] = field(default_factory=list, repr=False, compare=False)
-    """Each scored glyph's normalised ink map, for `match_twins` (not stored)."""
+    """Each scored glyph's normalised ink map, for `match_twins` and `repeated` (not
+    stored)."""
     twins: list[float | None] = field(default_factory=list)
     """Each glyph's distance to the nearest other glyph of its character on the poster
     (None where it has none); empty until `match_twins`."""
@@ -329,6 +346,11 @@ class ShapeCheck:
     lent_digits: list[float] = field(default_factory=list)
     """The width shares of the poster's other lines' digits (`lend_medians`), for a
     digit whose line holds under two others (a price, 20%)."""
+    slashes: list[int] = field(default_factory=list)
+    """Places of the line's `SLASHES` (among the read's glyphs, white space excluded)."""
+    letterlike: list[float | None] = field(default_factory=list)
+    """Each scored digit's distance to the nearest letter's references (`letters`);
+    None for a letter and for a digit of `ROUND_DIGITS`."""
     alone: bool = False
     """Only a glyph whose neighbours fit their characters counts (Latin letters): a cut
     that misses a glyph's edge (a kerned AV, a descender under its neighbour) takes ink
@@ -389,23 +411,28 @@ class ShapeCheck:
     def height(self) -> float | None:
         """How far the flat capital (`FLAT`) whose height differs most from the line's
         other flat capitals differs, as a share of theirs (median); None with under
-        three flat capitals whose shapes fit (`CONFIRMS`: a glyph cut wrong has a
-        wrong height too). Letters alike in shape can differ in height: an l drawn
-        for an I in capitals is 9 % taller in Noto Sans, 4-7 % in DejaVu, Liberation
-        and Aileron."""
+        two others whose shapes fit (`CONFIRMS`: a glyph cut wrong has a wrong height
+        too). Letters alike in shape can differ in height: an l drawn for an I in
+        capitals is 9 % taller in Noto Sans, 4-7 % in DejaVu, Liberation and Aileron.
+        A capital is judged while its shape lies within `PROPORTIONED` of the line's
+        median: an l drawn for an I is a bar of another aspect, 0.08 from an I's
+        references in Noto Sans, just beyond `CONFIRMS`, so requiring it to fit as
+        the median's glyphs do left it unjudged. None on a line not scored (`outlier`):
+        its cuts went wrong, and so do its heights."""
+        if self.outlier is None:
+            return None
         median = self.median or 0.0
         flat = [
-            h
+            (h, d - median)
             for c, h, d in zip(self.chars, self.heights, self.distances, strict=True)
-            if c in FLAT and d - median <= CONFIRMS
+            if c in FLAT and d - median <= PROPORTIONED
         ]
-        if len(flat) < MIN_GLYPHS:
-            return None
         out = []
-        for k, h in enumerate(flat):
-            others = float(np.median(flat[:k] + flat[k + 1 :]))
-            out.append(abs(h / others - 1.0))
-        return round(max(out), 4)
+        for k, (h, _) in enumerate(flat):
+            others = [o for j, (o, e) in enumerate(flat) if j != k and e <= CONFIRMS]
+            if len(others) >= MIN_GLYPHS - 1:
+                out.append(abs(h / float(np.median(others)) - 1.0))
+        return round(max(out), 4) if out else None
 
     def _width_shares(self, kinds: set[str]) -> tuple[dict[int, float], dict[int, float]]:
         """Each glyph of `kinds`' width over its height as a share of its character's in
@@ -471,6 +498,63 @@ class ShapeCheck:
         return round(max(out), 4) if out else None
 
     @property
+    def swap(self) -> float | None:
+        """How much nearer the digit most like a letter lies to the nearest letter's
+        references than to its own character's: a letter drawn for a digit (l for 1,
+        Z for 2, b for 6, q for 9) reads as the digit, and its shape is the letter's.
+        Over 75 cuts of 20 sans families (none a reference; their own glyphs drawn
+        alone) a good digit other than 0 lay at most 0.10 nearer a letter (Rubik
+        Italic's 6 to D), but for Poppins Italic's 1, a bar 0.17 nearer an I; an l for
+        a 1 0.09-0.36 (median 0.19), an I for a 1 0.04-0.37 (0.17). As for the shape,
+        a digit drawn like its twin on the poster (`twins`) is the font's design (the
+        1s of a Poppins or an Oswald date lie 0.15-0.22 from a 1's references, alike
+        each other: 0.00-0.05 apart), while an l drawn for one of them is unlike the
+        others. Only a digit whose neighbours' shapes fit is judged (a cut that takes
+        a 1's flag into its neighbour leaves a bar), and none beside a slash
+        (`SLASHES`); None with no such digit or on a line not scored."""
+        if len(self.letterlike) != len(self.chars) or self.outlier is None:
+            return None
+        fits = {p: e <= CONFIRMS for p, e in zip(self.places, self.own_excess, strict=True)}
+        twins = self.twins or [None] * len(self.distances)
+        beside = self._beside_slashes()
+        out = [
+            d - near if twin is None else min(d - near, twin)
+            for i, (p, d, near, twin) in enumerate(
+                zip(self.places, self.distances, self.letterlike, twins, strict=True)
+            )
+            if near is not None
+            and i not in beside
+            and fits.get(p - 1, True)
+            and fits.get(p + 1, True)
+        ]
+        return round(max(out), 4) if out else None
+
+    def _beside_slashes(self) -> set[int]:
+        """Indexes (into `chars`) of the glyphs next to a slash."""
+        near = {p + d for p in self.slashes for d in (-1, 1)}
+        return {i for i, p in enumerate(self.places) if p in near}
+
+    @property
+    def repeated(self) -> float | None:
+        """The largest `excess` of a glyph whose character the line holds again, where
+        it is unlike all of them too (the distance to the nearest, if less): the line's
+        other glyphs of that character show the font's design, so a glyph that fits
+        neither them nor the references is damaged, whatever the font. A glyph beside
+        a slash (`SLASHES`) is neither judged nor a twin: its cell can gain or lose
+        ink. None where no character repeats on the line (or the line is not scored)."""
+        if self.outlier is None or len(self.inks) != len(self.chars):
+            return None
+        beside = self._beside_slashes()
+        out = []
+        for i, (char, e) in enumerate(zip(self.chars, self.excess, strict=True)):
+            same = [j for j, c in enumerate(self.chars) if c == char and j != i]
+            same = [j for j in same if j not in beside]
+            if same and i not in beside:
+                unlike = min(1.0 - float((self.inks[i] * self.inks[j]).sum()) for j in same)
+                out.append(min(e, unlike))
+        return round(max(out), 4) if out else None
+
+    @property
     def worst(self) -> str:
         return self.chars[int(np.argmax(self.excess))] if self.distances else ""
 
@@ -485,6 +569,8 @@ class ShapeCheck:
             "worst": self.worst,
             "height": self.height,
             "width": self.width,
+            "swap": self.swap,
+            "repeated": self.repeated,
         }
 
 
@@ -875,6 +961,7 @@ def check_shapes(
     _recut(ink, mask.sum(axis=0), centres, spans, glyphs, scripts, best)
     for place in sorted(set(scripts) - set(best)):
         checks[scripts[place]].inkless.append(place)
+    checks["latin"].slashes = [p for p, c in enumerate(glyphs) if c in SLASHES]
     for place, scored in sorted(best.items()):
         check = checks[scripts[place]]
         check.chars += glyphs[place]
@@ -885,4 +972,7 @@ def check_shapes(
         check.widths.append(float(columns[-1] - columns[0] + 1))
         check.distances.append(scored.distance)
         check.inks.append(scored.map)
+        lettered = glyphs[place].isdigit() and glyphs[place] not in ROUND_DIGITS
+        near = 1.0 - float((letters() @ scored.map.ravel()).max()) if lettered else None
+        check.letterlike.append(None if near is None else round(near, 4))
     return checks

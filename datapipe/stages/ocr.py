@@ -30,7 +30,11 @@ so each expected line is judged on evidence:
   compared in height (`ocr.glyph_height`): an l drawn for an I reads as I and has its
   shape, not its height; digits in width against their characters', the poster's
   other digits' taken as the font's (`ocr.glyph_width`): an O drawn for a 0 reads as
-  0, and is a third wider;
+  0, and is a third wider; digits against every letter (`ocr.glyph_swap`): an l
+  drawn for a 1 reads as 1, and lies nearer an l's references than a 1's; and a
+  letter or digit the line holds again against its twins there
+  (`ocr.glyph_repeated_latin`): unlike both them and the references, it is damaged
+  whatever the font (CJK lines repeat a character too seldom to set a bound on);
 - a copy line the detector did not find is looked for again by the reader's detector
   at a coarser scale (very large glyphs escape it at the first); only lines that match
   the copy are taken from that look.
@@ -174,6 +178,8 @@ class OcrStage(CandidateStage):
         "ocr.glyph_shape_latin",
         "ocr.glyph_height",
         "ocr.glyph_width",
+        "ocr.glyph_swap",
+        "ocr.glyph_repeated_latin",
         "ocr.duplicated_lines",
     )
 
@@ -391,6 +397,8 @@ class OcrStage(CandidateStage):
         s["ocr.glyph_shape_latin"] = _worst(found, "shape_latin", "outlier")
         s["ocr.glyph_height"] = _worst(found, "shape_latin", "height")
         s["ocr.glyph_width"] = _worst(found, "shape_latin", "width")
+        s["ocr.glyph_swap"] = _worst(found, "shape_latin", "swap")
+        s["ocr.glyph_repeated_latin"] = _worst(found, "shape_latin", "repeated")
         s["ocr.duplicated_lines"] = float(sum(u["kind"] == "duplicate" for u in extra))
         candidate.details["ocr"] = {
             "backend": self.backend.version,

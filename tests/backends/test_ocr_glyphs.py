@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from datapipe.backends import ocr_glyphs
 from datapipe.backends.ocr_glyphs import (
     CONFIRMS,
+    ROUND_DIGITS,
     SC,
     ShapeCheck,
     _median_colour,
@@ -309,6 +310,84 @@ def test_an_o_drawn_for_a_zero_stands_out_by_its_width(reader, face):
         assert letters(got.text) == letters("MAY 11, 2026"), got.text
         widths[text] = check_shapes(np.asarray(image), got.text, got.places, PAD)["latin"].width
     assert widths["MAY 11, 2026"] <= train_rule("text_width") < widths["MAY 11, 2O26"], widths
+
+
+@pytest.mark.parametrize(
+    ("face", "good", "bad"),
+    [
+        ("bold", "2026年6月16日", "2026年6月l6日"),
+        ("regular", "2026年6月16日", "2026年6月l6日"),
+        ("held-out", "from 199 on 6.16", "from 199 on 6.l6"),
+    ],
+)
+def test_a_letter_drawn_for_a_digit_lies_nearer_the_letter(reader, face, good, bad):
+    """Among digits the recogniser reads an l as 1: the l is a bar without the 1's
+    flag, nearer an l's references than a 1's; the right digits lie nearer their own, in
+    Noto as in DejaVu."""
+    swaps = {}
+    for text in (good, bad):
+        image = drawn(text=text, face=held_out_face(56) if face == "held-out" else font(face, 56))
+        got = reader.recognize(image)
+        assert letters(got.text) == letters(good), got.text
+        check = check_shapes(np.asarray(image), got.text, got.places, PAD)["latin"]
+        compared = [c.isdigit() and c not in ROUND_DIGITS for c in check.chars]
+        assert [n is not None for n in check.letterlike] == compared, check
+        swaps[text] = check.swap
+    assert swaps[good] <= train_rule("text_swap") < swaps[bad], swaps
+
+
+def test_a_digit_drawn_like_its_twin_is_the_fonts_design():
+    """A 1 nearer a letter than a 1 counts, unless another 1 on the poster is drawn alike
+    (Poppins' 1s)."""
+    check = ShapeCheck("A1B0", [0.01, 0.2, 0.01, 0.01], places=[0, 1, 2, 3])
+    check.letterlike = [None, 0.03, None, None]
+    assert check.swap == 0.17
+    check.twins = [None, 0.02, None, None]
+    assert check.swap == 0.02
+
+
+@pytest.mark.parametrize("seed", [1, 5])
+def test_a_glyph_unlike_its_twins_on_the_line_is_damaged(reader, seed):
+    """Green tree seeds with its third glyph (an e) damaged: the recogniser reads it
+    through, and it lies under the Latin shape bound (a bound other faces' designs
+    need), but its line holds five other e's, drawn alike, that it is unlike."""
+    bound = train_rule("text_repeated_latin")
+    for face in (font("bold", 56), held_out_face(56)):
+        good = drawn(text="Green tree seeds", face=face)
+        got = reader.recognize(good)
+        check = check_shapes(np.asarray(good), got.text, got.places, PAD)["latin"]
+        assert check.repeated is not None and check.repeated <= bound, check
+    image = drawn(text="Green tree seeds", damage_seed=seed, face=font("bold", 56))
+    got = reader.recognize(image)
+    assert letters(got.text) == letters("Green tree seeds"), got.text
+    check = check_shapes(np.asarray(image), got.text, got.places, PAD)["latin"]
+    assert check.outlier <= train_rule("text_shape_latin") and check.repeated > bound, check
+
+
+def test_a_digit_beside_a_slash_is_not_judged_for_a_letter():
+    """A slash leans over its neighbours' columns: the 1 of 10/18 can lose its flag to
+    the slash's cell and be cut as a bar."""
+    check = ShapeCheck("A1B", [0.01, 0.2, 0.01], places=[0, 1, 3], slashes=[2])  # A1/B
+    check.letterlike = [None, 0.03, None]
+    assert check.swap is None
+    check.slashes = []
+    assert check.swap == 0.17
+
+
+def test_a_capital_is_judged_in_height_though_its_shape_fits_less_than_the_median_glyphs():
+    """An l drawn for an I in GET TICKETS ONLlNE lay 0.077 above its line's median shape
+    (a bar of another aspect), beyond `CONFIRMS`: still judged, while the capitals that
+    set the median height are those that fit."""
+    chars = "ONLINE"
+    check = ShapeCheck(
+        chars,
+        [0.0, 0.0, 0.0, CONFIRMS + 0.01, 0.0, 0.0],
+        places=list(range(6)),
+        heights=[40.0, 40.0, 40.0, 43.0, 40.0, 40.0],
+    )
+    assert check.height == 0.075
+    check.distances[3] = 0.21  # a glyph the shape rule judges: its height is not the issue
+    assert check.height == 0.0
 
 
 def test_a_fleck_of_the_grounds_pattern_on_a_glyph_is_not_ink():
