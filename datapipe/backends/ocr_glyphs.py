@@ -19,7 +19,12 @@ other designs besides Noto's (Pillow's Aileron; Source Sans Pro, with its altern
 g, I and l), in either case and upright or oblique.
 What is left of one font's design is answered by the poster itself: a glyph drawn like
 another glyph of its character on the same poster (`match_twins`) is that font's
-design, not damage; damage strikes one glyph.
+design, not damage; damage strikes one glyph. The converse holds too: a glyph unlike
+both the references and the other glyphs of its character on its line is damaged,
+whatever the font (`ShapeCheck.repeated`), which allows a tighter bound than a glyph
+alone. Look-alikes the recogniser reads as the copy are told by what differs: an l
+drawn for an I by its height (`height`), an O for a 0 by its width (`width`), a letter
+drawn for a digit by lying nearer that letter's references (`swap`).
 
 The glyph's place comes from the recogniser (the frame where it read the character),
 its columns from the ink between two places (`cells`).
