@@ -50,10 +50,10 @@ EN_POSTERS = (
 """Copy as posters of other code carry it: capitals and mixed case, prices, dates."""
 SIZES = (1328, 1664)
 ZH_POSTERS = 12
+"""zh posters per font: their copy comes from the recipe's libraries (`zh_posters`)."""
 SWAPS = {"o_for_0": ("0", "O"), "l_for_1": ("1", "l")}
 """en look-alikes the recogniser reads through: (digit, letter drawn for it), set once
 on a poster whose copy holds the digit."""
-"""zh posters per font: their copy comes from the recipe's libraries (`zh_posters`)."""
 
 
 class Face:
