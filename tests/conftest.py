@@ -44,17 +44,6 @@ def write_recipe(
     return path
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order the modules for `--dist loadscope` (pyproject.toml: each module's tests on
-    one worker, its module fixtures built once): the first module that needs the
-    shared quickstart run first, the others that need it last. One worker renders the
-    run while the other goes through modules that do not need it; in collection order
-    both asked for it at once and one waited on the lock for two minutes."""
-    shared = {item.path for item in items if "quickstart_run" in item.fixturenames}
-    first = next((item.path for item in items if item.path in shared), None)
-    items.sort(key=lambda item: 0 if item.path == first else 2 if item.path in shared else 1)
-
-
 @pytest.fixture(scope="session")
 def quickstart() -> LoadedRecipe:
     return load_recipe(QUICKSTART)
