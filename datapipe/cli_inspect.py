@@ -237,12 +237,15 @@ def line_why(line: dict[str, Any]) -> str:
         shape = line.get(key) or {}
         if shape.get("outlier") is not None:
             why.append(f"glyph {shape['worst']} unlike its character by {shape['outlier']:.2f}")
-    height = (line.get("shape_latin") or {}).get("height")
-    if height is not None:
-        why.append(f"capitals' heights differ by up to {height:.0%}")
-    width = (line.get("shape_latin") or {}).get("width")
-    if width is not None:
-        why.append(f"a glyph's width off its character's by {width:.2f} (log scale)")
+    latin = line.get("shape_latin") or {}
+    if latin.get("height") is not None:
+        why.append(f"capitals' heights differ by up to {latin['height']:.0%}")
+    if latin.get("width") is not None:
+        why.append(f"a glyph's width off its character's by {latin['width']:.2f} (log scale)")
+    if latin.get("swap") is not None:
+        why.append(f"a digit nearer a letter than its own by {latin['swap']:.2f}")
+    if latin.get("repeated") is not None:
+        why.append(f"a glyph unlike its twins on the line by {latin['repeated']:.2f}")
     return "; ".join(why)
 
 

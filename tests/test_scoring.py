@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import datapipe.inspect as dpi
 import datapipe.scoring as scoring
 from datapipe.backends.procedural.renderer import VARIANTS, ProceduralRenderer
-from datapipe.cli_inspect import register
+from datapipe.cli_inspect import line_why, register
 from datapipe.io.truth_store import TruthStore
 from datapipe.recipe import Rule
 from datapipe.scoring import Scorer, score_image
@@ -238,6 +238,17 @@ def test_score_says_which_line_failed_why_with_each_read(app, quickstart, tmp_pa
     changed = next(line for line in result.output.splitlines() if fault["before"] in line)
     assert "wrong" in changed and f"page: {fault['after']}" in changed
     assert "tight:" in result.output and "where the copy has" in result.output
+
+
+def test_a_lines_glyph_measures_are_said_in_words():
+    """The evidence column names each glyph measure the OCR stage stored for the line."""
+    latin = {"outlier": 0.05, "worst": "1", "height": 0.02, "width": 0.03}
+    line = {"found": True, "status": "ok", "shape_latin": latin | {"swap": 0.17, "repeated": 0.09}}
+    why = line_why(line)
+    assert "a digit nearer a letter than its own by 0.17" in why
+    assert "a glyph unlike its twins on the line by 0.09" in why
+    assert "capitals' heights differ by up to 2%" in why
+    assert "twins" not in line_why({"found": True, "status": "ok", "shape_latin": latin})
 
 
 def test_stages_left_out_leave_their_rules_not_evaluated(cases, scorer, quickstart):
