@@ -439,13 +439,24 @@ class ShapeCheck:
                 out.append(abs(h / float(np.median(others)) - 1.0))
         return round(max(out), 4) if out else None
 
+    def _fits(self) -> dict[int, bool]:
+        """By place: does the glyph's shape fit its character as surely as the line's
+        other glyphs do (`own_excess` at most `CONFIRMS`)?"""
+        return {p: e <= CONFIRMS for p, e in zip(self.places, self.own_excess, strict=True)}
+
+    def _framed(self) -> set[int]:
+        """Places whose neighbours' shapes fit (a place with no scored glyph counts as
+        fitting): a cut that goes wrong takes ink from one glyph into the next, so a
+        glyph beside one that does not fit is not judged alone."""
+        fits = self._fits()
+        return {p for p in self.places if fits.get(p - 1, True) and fits.get(p + 1, True)}
+
     def _width_shares(self, kinds: set[str]) -> tuple[dict[int, float], dict[int, float]]:
         """Each glyph of `kinds`' width over its height as a share of its character's in
         the references (log scale), by place: of the glyphs whose neighbours' shapes fit
         (`CONFIRMS`: a cut that goes wrong takes width from one glyph to the next),
         which may be judged; and of the glyphs whose own shape fits, which set medians."""
-        excess = dict(zip(self.places, self.own_excess, strict=True))
-        fits = {p: e <= CONFIRMS for p, e in excess.items()}
+        fits = self._fits()
         shares = {}
         for place, char, w, h in zip(
             self.places, self.chars, self.widths, self.heights, strict=True
@@ -453,10 +464,9 @@ class ShapeCheck:
             aspect = reference_aspect(char) if char in kinds else None
             if h > 0 and aspect and aspect >= WIDE_ENOUGH:
                 shares[place] = float(np.log(w / h / aspect))
-        framed = {
-            p: v for p, v in shares.items() if fits.get(p - 1, True) and fits.get(p + 1, True)
-        }
-        return framed, {p: v for p, v in shares.items() if fits[p]}
+        framed = self._framed()
+        judged = {p: v for p, v in shares.items() if p in framed}
+        return judged, {p: v for p, v in shares.items() if fits[p]}
 
     def digit_widths(self) -> list[float]:
         """The width shares of the line's digits that set medians (`_width_shares`),
@@ -519,18 +529,14 @@ class ShapeCheck:
         (`SLASHES`); None with no such digit or on a line not scored."""
         if len(self.letterlike) != len(self.chars) or self.outlier is None:
             return None
-        fits = {p: e <= CONFIRMS for p, e in zip(self.places, self.own_excess, strict=True)}
         twins = self.twins or [None] * len(self.distances)
-        beside = self._beside_slashes()
+        beside, framed = self._beside_slashes(), self._framed()
         out = [
             d - near if twin is None else min(d - near, twin)
             for i, (p, d, near, twin) in enumerate(
                 zip(self.places, self.distances, self.letterlike, twins, strict=True)
             )
-            if near is not None
-            and i not in beside
-            and fits.get(p - 1, True)
-            and fits.get(p + 1, True)
+            if near is not None and i not in beside and p in framed
         ]
         return round(max(out), 4) if out else None
 
@@ -552,8 +558,7 @@ class ShapeCheck:
         beside = self._beside_slashes()
         out = []
         for i, (char, e) in enumerate(zip(self.chars, self.excess, strict=True)):
-            same = [j for j, c in enumerate(self.chars) if c == char and j != i]
-            same = [j for j in same if j not in beside]
+            same = [j for j, c in enumerate(self.chars) if c == char and j not in beside | {i}]
             if same and i not in beside:
                 unlike = min(1.0 - float((self.inks[i] * self.inks[j]).sum()) for j in same)
                 out.append(min(e, unlike))
